@@ -1,0 +1,60 @@
+# The course's commands. Each one creates .venv and installs the pinned set when it is missing.
+#   make test   unit tests + every notebook under nbval, sample profile (what CI runs)
+#   make run    execute every notebook in the sample profile into build/ (+ HTML), one line each
+#   make lab    JupyterLab on the notebooks (full profile unless COURSE_PROFILE says otherwise)
+#   make bench  the speed benchmarks in benchmarks/
+#   make clean  remove build/ and caches (keeps .venv and downloaded data; `make distclean` for all)
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+
+# Quiet TensorFlow's C++ start-up chatter; the local mirror is used when it sits beside the repo.
+export TF_CPP_MIN_LOG_LEVEL ?= 3
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+ifeq ($(origin COURSE_DATA_MIRROR), undefined)
+  ifneq ($(wildcard ../shared/data/mirror/SHA256SUMS),)
+    export COURSE_DATA_MIRROR := $(abspath ../shared/data/mirror)
+  endif
+endif
+
+.PHONY: install test unit run lab bench bench-quick clean distclean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[local]"
+	@touch $(STAMP)
+
+# Exit 5 means "no tests collected": only possible while a folder is empty, not a failure.
+test: $(STAMP)
+	COURSE_PROFILE=sample $(PY) -m pytest -ra; status=$$?; \
+	  if [ $$status -eq 5 ]; then echo "no tests collected yet"; exit 0; fi; exit $$status
+
+unit: $(STAMP)
+	COURSE_PROFILE=sample $(PY) -m pytest -ra tests helpers
+
+run: $(STAMP)
+	COURSE_PROFILE=sample $(PY) scripts/run_notebooks.py --out build notebooks/*.ipynb
+
+lab: $(STAMP)
+	$(PY) -m jupyter lab notebooks/
+
+bench: $(STAMP)
+	@for script in benchmarks/bench_*.py; do \
+	  echo "== $$script"; $(PY) $$script || exit 1; done
+
+bench-quick: $(STAMP)
+	@for script in benchmarks/bench_*.py; do \
+	  echo "== $$script --quick"; $(PY) $$script --quick || exit 1; done
+
+clean:
+	rm -rf build .pytest_cache
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)
+	find data -mindepth 1 -not -name README.md -delete

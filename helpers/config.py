@@ -1,0 +1,190 @@
+"""Profile, paths and seeds shared by every notebook.
+
+The course runs in one of two profiles, chosen by the ``COURSE_PROFILE`` environment variable:
+
+``full`` (default)
+    The real data sets at the sizes of SPEC.md; meant for Colab's GPU or a strong machine.
+``sample``
+    The same steps on shrunken data and few epochs, so a notebook runs top to bottom in minutes
+    on a 2-core CPU. ``make run`` and ``make test`` use it. Its figures are smoke-run figures.
+
+The profile only changes sizes, never the code path.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+from pathlib import Path
+from typing import TypeVar
+
+PROFILES = ("full", "sample")
+DEFAULT_SEED = 42
+
+#: The TensorFlow / Keras versions the course is written for (older ones miss Keras 3 APIs).
+MIN_TENSORFLOW = (2, 16)
+MIN_KERAS = (3, 0)
+
+T = TypeVar("T")
+
+
+def get_profile() -> str:
+    """Return the active profile, ``'full'`` or ``'sample'``, from ``COURSE_PROFILE``.
+
+    Raises
+    ------
+    ValueError
+        If ``COURSE_PROFILE`` is set to anything else.
+    """
+    profile = os.environ.get("COURSE_PROFILE", "full").strip().lower() or "full"
+    if profile not in PROFILES:
+        raise ValueError(
+            f"COURSE_PROFILE={os.environ['COURSE_PROFILE']!r} is not a profile of this course; "
+            f"use one of {', '.join(PROFILES)} (e.g. `export COURSE_PROFILE=sample` for a quick "
+            "smoke run, or unset it for the full assignment)."
+        )
+    return profile
+
+
+def is_sample() -> bool:
+    """True when running the shrunken ``sample`` profile."""
+    return get_profile() == "sample"
+
+
+def by_profile(full: T, sample: T) -> T:
+    """Pick a size by profile: ``EPOCHS = by_profile(full=100, sample=2)``."""
+    return sample if is_sample() else full
+
+
+def smoke_label() -> str:
+    """A tag for printed figures: empty in ``full``, a warning in ``sample``."""
+    return " [sample profile: smoke-run figure, not a result]" if is_sample() else ""
+
+
+def on_colab() -> bool:
+    """True inside a Google Colab runtime."""
+    return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
+
+
+def repo_root() -> Path | None:
+    """The checkout holding this package, or None when installed from a wheel / git URL."""
+    root = Path(__file__).resolve().parent.parent
+    return root if (root / "pyproject.toml").is_file() else None
+
+
+def data_dir() -> Path:
+    """The data cache: ``$COURSE_DATA_DIR``, else ``/content/data`` on Colab, else ``<repo>/data``.
+
+    Outside a checkout (a plain pip install) the fallback is ``~/.cache/neural-codes-course``.
+    The folder is created if missing.
+    """
+    env = os.environ.get("COURSE_DATA_DIR")
+    if env:
+        path = Path(env).expanduser()
+    elif on_colab():
+        path = Path("/content/data")
+    elif repo_root() is not None:
+        path = repo_root() / "data"
+    else:
+        path = Path.home() / ".cache" / "neural-codes-course"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def mirror_dir() -> Path | None:
+    """The local mirror of official archives, ``$COURSE_DATA_MIRROR``, or None when unset.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the variable is set but names no folder (a typo should not silently mean "no mirror").
+    """
+    env = os.environ.get("COURSE_DATA_MIRROR")
+    if not env:
+        return None
+    path = Path(env).expanduser()
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"COURSE_DATA_MIRROR={env!r} is not a folder. Point it at the folder that holds the "
+            "archives and their SHA256SUMS, or unset it."
+        )
+    return path.resolve()
+
+
+def output_dir(name: str) -> Path:
+    """A folder for a notebook's saved models, histories and cached codes (under the data cache)."""
+    path = data_dir() / "outputs" / get_profile() / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def seed_everything(seed: int = DEFAULT_SEED) -> None:
+    """Seed Python's ``random``, numpy and Keras (which seeds TensorFlow's global generator)."""
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed)
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    try:
+        import keras
+    except ImportError:  # helpers without TensorFlow (e.g. data tooling) still seed the rest
+        return
+    keras.utils.set_random_seed(seed)
+
+
+def _version_tuple(version: str) -> tuple[int, int]:
+    parts = version.split(".")
+    return int(parts[0]), int("".join(ch for ch in parts[1] if ch.isdigit()) or 0)
+
+
+def check_versions(tf_version: str, keras_version: str) -> None:
+    """Fail early, with what to do, on a TensorFlow or Keras too old for the course."""
+    problems = []
+    if _version_tuple(tf_version) < MIN_TENSORFLOW:
+        problems.append(f"TensorFlow {tf_version} (need >= {'.'.join(map(str, MIN_TENSORFLOW))})")
+    if _version_tuple(keras_version) < MIN_KERAS:
+        problems.append(f"Keras {keras_version} (need >= {'.'.join(map(str, MIN_KERAS))})")
+    if problems:
+        raise RuntimeError(
+            "Unsupported " + " and ".join(problems) + ". Locally run `make lab` (it installs the "
+            "pinned versions into .venv); on Colab pick a current runtime "
+            "(Runtime > Change runtime type) instead of installing TensorFlow by hand."
+        )
+
+
+def setup_notebook(seed: int = DEFAULT_SEED) -> dict:
+    """First call of every notebook: check versions, set up GPUs, seed, and say where things are.
+
+    Prints TensorFlow/Keras versions, the GPUs TensorFlow sees (with memory growth turned on so
+    one notebook does not grab the whole card), the profile and the data locations.
+
+    Returns
+    -------
+    dict
+        ``profile``, ``gpus`` (names), ``data_dir``, ``mirror`` and ``seed``.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import tensorflow as tf
+
+    check_versions(tf.__version__, keras.__version__)
+    profile = get_profile()
+    gpus = tf.config.list_physical_devices("GPU")
+    for gpu in gpus:
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError:  # already initialised by an earlier cell: growth is then fixed
+            pass
+    seed_everything(seed)
+    mirror = mirror_dir()
+    print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, Python {sys.version.split()[0]}")
+    print(f"Device: {len(gpus)} GPU(s) {[g.name for g in gpus]}" if gpus else
+          "Device: CPU only (no GPU seen by TensorFlow)")
+    print(f"Profile: {profile}" + (" -- smaller data and fewer epochs; figures are smoke-run "
+                                    "figures, not results" if profile == "sample" else ""))
+    print(f"Data cache: {data_dir()}")
+    print(f"Data mirror: {mirror if mirror else 'none (COURSE_DATA_MIRROR unset)'}")
+    print(f"Seed: {seed}")
+    return {"profile": profile, "gpus": [g.name for g in gpus], "data_dir": data_dir(),
+            "mirror": mirror, "seed": seed}

@@ -1,0 +1,142 @@
+"""helpers.config, helpers.report and the project's own wiring (pins, setup cell)."""
+
+import random
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from helpers import config, report
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_profile_defaults_to_full_when_unset(monkeypatch):
+    monkeypatch.delenv("COURSE_PROFILE", raising=False)
+    assert config.get_profile() == "full"
+    assert config.by_profile(full=100, sample=2) == 100
+    assert config.smoke_label() == ""
+
+
+def test_sample_profile_picks_sample_sizes_and_labels_figures(monkeypatch):
+    monkeypatch.setenv("COURSE_PROFILE", " Sample ")
+    assert config.is_sample()
+    assert config.by_profile(full=100, sample=2) == 2
+    assert "smoke-run" in config.smoke_label()
+
+
+def test_unknown_profile_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("COURSE_PROFILE", "quick")
+    with pytest.raises(ValueError, match=r"'quick' is not a profile.*full, sample"):
+        config.get_profile()
+
+
+def test_data_dir_follows_the_environment_then_colab_then_the_repo(monkeypatch, tmp_path):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "cache"))
+    assert config.data_dir() == tmp_path / "cache" and (tmp_path / "cache").is_dir()
+    monkeypatch.delenv("COURSE_DATA_DIR")
+    monkeypatch.delenv("COLAB_RELEASE_TAG", raising=False)
+    assert config.data_dir() == ROOT / "data"
+    monkeypatch.setenv("COLAB_RELEASE_TAG", "release-colab-2026")
+    monkeypatch.setattr(Path, "mkdir", lambda *a, **k: None)  # /content is not writable here
+    assert config.data_dir() == Path("/content/data")
+
+
+def test_mirror_unset_is_none_and_a_wrong_path_is_an_error(monkeypatch, tmp_path):
+    monkeypatch.delenv("COURSE_DATA_MIRROR", raising=False)
+    assert config.mirror_dir() is None
+    monkeypatch.setenv("COURSE_DATA_MIRROR", str(tmp_path / "nowhere"))
+    with pytest.raises(FileNotFoundError, match="COURSE_DATA_MIRROR"):
+        config.mirror_dir()
+    monkeypatch.setenv("COURSE_DATA_MIRROR", str(tmp_path))
+    assert config.mirror_dir() == tmp_path.resolve()
+
+
+def test_seed_everything_repeats_python_numpy_and_keras_draws():
+    import keras
+
+    def draws():
+        config.seed_everything(7)
+        return (random.random(), np.random.rand(),
+                float(keras.random.uniform((1,), seed=None)[0]))
+
+    first, second = draws(), draws()
+    assert first == second
+    config.seed_everything(8)
+    assert random.random() != first[0]
+
+
+@pytest.mark.parametrize("tf_version, keras_version, ok", [
+    ("2.21.0", "3.15.1", True), ("2.16.1", "3.0.0", True),
+    ("2.15.0", "2.15.0", False), ("2.21.0", "2.15.0", False), ("2.10.0rc1", "3.1", False),
+])
+def test_versions_older_than_the_course_needs_fail_early(tf_version, keras_version, ok):
+    if ok:
+        config.check_versions(tf_version, keras_version)
+    else:
+        with pytest.raises(RuntimeError, match="Unsupported"):
+            config.check_versions(tf_version, keras_version)
+
+
+def test_setup_notebook_reports_profile_and_data_locations(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("COURSE_PROFILE", "sample")
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("COURSE_DATA_MIRROR", raising=False)
+    info = config.setup_notebook(seed=3)
+    printed = capsys.readouterr().out
+    assert info["profile"] == "sample" and info["data_dir"] == tmp_path and info["mirror"] is None
+    assert "Profile: sample" in printed and str(tmp_path) in printed
+    assert re.search(r"TensorFlow 2\.\d+", printed)
+
+
+def test_headline_states_value_reference_and_smoke_tag(monkeypatch):
+    monkeypatch.setenv("COURSE_PROFILE", "sample")
+    line = report.headline("mAP of layer 6 codes", 0.3214, reference=0.323)
+    assert line.startswith(report.MARKER)
+    assert "mAP of layer 6 codes: 0.321 (reference 0.323)" in line and "smoke-run" in line
+    assert "nan" in report.headline("mAP", float("nan"))
+
+
+def _pins(requirements):
+    return dict(re.match(r"([A-Za-z0-9_.\-]+)==(\S+)$", r).groups() for r in requirements if "==" in r)
+
+
+def test_environment_yml_pins_the_same_versions_as_pyproject():
+    with open(ROOT / "pyproject.toml", "rb") as file:
+        local = tomllib.load(file)["project"]["optional-dependencies"]["local"]
+    yml_lines = (ROOT / "environment.yml").read_text().splitlines()
+    yml = [line.strip().removeprefix("- ").strip() for line in yml_lines]
+    assert _pins(local) and _pins(local) == _pins(yml)
+    assert "python=3.11" in yml
+
+
+def test_runtime_requirements_are_ranges_that_colab_already_satisfies():
+    with open(ROOT / "pyproject.toml", "rb") as file:
+        runtime = tomllib.load(file)["project"]["dependencies"]
+    heavy = [r for r in runtime if re.match(r"(tensorflow|keras|numpy)\b", r)]
+    assert len(heavy) == 3 and not any("==" in r or "<" in r for r in heavy)
+
+
+def test_every_notebook_starts_with_the_generated_setup_cell():
+    notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
+    assert notebooks
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "setup_cell.py"), "--check",
+                             *map(str, notebooks)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    with open(ROOT / "pyproject.toml", "rb") as file:
+        url = tomllib.load(file)["project"]["urls"]["Repository"]
+    assert url in (ROOT / "notebooks" / notebooks[0].name).read_text()
+
+
+def test_notebooks_are_stored_without_outputs():
+    import nbformat
+
+    for path in (ROOT / "notebooks").glob("*.ipynb"):
+        notebook = nbformat.read(path, as_version=4)
+        executed = [i for i, c in enumerate(notebook.cells)
+                    if c.cell_type == "code" and (c.outputs or c.execution_count)]
+        assert not executed, f"{path.name}: cells {executed} carry outputs; clear them"

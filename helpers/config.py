@@ -13,6 +13,7 @@ The profile only changes sizes, never the code path.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import sys
@@ -55,6 +56,28 @@ def is_sample() -> bool:
 def by_profile(full: T, sample: T) -> T:
     """Pick a size by profile: ``EPOCHS = by_profile(full=100, sample=2)``."""
     return sample if is_sample() else full
+
+
+def epochs(full: int, sample: int) -> int:
+    """Epochs for a training run: by profile, capped by ``$COURSE_MAX_EPOCHS`` when it is set.
+
+    The cap lets an instructor run the full data set with fewer epochs than the assignment's
+    (e.g. on a CPU) without editing the notebook; the notebook prints the epochs it used.
+
+    Examples
+    --------
+    >>> import os; os.environ["COURSE_PROFILE"] = "full"; os.environ["COURSE_MAX_EPOCHS"] = "5"
+    >>> epochs(full=100, sample=2)
+    5
+    >>> del os.environ["COURSE_MAX_EPOCHS"], os.environ["COURSE_PROFILE"]
+    """
+    chosen = by_profile(full=full, sample=sample)
+    cap = os.environ.get("COURSE_MAX_EPOCHS")
+    if cap:
+        if not cap.isdigit() or int(cap) < 1:
+            raise ValueError(f"COURSE_MAX_EPOCHS={cap!r} must be a whole number of epochs >= 1.")
+        chosen = min(chosen, int(cap))
+    return chosen
 
 
 def smoke_label() -> str:
@@ -153,6 +176,28 @@ def check_versions(tf_version: str, keras_version: str) -> None:
         )
 
 
+@contextlib.contextmanager
+def _native_stderr_silenced(silence: bool):
+    """Drop what C++ writes to stderr while TensorFlow starts.
+
+    TensorFlow's native start-up messages (oneDNN, CUDA stubs) are printed before its log level is
+    read, so TF_CPP_MIN_LOG_LEVEL cannot hide them; a notebook would show them as red noise. Python
+    errors are unaffected: they are raised, not written to file descriptor 2.
+    """
+    if not silence:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def setup_notebook(seed: int = DEFAULT_SEED) -> dict:
     """First call of every notebook: check versions, set up GPUs, seed, and say where things are.
 
@@ -165,8 +210,9 @@ def setup_notebook(seed: int = DEFAULT_SEED) -> dict:
         ``profile``, ``gpus`` (names), ``data_dir``, ``mirror`` and ``seed``.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
-    import tensorflow as tf
+    with _native_stderr_silenced(os.environ["TF_CPP_MIN_LOG_LEVEL"] >= "2"):
+        import keras
+        import tensorflow as tf
 
     check_versions(tf.__version__, keras.__version__)
     profile = get_profile()

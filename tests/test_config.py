@@ -140,3 +140,15 @@ def test_notebooks_are_stored_without_outputs():
         executed = [i for i, c in enumerate(notebook.cells)
                     if c.cell_type == "code" and (c.outputs or c.execution_count)]
         assert not executed, f"{path.name}: cells {executed} carry outputs; clear them"
+
+
+def test_max_epochs_caps_the_profile_choice_and_rejects_nonsense(monkeypatch):
+    monkeypatch.setenv("COURSE_PROFILE", "full")
+    monkeypatch.delenv("COURSE_MAX_EPOCHS", raising=False)
+    assert config.epochs(full=100, sample=2) == 100
+    monkeypatch.setenv("COURSE_MAX_EPOCHS", "7")
+    assert config.epochs(full=100, sample=2) == 7
+    assert config.epochs(full=3, sample=2) == 3
+    monkeypatch.setenv("COURSE_MAX_EPOCHS", "0")
+    with pytest.raises(ValueError, match="COURSE_MAX_EPOCHS"):
+        config.epochs(full=100, sample=2)

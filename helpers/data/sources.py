@@ -1,0 +1,355 @@
+"""Where each data set comes from, and ``fetch``: one call that finds it, checks it and unpacks it.
+
+``fetch(name)`` tries, in order (DESIGN.md, "Data: one loader, any source"):
+
+1. the cache, ``helpers.config.data_dir() / name`` (an unpacked folder whose marker exists, or
+   the official archives put there by an earlier download or by hand);
+2. the local mirror ``$COURSE_DATA_MIRROR`` (archives under their official names, checked
+   against the mirror's ``SHA256SUMS``);
+3. data installed on the system (FashionMNIST from the Debian package or the Keras cache);
+4. the official URL (full profile only: a sample run should not pull gigabytes);
+5. in the sample profile only, a generated sample in the official layout
+   (``data_dir() / 'samples' / name``, kept apart so it is never mistaken for real data).
+
+A file that fails its checks is reported with a warning, set aside as ``<name>.corrupt`` and
+fetched again from the next place. When nothing resolves, one :class:`DataNotFoundError` lists
+every place looked and what to do.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from helpers import config
+from helpers.data import archives
+from helpers.data.archives import Archive, ArchiveError
+
+#: Places in the order ``fetch`` tries them; a data set's ``source`` is one of these.
+SOURCES = ("cache", "mirror", "system", "download", "generated sample")
+_VOC = "http://host.robots.ox.ac.uk/pascal/VOC/voc2007/"
+_FASHION = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """A registry entry: a data set's official archives and the folder they unpack to.
+
+    ``packed=False`` means the files are used as they are (FashionMNIST's ``.gz`` IDX files)
+    and are copied, not unpacked, into ``root``. ``system_dirs`` are folders where an installed
+    copy of exactly those files may already sit.
+    """
+
+    name: str
+    title: str
+    archives: tuple[Archive, ...]
+    root: str
+    homepage: str
+    packed: bool = True
+    system_dirs: tuple[str, ...] = ()
+    notes: str = ""
+
+
+REGISTRY: dict[str, DataSource] = {
+    "tiny_imagenet": DataSource(
+        "tiny_imagenet", "Tiny ImageNet-200",
+        (Archive("tiny-imagenet-200.zip", "http://cs231n.stanford.edu/tiny-imagenet-200.zip",
+                 248_100_043, md5="90528d7ca1a48142e341f4ef8d21d0de"),),
+        root="tiny-imagenet-200", homepage="http://cs231n.stanford.edu/",
+        notes="md5 as used by many public loaders (e.g. avalanche); size from SPEC.md.",
+    ),
+    "voc2007": DataSource(
+        "voc2007", "PASCAL VOC 2007",
+        (Archive("VOCtrainval_06-Nov-2007.tar", _VOC + "VOCtrainval_06-Nov-2007.tar",
+                 md5="c52e279531787c972589f7e41ab4ae64"),
+         Archive("VOCtest_06-Nov-2007.tar", _VOC + "VOCtest_06-Nov-2007.tar",
+                 md5="b6e924de25625d8de591ea690078ad9f")),
+        root="VOCdevkit", homepage="http://host.robots.ox.ac.uk/pascal/VOC/voc2007/",
+        notes="md5s from SPEC.md; sizes not recorded (no verified figure).",
+    ),
+    "fashion_mnist": DataSource(
+        "fashion_mnist", "FashionMNIST",
+        tuple(Archive(filename, _FASHION + filename, md5=md5) for filename, md5 in (
+            ("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
+            ("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe"),
+            ("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79"),
+            ("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310"))),
+        root="fashion-mnist", homepage="https://github.com/zalandoresearch/fashion-mnist",
+        packed=False,
+        system_dirs=("~/.keras/datasets/fashion-mnist", "/usr/share/datasets/fashion-mnist"),
+        notes="md5s of the official gzip files; the Debian package re-compresses them, so "
+              "system copies are checked by decoding (sizes, labels), not by md5.",
+    ),
+    "caltech256": DataSource(
+        "caltech256", "Caltech-256",
+        (Archive("256_ObjectCategories.tar",
+                 "https://data.caltech.edu/records/nyy15-4j048/files/256_ObjectCategories.tar",
+                 md5="67b4f42ca05d46448c6bb8ecd2220f6d"),),
+        root="256_ObjectCategories", homepage="https://data.caltech.edu/records/nyy15-4j048",
+        notes="md5 as used by torchvision; size not recorded.",
+    ),
+    "urban_tribes": DataSource(
+        "urban_tribes", "UCSD Urban Tribes",
+        (Archive("pictures_all.zip", None),),
+        root="pictures_all", homepage="http://vision.ucsd.edu/content/urban-tribes",
+        notes="No official URL, size or checksum could be verified: download the pictures from "
+              "the homepage by hand; the layout (pictures_all/<tribe>_<n>.jpg) follows public "
+              "users of the data.",
+    ),
+    "car_vs_other": DataSource(
+        "car_vs_other", "Car vs other (a5_images)",
+        (Archive("a5_images.zip", None),),
+        root="a5_images", homepage="http://cs231n.stanford.edu/",
+        notes="A course archive with no public URL; in the full profile it is built from the "
+              "Tiny ImageNet car classes when absent (helpers.data.car_vs_other).",
+    ),
+}
+
+
+class DataNotFoundError(FileNotFoundError):
+    """No place could provide a data set; the message lists every place looked and what to do."""
+
+
+@dataclass(frozen=True)
+class FetchedData:
+    """Where a fetched data set is and where it came from.
+
+    Attributes
+    ----------
+    name : str
+        Registry name.
+    path : Path
+        The unpacked root folder (e.g. ``.../tiny-imagenet-200``).
+    source : str
+        One of :data:`SOURCES` for this call (``'cache'`` on every call after the first).
+    origin : str
+        Where the bytes came from originally (``'mirror'``, ``'download'``, ...).
+    is_subset : bool
+        True when the archive differs from the official one (the mirror's Tiny ImageNet keeps
+        150 images of most classes) or is a generated sample.
+    """
+
+    name: str
+    path: Path
+    source: str
+    origin: str
+    is_subset: bool
+
+    def describe(self) -> str:
+        """One line for a notebook to print, e.g. "Tiny ImageNet-200: cache (from mirror, subset)"."""
+        title = REGISTRY[self.name].title if self.name in REGISTRY else self.name
+        origin = "" if self.origin == self.source else f" (first from {self.origin})"
+        subset = ", a subset of the official data" if self.is_subset and self.source != \
+            "generated sample" else ""
+        return f"{title}: {self.source}{origin}{subset} at {self.path}"
+
+
+def get_source(name: str) -> DataSource:
+    """The registry entry of ``name``.
+
+    Examples
+    --------
+    >>> get_source("tiny_imagenet").archives[0].size
+    248100043
+    >>> get_source("mnist")
+    Traceback (most recent call last):
+    ...
+    ValueError: Unknown data set 'mnist'; the registry has ...
+    """
+    if name not in REGISTRY:
+        raise ValueError(f"Unknown data set {name!r}; the registry has {', '.join(REGISTRY)}.")
+    return REGISTRY[name]
+
+
+def fetch(name: str, *, allow_sample: bool | None = None) -> FetchedData:
+    """Find, check and unpack a data set, trying each place once, and say where it came from.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`REGISTRY` (``'tiny_imagenet'``, ``'voc2007'``, ``'fashion_mnist'``,
+        ``'caltech256'``, ``'urban_tribes'``, ``'car_vs_other'``).
+    allow_sample : bool, optional
+        Whether a generated sample may be used when no real data is found. Default: only in
+        the sample profile (``helpers.config.is_sample()``).
+
+    Returns
+    -------
+    FetchedData
+        The unpacked root folder and its ``source``.
+
+    Raises
+    ------
+    DataNotFoundError
+        When no place provides the data; the message names every place looked.
+
+    Notes
+    -----
+    Downloads are attempted only in the full profile. Unpacking happens once: a marker file
+    written last records it, so the next call is a cheap ``'cache'`` hit. A corrupt cached
+    archive is renamed ``*.corrupt`` (never deleted, never used) with a warning.
+
+    Examples
+    --------
+    >>> fetch("no_such_set")
+    Traceback (most recent call last):
+    ...
+    ValueError: Unknown data set 'no_such_set'; the registry has ...
+    """
+    source = get_source(name)
+    if allow_sample is None:
+        allow_sample = config.is_sample()
+    folder = config.data_dir() / name
+    looked: list[str] = []
+
+    cached = _from_marker(source, folder, "cache")
+    if cached is not None:
+        return cached
+    looked.append(f"cache: {folder / source.root} (not unpacked there yet)")
+
+    located = _locate_archives(source, folder, looked, download=False)
+    if located is None and not source.packed:
+        installed = _installed_copy(source, looked)
+        if installed is not None:
+            return installed
+    if located is None:
+        if config.is_sample():
+            looked.append("download: not tried in the sample profile")
+        else:
+            located = _locate_archives(source, folder, looked, download=True)
+    if located is not None:
+        places, paths, is_subset = located
+        origin = next((p for p in ("download", "mirror", "system") if p in places), "cache")
+        root = archives.unpack(paths, folder, source.root, packed=source.packed)
+        archives.write_marker(folder, {"origin": origin, "is_subset": is_subset,
+                                       "archives": {p.name: str(p) for p in paths}})
+        return FetchedData(name, root, origin, origin, is_subset)
+
+    if allow_sample:
+        return fetch_sample(name)
+    looked.append("generated sample: only in the sample profile")
+    raise DataNotFoundError(_not_found_message(source, folder, looked))
+
+
+def fetch_sample(name: str) -> FetchedData:
+    """Build (once) and unpack the generated sample of a data set, in its official layout.
+
+    Examples
+    --------
+    >>> fetch_sample("no_such_set")
+    Traceback (most recent call last):
+    ...
+    ValueError: Unknown data set 'no_such_set'; the registry has ...
+    """
+    from helpers.data import samples
+
+    source = get_source(name)
+    folder = config.data_dir() / "samples" / name
+    cached = _from_marker(source, folder, "generated sample")
+    if cached is not None:
+        return cached
+    paths = samples.write_sample_archives(name, folder)
+    root = archives.unpack(paths, folder, source.root, packed=source.packed)
+    for path in paths:  # the unpacked copy is all that is needed; the archives are rebuildable
+        path.unlink(missing_ok=True)
+    archives.write_marker(folder, {"origin": "generated sample", "is_subset": True})
+    return FetchedData(name, root, "generated sample", "generated sample", True)
+
+
+def _from_marker(source: DataSource, folder: Path, label: str) -> FetchedData | None:
+    record = archives.read_marker(folder)
+    if record is None or not (folder / source.root).is_dir():
+        return None
+    return FetchedData(source.name, folder / source.root, label,
+                       record.get("origin", label), bool(record.get("is_subset", False)))
+
+
+def _installed_copy(source: DataSource, looked: list[str]) -> FetchedData | None:
+    for directory in source.system_dirs:
+        path = Path(directory).expanduser()
+        missing = [a.filename for a in source.archives if not (path / a.filename).is_file()]
+        if not missing:
+            return FetchedData(source.name, path, "system", "system", False)
+        looked.append(f"system: {path} (missing {', '.join(missing)})")
+    return None
+
+
+def _locate_archives(source: DataSource, folder: Path, looked: list[str], *, download: bool):
+    """A verified copy of every archive, or None (reasons added to ``looked``).
+
+    The first pass (``download=False``) looks in the cache and the mirror; the second
+    (``download=True``) reuses what the cache holds and downloads the rest.
+    """
+    mirror = config.mirror_dir()
+    sums = archives.read_sha256sums(mirror) if mirror and not download else {}
+    places, paths, is_subset = [], [], False
+    for archive in source.archives:
+        cached = folder / archive.filename
+        if cached.is_file() and _verified(cached, archive, None, looked, "cache", set_aside=True):
+            places.append("cache")
+            paths.append(cached)
+            continue
+        if download:
+            try:
+                paths.append(archives.download(archive, cached))
+                places.append("download")
+                continue
+            except (OSError, ArchiveError) as error:
+                looked.append(f"download: {error}")
+                return None
+        if not cached.exists():
+            looked.append(f"cache: {cached} (absent)")
+        if mirror is None:
+            looked.append("mirror: COURSE_DATA_MIRROR is unset")
+        elif not (mirror / archive.filename).is_file():
+            looked.append(f"mirror: {mirror / archive.filename} (absent)")
+        elif _verified(mirror / archive.filename, archive, sums.get(archive.filename), looked,
+                       "mirror", set_aside=False):
+            places.append("mirror")
+            paths.append(mirror / archive.filename)
+            is_subset = is_subset or _differs_from_official(mirror / archive.filename, archive)
+            continue
+        return None
+    return places, paths, is_subset
+
+
+def _verified(path: Path, archive: Archive, sha256: str | None, looked: list[str], place: str,
+              *, set_aside: bool) -> bool:
+    try:
+        archives.verify_file(path, archive, sha256=sha256)
+        return True
+    except ArchiveError as error:
+        note = f"{place}: {path} is unusable: {error}"
+        if set_aside:  # keep the bytes for inspection, but out of the way of the next fetch
+            os.replace(path, path.with_name(path.name + ".corrupt"))
+            note += f" Moved to {path.name}.corrupt; fetching it again."
+        warnings.warn(note, stacklevel=4)
+        looked.append(note)
+        return False
+
+
+def _differs_from_official(path: Path, archive: Archive) -> bool:
+    if archive.size is not None:
+        return path.stat().st_size != archive.size
+    if archive.md5 is not None:
+        return archives.file_digest(path, "md5") != archive.md5
+    return False
+
+
+def _not_found_message(source: DataSource, folder: Path, looked: list[str]) -> str:
+    names = ", ".join(a.filename for a in source.archives)
+    by_hand = "; ".join(
+        f"{a.url} -> {folder / a.filename}" if a.url else
+        f"{a.filename} (no public URL known; see {source.homepage}) -> {folder / a.filename}"
+        for a in source.archives)
+    lines = [f"No data found for {source.title} ({source.name!r}). Looked in:"]
+    lines += [f"  - {entry}" for entry in looked]
+    lines += [
+        "What to do (any one):",
+        f"  - set COURSE_DATA_MIRROR to a folder holding {names} (with a SHA256SUMS file);",
+        f"  - download by hand: {by_hand};",
+        "  - run with COURSE_PROFILE=sample to use a small generated sample in the official layout.",
+    ]
+    return "\n".join(lines)

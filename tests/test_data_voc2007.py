@@ -1,0 +1,93 @@
+"""Tests of helpers.data.voc2007 on two small tars in the official layout, with hand-worked labels."""
+
+import io
+import tarfile
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from helpers.data import sources
+from helpers.data.archives import Archive
+from helpers.data.sources import DataSource
+from helpers.data.voc2007 import CLASS_NAMES, load_voc2007
+
+TOP = "VOCdevkit/VOC2007/"
+# image id -> objects (class, difficult); worked by hand below
+OBJECTS = {
+    "000001": [("dog", 0), ("person", 0)],
+    "000002": [("cat", 1)],
+    "000004": [("car", 1), ("car", 0), ("bottle", 1)],
+    "000003": [("tvmonitor", 0)],
+}
+
+
+def _xml(objects):
+    body = "".join(f"<object><name>{n}</name><pose>Left</pose><truncated>0</truncated>"
+                   f"<difficult>{d}</difficult><bndbox><xmin>1</xmin><ymin>1</ymin><xmax>5</xmax>"
+                   f"<ymax>5</ymax></bndbox></object>" for n, d in objects)
+    return f"<annotation><folder>VOC2007</folder><size><width>20</width><height>10</height>" \
+           f"<depth>3</depth></size>{body}</annotation>".encode()
+
+
+def _tar(path, members):
+    with tarfile.open(path, "w") as archive:
+        for name, data in members.items():
+            info = tarfile.TarInfo(TOP + name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+
+
+def _jpeg(value):
+    buffer = io.BytesIO()
+    Image.new("RGB", (20, 10), (value, 0, 0)).save(buffer, format="JPEG", quality=100)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def voc(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("COURSE_DATA_MIRROR", raising=False)
+    monkeypatch.setenv("COURSE_PROFILE", "full")
+    entry = sources.REGISTRY["voc2007"]
+    monkeypatch.setitem(sources.REGISTRY, "voc2007", DataSource(**{
+        **entry.__dict__, "archives": tuple(Archive(a.filename, None) for a in entry.archives)}))
+    folder = tmp_path / "cache" / "voc2007"
+    folder.mkdir(parents=True)
+    for tar_name, ids, sets in (("VOCtrainval_06-Nov-2007.tar", ["000001", "000002", "000004"],
+                                 {"trainval": ["000001", "000002", "000004"], "train": ["000001"],
+                                  "val": ["000002", "000004"]}),
+                                ("VOCtest_06-Nov-2007.tar", ["000003"], {"test": ["000003"]})):
+        members = {f"Annotations/{i}.xml": _xml(OBJECTS[i]) for i in ids}
+        members.update({f"JPEGImages/{i}.jpg": _jpeg(40 * int(i)) for i in ids})
+        members.update({f"ImageSets/Main/{s}.txt": ("\n".join(v) + "\n").encode() for s, v in sets.items()})
+        _tar(folder / tar_name, members)
+
+
+def test_labels_and_difficult_mask_match_the_hand_worked_annotations(voc):
+    data = load_voc2007("trainval", image_size=16, progress=False)
+    assert data.image_ids.tolist() == ["000001", "000002", "000004"]
+    column = {name: CLASS_NAMES.index(name) for name in ("dog", "person", "cat", "car", "bottle")}
+    expected_labels = np.zeros((3, 20), int)
+    expected_labels[0, [column["dog"], column["person"]]] = 1
+    expected_labels[2, column["car"]] = 1  # one car is not difficult: the class counts
+    expected_difficult = np.zeros((3, 20), bool)
+    expected_difficult[1, column["cat"]] = True  # cat only as a difficult object
+    expected_difficult[2, column["bottle"]] = True
+    assert np.array_equal(data.labels, expected_labels)
+    assert np.array_equal(data.difficult, expected_difficult)
+    assert data.images.shape == (3, 16, 16, 3) and data.images.dtype == np.uint8
+    assert data.images[:, 8, 8, 0].tolist() == pytest.approx([40, 80, 160], abs=3)
+
+
+def test_the_test_set_comes_from_the_second_tar_and_classes_are_standard(voc):
+    data = load_voc2007("test", image_size=8, progress=False)
+    assert data.image_ids.tolist() == ["000003"]
+    assert data.labels[0].nonzero()[0].tolist() == [19]
+    assert data.class_names[0] == "aeroplane" and data.class_names[-1] == "tvmonitor"
+    assert len(load_voc2007("val", image_size=8, progress=False).image_ids) == 2
+
+
+def test_an_unknown_split_is_refused_before_any_fetch():
+    with pytest.raises(ValueError, match="split must be one of"):
+        load_voc2007("all")

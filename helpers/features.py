@@ -1,0 +1,262 @@
+"""Neural codes: the activations of intermediate layers, computed in batches.
+
+One Keras sub-model returns every requested layer in a single forward pass (the Keras 3 way;
+the old ``K.function`` is gone). Codes can be cached to ``.npy`` files whose names carry a hash
+of everything that determines them, so a changed model, image set or preprocessing never reads
+an old file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Callable, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tqdm.auto import tqdm
+
+
+def extract_codes(model: keras.Model, images: np.ndarray | tf.data.Dataset,
+                  layer_names: str | Sequence[str], batch_size: int = 256,
+                  preprocess: Callable[[np.ndarray], np.ndarray] | None = None,
+                  flatten: bool = True, cache_dir: str | os.PathLike | None = None,
+                  cache_key: str | None = None, verbose: bool = True) -> dict[str, np.ndarray]:
+    """Activations ("neural codes") of the named layers for every image, in batches.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A functional or Sequential model (one with ``model.inputs``) holding the layers.
+    images : (n, ...) array or tf.data.Dataset
+        An array of images, or a *batched* dataset yielding images or ``(images, labels)``.
+    layer_names : str or sequence of str
+        Layers whose outputs to return, e.g. ``["pool5", "fc6", "fc7"]``.
+    batch_size : int
+        Images per forward pass (array input only; a dataset keeps its own batches).
+    preprocess : callable, optional
+        Applied to each numpy batch before the model. By default integer images are scaled
+        to [0, 1] (divided by 255) and float images are passed unchanged.
+    flatten : bool
+        Return each code as a row, shape (n, d); otherwise keep the layer's shape (n, h, w, c).
+    cache_dir : str or path, optional
+        Folder for cached codes; None (default) disables caching.
+    cache_key : str, optional
+        A name for the cached files; required to cache a dataset (see Notes).
+    verbose : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    dict of str -> ndarray
+        Layer name -> float32 codes, rows in the order of ``images``.
+
+    Notes
+    -----
+    Cache files are ``<cache_key or 'codes'>-<layer>-<hash>.npy`` where the hash covers: the
+    values of the weights feeding the requested layers, the image array (its bytes, shape and
+    dtype), the preprocessing function's code and constants, ``flatten``, the layer's name
+    and output shape, and ``cache_key``. A dataset's content cannot be hashed without reading
+    it, so for a dataset ``cache_key`` must name the data *and its order*; likewise change
+    ``cache_key`` when ``preprocess`` reads values from outside its own code. Files are
+    written whole (temporary file, then rename), so an interrupted run leaves no partial file.
+    Empty input gives (0, d) arrays. Each preprocessed batch is cast to the model's input
+    dtype.
+
+    Examples
+    --------
+    >>> import keras, numpy as np
+    >>> inputs = keras.Input((4,))
+    >>> model = keras.Model(inputs, keras.layers.Dense(2, name="fc")(inputs))
+    >>> codes = extract_codes(model, np.ones((5, 4), "uint8"), "fc", verbose=False)
+    >>> codes["fc"].shape, codes["fc"].dtype
+    ((5, 2), dtype('float32'))
+    """
+    names = [layer_names] if isinstance(layer_names, str) else list(layer_names)
+    _check_arguments(model, images, names, batch_size, cache_dir, cache_key)
+    sub_model = keras.Model(model.input, [model.get_layer(name).output for name in names])
+    preprocess = preprocess or _default_preprocess
+    paths = None
+    if cache_dir is not None:
+        paths = _cache_paths(sub_model, names, images, preprocess, flatten, Path(cache_dir),
+                             cache_key or "codes")
+        if all(path.is_file() for path in paths.values()):
+            return {name: np.load(path) for name, path in paths.items()}
+    codes = _run_in_batches(sub_model, names, images, batch_size, preprocess, flatten, verbose)
+    if paths is not None:
+        for name, path in paths.items():
+            _save_atomically(path, codes[name])
+    return codes
+
+
+def l2_normalize(codes: np.ndarray) -> np.ndarray:
+    """Scale every row to unit Euclidean length.
+
+    Parameters
+    ----------
+    codes : (n, d) float array
+        One code per row.
+
+    Returns
+    -------
+    (n, d) float32 array
+        ``codes[i] / ||codes[i]||``.
+
+    Raises
+    ------
+    ValueError
+        If ``codes`` is not 2-D, holds NaN or infinity, or has an all-zero row (its direction
+        is undefined; the message lists such rows).
+
+    Examples
+    --------
+    >>> l2_normalize(np.array([[3.0, 4.0], [0.0, 2.0]]))
+    array([[0.6, 0.8],
+           [0. , 1. ]], dtype=float32)
+    """
+    codes = np.asarray(codes)
+    if codes.ndim != 2:
+        raise ValueError(f"codes must be a 2-D (n, d) array, got shape {codes.shape}; "
+                         "flatten feature maps first (codes.reshape(len(codes), -1)).")
+    if not np.all(np.isfinite(codes)):
+        raise ValueError("codes hold NaN or infinite values; check the model and its inputs.")
+    codes = codes.astype(np.float32)
+    norms = np.linalg.norm(codes, axis=1, keepdims=True)
+    zero_rows = np.flatnonzero(norms[:, 0] == 0)
+    if zero_rows.size:
+        raise ValueError(f"{zero_rows.size} code(s) are all zero (rows {zero_rows[:10].tolist()}"
+                         f"{'...' if zero_rows.size > 10 else ''}) and have no direction; use "
+                         "codes taken before the ReLU, or drop those images.")
+    return codes / norms
+
+
+def _default_preprocess(batch: np.ndarray) -> np.ndarray:
+    if np.issubdtype(batch.dtype, np.integer):
+        return batch.astype(np.float32) / 255.0
+    return batch
+
+
+def _check_arguments(model, images, names, batch_size, cache_dir, cache_key) -> None:
+    if len(getattr(model, "inputs", None) or []) != 1:
+        raise ValueError(f"{type(model).__name__} {model.name!r} does not have exactly one "
+                         "symbolic input; extract_codes needs a functional or Sequential model "
+                         "of one input (not a subclassed one).")
+    if not names:
+        raise ValueError("layer_names is empty; name at least one layer, e.g. ['fc7'].")
+    known = [layer.name for layer in model.layers]
+    missing = [name for name in names if name not in known]
+    if missing:
+        raise ValueError(f"No layer named {missing} in model {model.name!r}; its layers are "
+                         f"{known}.")
+    if len(set(names)) != len(names):
+        raise ValueError(f"layer_names repeats a layer: {names}.")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    input_rank = len(model.inputs[0].shape)
+    if isinstance(images, tf.data.Dataset):
+        spec = images.element_spec
+        spec = spec[0] if isinstance(spec, (tuple, list)) else spec
+        if len(spec.shape) != input_rank:
+            raise ValueError(f"The dataset yields elements of shape {spec.shape}, the model wants "
+                             f"batches of rank {input_rank}; call dataset.batch(...) first.")
+        if cache_dir is not None and cache_key is None:
+            raise ValueError("Caching codes of a tf.data.Dataset needs a cache_key naming the "
+                             "data and its order (a dataset's content cannot be hashed).")
+    elif isinstance(images, np.ndarray):
+        expected = tuple(model.inputs[0].shape[1:])
+        if images.ndim != input_rank or any(
+                want is not None and want != got for want, got in zip(expected, images.shape[1:])):
+            raise ValueError(f"images have shape {images.shape}, the model expects (n, "
+                             f"{', '.join(str(d) for d in expected)}).")
+    else:
+        raise ValueError(f"images must be a numpy array or a tf.data.Dataset, got "
+                         f"{type(images).__name__}.")
+
+
+def _batches(images, batch_size):
+    if isinstance(images, np.ndarray):
+        for start in range(0, len(images), batch_size):
+            yield images[start:start + batch_size]
+    else:
+        for element in images.as_numpy_iterator():
+            yield element[0] if isinstance(element, (tuple, list)) else element
+
+
+def _run_in_batches(sub_model, names, images, batch_size, preprocess, flatten, verbose):
+    if isinstance(images, np.ndarray):
+        total = -(-len(images) // batch_size)
+    else:
+        cardinality = int(images.cardinality())
+        total = cardinality if cardinality >= 0 else None
+    dtype = sub_model.input.dtype
+    outputs = {name: [] for name in names}
+    for batch in tqdm(_batches(images, batch_size), total=total, disable=not verbose,
+                      desc=f"codes of {', '.join(names)}", unit="batch"):
+        # Eager calls: no graph tracing per call (nor TensorFlow's retracing warnings when a
+        # notebook extracts codes many times); benchmarks/bench_features.py found no loss.
+        results = sub_model(tf.cast(preprocess(batch), dtype), training=False)
+        results = results if isinstance(results, (list, tuple)) else [results]
+        for name, result in zip(names, results):
+            result = np.asarray(result, dtype=np.float32)
+            outputs[name].append(result.reshape(len(result), -1) if flatten else result)
+    codes = {}
+    for name, output in zip(names, sub_model.outputs):
+        if outputs[name]:
+            codes[name] = np.concatenate(outputs[name])
+        else:
+            shape = tuple(output.shape[1:])
+            codes[name] = np.zeros((0, int(np.prod(shape))) if flatten else (0, *shape),
+                                   dtype=np.float32)
+    return codes
+
+
+def _cache_paths(sub_model, names, images, preprocess, flatten, cache_dir, label):
+    digest = hashlib.sha256()
+    for weight in sub_model.weights:
+        value = np.ascontiguousarray(keras.ops.convert_to_numpy(weight))
+        # Not weight.path: auto-named layers (conv2d_3) change names between sessions.
+        digest.update(f"{value.shape}{value.dtype}".encode())
+        digest.update(memoryview(value).cast("B"))  # no copy, unlike tobytes()
+    if isinstance(images, np.ndarray):
+        digest.update(f"{images.shape}{images.dtype}".encode())
+        digest.update(memoryview(np.ascontiguousarray(images)).cast("B"))
+    digest.update(_callable_identity(preprocess).encode())
+    digest.update(f"flatten={flatten} key={label}".encode())
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name, output in zip(names, sub_model.outputs):
+        layer_digest = digest.copy()
+        layer_digest.update(f"{name}{tuple(output.shape)}".encode())
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{label}-{name}")
+        paths[name] = cache_dir / f"{safe}-{layer_digest.hexdigest()[:16]}.npy"
+    return paths
+
+
+def _callable_identity(function) -> str:
+    code = getattr(function, "__code__", None)
+    if code is None:  # a partial or callable object: its repr may change per run (a miss, not stale)
+        return f"{type(function).__module__}.{type(function).__qualname__}:{function!r}"
+    return (f"{function.__module__}.{function.__qualname__}:{_code_identity(code)}:"
+            f"{getattr(function, '__defaults__', None)!r}")
+
+
+def _code_identity(code) -> str:
+    # Nested code objects (a lambda inside) repr with their address; describe them by content.
+    consts = [_code_identity(const) if hasattr(const, "co_code") else repr(const)
+              for const in code.co_consts]
+    return f"{code.co_code.hex()}|{consts}|{code.co_names}"
+
+
+def _save_atomically(path: Path, array: np.ndarray) -> None:
+    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".npy.partial")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            np.save(file, array)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,238 @@
+"""Tests of helpers.models: hand-counted parameters, layer semantics, weights fallbacks."""
+
+import math
+import os
+import socket
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from helpers import models
+
+
+def _conv(size, channels_in, filters):
+    return size * size * channels_in * filters + filters
+
+
+def _dense(units_in, units_out):
+    return units_in * units_out + units_out
+
+
+def _sub_model(model, *names):
+    return keras.Model(model.input, [model.get_layer(name).output for name in names])
+
+
+def test_neural_codes_net_has_the_hand_counted_40_5_million_parameters():
+    model = models.neural_codes_net()
+    # 'same' padding and three stride-2 pools: 64 -> 32 -> 16 -> 8, so pool5 is 8 x 8 x 256.
+    expected = (_conv(4, 3, 96) + _conv(5, 96, 192) + _conv(3, 192, 288) + _conv(3, 288, 288)
+                + _conv(3, 288, 256) + _dense(8 * 8 * 256, 2048) + _dense(2048, 2048)
+                + _dense(2048, 190))
+    assert model.count_params() == expected == 40_516_382
+    assert model.get_layer("pool5").output.shape == (None, 8, 8, 256)
+    assert model.get_layer("fc6").units == model.get_layer("fc7").units == 2048
+
+
+def test_neural_codes_pool5_and_fc7_are_taken_before_their_relu():
+    keras.utils.set_random_seed(0)
+    model = models.neural_codes_net(num_classes=5)
+    images = np.random.default_rng(0).random((2, 64, 64, 3), dtype=np.float32)
+    pool5, relu5, fc7, relu7 = _sub_model(model, "pool5", "relu5", "fc7", "relu7")(images)
+    assert np.min(pool5) < 0 and np.min(fc7) < 0
+    np.testing.assert_allclose(relu5, np.maximum(pool5, 0), atol=1e-6)
+    np.testing.assert_allclose(relu7, np.maximum(fc7, 0), atol=1e-6)
+
+
+def test_caffenet_has_the_hand_counted_parameters_and_a_6x6_pool5():
+    model = models.caffenet()
+    expected = (_conv(11, 3, 96) + _conv(5, 96, 256) + _conv(3, 256, 384) + _conv(3, 384, 384)
+                + _conv(3, 384, 256) + _dense(6 * 6 * 256, 4096) + _dense(4096, 4096)
+                + _dense(4096, 20))
+    assert model.count_params() == expected
+    assert model.get_layer("pool5").output.shape == (None, 6, 6, 256)
+    assert model.get_layer("fc7").units == 4096
+    assert model.get_layer("predictions").activation is keras.activations.sigmoid
+
+
+def _adaptive_average_pool_loop(maps, out=2):
+    """PyTorch's AdaptiveAvgPool2d: window i spans floor(i*H/out) .. ceil((i+1)*H/out)."""
+    n, height, width, channels = maps.shape
+    pooled = np.zeros((n, out, out, channels))
+    for i in range(out):
+        for j in range(out):
+            rows = slice(i * height // out, math.ceil((i + 1) * height / out))
+            cols = slice(j * width // out, math.ceil((j + 1) * width / out))
+            pooled[:, i, j] = maps[:, rows, cols].mean(axis=(1, 2))
+    return pooled
+
+
+@pytest.mark.parametrize("padding, map_size", [("valid", 3), ("same", 7)])
+def test_fashion_embedding_is_the_adaptive_average_pool_of_conv3(padding, map_size):
+    keras.utils.set_random_seed(1)
+    model = models.fashion_net(padding=padding)
+    images = np.random.default_rng(1).random((3, 28, 28, 1), dtype=np.float32)
+    conv3, embedding = _sub_model(model.backbone, "conv3", "embedding")(images)
+    conv3 = np.asarray(conv3)
+    assert conv3.shape == (3, map_size, map_size, 64)
+    expected = _adaptive_average_pool_loop(conv3).reshape(3, 256)
+    np.testing.assert_allclose(embedding, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_fashion_net_features_are_unit_rows_and_logits_a_linear_map_of_the_embedding():
+    keras.utils.set_random_seed(2)
+    model = models.fashion_net()
+    images = np.random.default_rng(2).random((4, 28, 28, 1), dtype=np.float32)
+    embedding = np.asarray(model.embed(images))
+    np.testing.assert_allclose(model.features(images),
+                               embedding / np.linalg.norm(embedding, axis=1, keepdims=True),
+                               rtol=1e-5, atol=1e-6)
+    kernel, bias = model.classifier.get_weights()
+    np.testing.assert_allclose(model(images), embedding @ kernel + bias, rtol=1e-5, atol=1e-5)
+    assert model.count_params() == _conv(3, 1, 32) + _conv(3, 32, 32) + _conv(3, 32, 64) \
+        + _dense(256, 10) == 30_634
+
+
+def test_fashion_net_survives_a_keras_file_round_trip(tmp_path):
+    keras.utils.set_random_seed(3)
+    model = models.fashion_net(padding="same")
+    images = np.random.default_rng(3).random((2, 28, 28, 1), dtype=np.float32)
+    model.save(tmp_path / "fashion.keras")
+    reloaded = keras.models.load_model(tmp_path / "fashion.keras")
+    assert isinstance(reloaded, models.FashionNet) and reloaded.padding == "same"
+    np.testing.assert_allclose(reloaded(images), model(images), rtol=1e-6)
+    np.testing.assert_allclose(reloaded.features(images), model.features(images), rtol=1e-6)
+
+
+def test_a_gradient_tape_step_on_features_moves_the_backbone_only():
+    keras.utils.set_random_seed(4)
+    model = models.fashion_net()
+    images = np.random.default_rng(4).random((6, 28, 28, 1), dtype=np.float32)
+    classifier_before = [w.copy() for w in model.classifier.get_weights()]
+    # Pull every feature towards the first one: the mean squared distance must fall.
+    def spread():
+        feats = model.features(images, training=True)
+        return tf.reduce_mean(tf.reduce_sum((feats - feats[:1]) ** 2, axis=1))
+
+    optimizer = keras.optimizers.SGD(0.5)
+    before = float(spread())
+    variables = model.backbone.trainable_variables
+    for _ in range(3):
+        with tf.GradientTape() as tape:
+            loss = spread()
+        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+    assert float(spread()) < before
+    for old, new in zip(classifier_before, model.classifier.get_weights()):
+        np.testing.assert_array_equal(old, new)
+
+
+def test_car_baseline_cnn_has_the_hand_counted_parameters_and_l2_penalties():
+    model = models.car_baseline_cnn()
+    # 64 -conv5/3-> 20 -pool-> 10 -conv3/2-> 4 -pool-> 2, so 2 x 2 x 64 = 256 inputs to dense 128.
+    expected = _conv(5, 3, 32) + _conv(3, 32, 64) + _dense(256, 128) + _dense(128, 1)
+    assert model.count_params() == expected
+    kernels = [layer.kernel.numpy() for layer in model.layers if hasattr(layer, "kernel")]
+    np.testing.assert_allclose(sum(model.losses), 1e-3 * sum((k ** 2).sum() for k in kernels),
+                               rtol=1e-5)
+
+
+def test_augmented_car_cnn_is_the_baseline_at_inference_and_random_when_training():
+    keras.utils.set_random_seed(5)
+    baseline = models.car_baseline_cnn()
+    augmented = models.car_baseline_cnn(augment=True)
+    augmented.set_weights(baseline.get_weights())
+    flip, rotation = augmented.get_layer("random_flip"), augmented.get_layer("random_rotation")
+    assert flip.mode == "horizontal" and rotation.factor == (-20 / 360, 20 / 360)
+    images = np.random.default_rng(5).random((4, 64, 64, 3), dtype=np.float32)
+    np.testing.assert_allclose(augmented(images, training=False), baseline(images), rtol=1e-6)
+    assert not np.allclose(augmented.get_layer("random_rotation")(images, training=True), images)
+
+
+@pytest.fixture
+def offline(monkeypatch, tmp_path):
+    """No ImageNet download and no local weights unless a test provides them."""
+    def unreachable(include_top):
+        raise OSError("no network in this test")
+
+    monkeypatch.setattr(models, "_imagenet_weights_file", unreachable)
+    monkeypatch.delenv("COURSE_VGG16_WEIGHTS", raising=False)
+    monkeypatch.delenv("COURSE_DATA_MIRROR", raising=False)
+    return tmp_path
+
+
+def test_vgg16_falls_back_to_random_weights_with_a_loud_warning(offline):
+    with pytest.warns(UserWarning, match="RANDOM weights"):
+        model, weights = models.pretrained_vgg16(include_top=False, input_shape=(32, 32, 3))
+    assert weights.kind == "random" and not weights.is_imagenet and "RANDOM" in weights.label
+    assert model.output.shape == (None, 1, 1, 512)
+
+
+def test_vgg16_loads_the_file_named_by_the_environment(offline, monkeypatch):
+    keras.utils.set_random_seed(6)
+    donor = keras.applications.VGG16(weights=None, include_top=False, input_shape=(32, 32, 3))
+    path = offline / "conv_only.weights.h5"
+    donor.save_weights(path)
+    monkeypatch.setenv("COURSE_VGG16_WEIGHTS", str(path))
+    with pytest.warns(UserWarning, match="unverified origin"):
+        model, weights = models.pretrained_vgg16(include_top=False, input_shape=(48, 48, 3))
+    assert weights.kind == "local" and weights.path == str(path)
+    for name in ("block1_conv1", "block5_conv3"):
+        np.testing.assert_array_equal(model.get_layer(name).get_weights()[0],
+                                      donor.get_layer(name).get_weights()[0])
+
+
+def _mirror_weights() -> Path:
+    mirror = os.environ.get("COURSE_DATA_MIRROR")
+    path = Path(mirror or ".") / models.HED_WEIGHTS_FILE
+    if not mirror or not path.is_file():
+        pytest.skip("COURSE_DATA_MIRROR with the VGG16 stand-in weights is not set")
+    return path
+
+
+def test_vgg16_uses_the_mirror_stand_in_and_says_the_top_is_random(monkeypatch):
+    path = _mirror_weights()
+    monkeypatch.setattr(models, "_imagenet_weights_file",
+                        lambda include_top: (_ for _ in ()).throw(OSError("offline")))
+    monkeypatch.delenv("COURSE_VGG16_WEIGHTS", raising=False)
+    with pytest.warns(UserWarning, match="NOT ImageNet"):
+        model, weights = models.pretrained_vgg16(include_top=True)
+    assert weights.kind == "hed_bsds500" and weights.top_is_random
+    assert "decode_predictions are meaningless" in weights.description
+    reference = keras.applications.VGG16(weights=None, include_top=False)
+    reference.load_weights(path)
+    for name in ("block1_conv1", "block3_conv2", "block5_conv3"):
+        np.testing.assert_array_equal(model.get_layer(name).get_weights()[0],
+                                      reference.get_layer(name).get_weights()[0])
+
+
+def test_an_unreachable_download_fails_fast_and_leaves_no_file(monkeypatch, tmp_path):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.setattr(Path, "home", lambda: tmp_path)  # hide any real Keras cache
+
+    def refused(*args, **kwargs):
+        raise ConnectionRefusedError("refused by the test")
+
+    monkeypatch.setattr(socket, "create_connection", refused)
+    with pytest.raises(OSError, match="unreachable"):
+        models._imagenet_weights_file(include_top=False)
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]
+
+
+def test_a_failed_download_becomes_an_oserror_and_restores_the_socket_timeout(monkeypatch,
+                                                                             tmp_path):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.setattr(Path, "home", lambda: tmp_path)
+    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: socket.socket())
+    monkeypatch.setattr(keras.utils, "get_file",
+                        lambda *a, **k: (_ for _ in ()).throw(Exception("URL fetch failure")))
+    before = socket.getdefaulttimeout()
+    with pytest.raises(OSError, match="URL fetch failure"):
+        models._imagenet_weights_file(include_top=True)
+    assert socket.getdefaulttimeout() == before
+
+
+def test_a_vgg16_input_shape_other_than_224_needs_include_top_false():
+    with pytest.raises(ValueError, match="include_top=False"):
+        models.pretrained_vgg16(include_top=True, input_shape=(64, 64, 3))

@@ -66,10 +66,12 @@ def epochs(full: int, sample: int) -> int:
 
     Examples
     --------
-    >>> import os; os.environ["COURSE_PROFILE"] = "full"; os.environ["COURSE_MAX_EPOCHS"] = "5"
+    >>> import os
+    >>> saved = dict(os.environ)
+    >>> os.environ.update(COURSE_PROFILE="full", COURSE_MAX_EPOCHS="5")
     >>> epochs(full=100, sample=2)
     5
-    >>> del os.environ["COURSE_MAX_EPOCHS"], os.environ["COURSE_PROFILE"]
+    >>> os.environ.clear(); os.environ.update(saved)
     """
     chosen = by_profile(full=full, sample=sample)
     cap = os.environ.get("COURSE_MAX_EPOCHS")

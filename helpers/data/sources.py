@@ -146,6 +146,22 @@ class FetchedData:
         return f"{title}: {self.source}{origin}{subset} at {self.path}"
 
 
+class FromSource:
+    """Where a loaded data set came from; mixed into every loader's result (needs ``fetched``)."""
+
+    fetched: FetchedData
+
+    @property
+    def source(self) -> str:
+        """``'cache'``, ``'mirror'``, ``'system'``, ``'download'`` or ``'generated sample'``."""
+        return self.fetched.source
+
+    @property
+    def is_subset(self) -> bool:
+        """True when the data is a subset of the official archive (the mirror's, a sample)."""
+        return self.fetched.is_subset
+
+
 def get_source(name: str) -> DataSource:
     """The registry entry of ``name``.
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from helpers.data.sources import FetchedData
+from helpers.data.sources import FetchedData, FromSource
 
 
 def fraction_split(count: int, fractions: Sequence[float], seed: int) -> list[np.ndarray]:
@@ -94,7 +94,7 @@ def per_class_split(labels: np.ndarray, counts: Sequence[int], seed: int) -> lis
 
 
 @dataclass
-class ImageSplits:
+class ImageSplits(FromSource):
     """Splits of one data set, as ``name -> (images, labels)``, with where the data came from.
 
     Each split is an attribute (``data.train``, ``data.val``, ...) holding a pair
@@ -114,16 +114,6 @@ class ImageSplits:
         if name in extra:
             return extra[name]
         raise AttributeError(f"no split or attribute {name!r}; splits are {list(splits)}.")
-
-    @property
-    def source(self) -> str:
-        """``'cache'``, ``'mirror'``, ``'system'``, ``'download'`` or ``'generated sample'``."""
-        return self.fetched.source
-
-    @property
-    def is_subset(self) -> bool:
-        """True when the data is a subset of the official archive (e.g. the mirror's)."""
-        return self.fetched.is_subset
 
     def describe(self) -> str:
         """Source and split sizes in one line, for the notebook's first output."""

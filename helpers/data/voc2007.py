@@ -10,7 +10,7 @@ import numpy as np
 from helpers import config
 from helpers.data import sources
 from helpers.data.decode import cached_decode
-from helpers.data.sources import FetchedData
+from helpers.data.sources import FetchedData, FromSource
 from helpers.data.splits import check_count
 
 #: The 20 classes in the standard (alphabetical) order of the VOC devkit.
@@ -22,23 +22,13 @@ SPLITS = ("train", "val", "trainval", "test")
 SAMPLE_MAX_IMAGES = 300
 
 
-class VOC2007:
+class VOC2007(FromSource):
     """One split of VOC 2007: ``images``, ``labels``, ``difficult``, ``image_ids``, ``class_names``."""
 
     def __init__(self, images, labels, difficult, image_ids, fetched: FetchedData, split: str):
         self.images, self.labels, self.difficult = images, labels, difficult
         self.image_ids, self.class_names = image_ids, list(CLASS_NAMES)
         self.fetched, self.split = fetched, split
-
-    @property
-    def source(self) -> str:
-        """Where the archives were found (``'cache'``, ``'mirror'``, ``'generated sample'``...)."""
-        return self.fetched.source
-
-    @property
-    def is_subset(self) -> bool:
-        """True for a generated sample or a partial archive."""
-        return self.fetched.is_subset
 
     def describe(self) -> str:
         """Source and size in one line."""

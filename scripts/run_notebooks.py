@@ -19,6 +19,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError
 from nbconvert import HTMLExporter
 
+from helpers import config
 from helpers.report import MARKER
 
 
@@ -64,9 +65,14 @@ def main(argv: list[str] | None = None) -> int:
         results.append((path.name, *run_one(path, args.out, args.cell_timeout)))
 
     print(f"\nExecuted notebooks and HTML in {args.out}/")
+    smoke = config.smoke_label().strip()
     for name, ok, elapsed, figures, error in results:
         status = "pass" if ok else "FAIL"
+        # The smoke-run tag ends every figure of a sample run: say it once per line instead.
+        figures = [figure.replace(smoke, "").strip() for figure in figures] if smoke else figures
         summary = "; ".join(figures) if figures else "(no headline figures)"
+        if smoke and figures:
+            summary = f"{smoke} {summary}"
         print(f"{name:45s} {elapsed:7.1f} s  {status}  {summary}")
         if error:
             print(f"{'':45s} error: {error}")

@@ -15,7 +15,9 @@ The public functions validate their inputs once and then call these. Two ideas c
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
+import threading
 import warnings
 from collections.abc import Iterator
 
@@ -23,16 +25,28 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-#: Working memory a block of queries may use (distance block, its sorted copy, TF temporaries).
+#: Working memory a block of queries may use (distance block, its sorted copy, TF temporaries),
+#: on top of the two float32 copies of the codes (the checked one and TensorFlow's).
 MEMORY_BUDGET_BYTES = 256 * 2**20
-#: Bytes per (query, database item) entry alive at the peak of a block: TensorFlow's float32
-#: distances and temporaries, and, when ranking, the int64 sort keys and the positive tags.
-_DISTANCE_BYTES_PER_ENTRY = 12
-_RANKING_BYTES_PER_ENTRY = 26
+#: Bytes per (query, database item) entry at the peak of a block, *measured* (peak resident
+#: memory growth against block size, N = 12,000, d = 256, budgets 32-256 MiB): ranking 31.6
+#: (int64 keys, TensorFlow's float32 product, bias and sum, their numpy copy, the tags), knn
+#: 36-40 (the same TensorFlow temporaries, plus the clamp and the negation for top_k).
+_DISTANCE_BYTES_PER_ENTRY = 40
+_RANKING_BYTES_PER_ENTRY = 32
 #: Squared norms above this would overflow float32 in ``|q|^2 + |x|^2 - 2 q.x``.
 _MAX_SQ_NORM = float(np.finfo(np.float32).max) / 8
-#: Rows read at a time when checking codes, so a float64 copy of all codes is never made.
-_CHECK_CHUNK_ROWS = 1024
+#: Raw codes whose largest squared norm is below this have float32 distances in (or near) the
+#: subnormal range, where rounding is no longer relative: refused, with advice, not ranked.
+_MIN_SQ_NORM = 1e-30
+#: Rows are indexed by int32 in ``tf.math.top_k`` and by 31 bits of the int64 sort keys.
+MAX_ROWS = 2**31 - 1
+#: Values read at a time when checking codes, so a float64 copy of all codes is never made.
+_CHECK_CHUNK_VALUES = 2**21
+#: Up to this many features, distances use the difference form ``sum_j (q_j - x_j)^2`` (exact
+#: zero for duplicates, error relative to the distance) instead of the expansion (error relative
+#: to the norms), at a measured cost of about 1-2x the expansion's for d <= 2.
+DIFFERENCE_FORM_MAX_FEATURES = 2
 
 
 def to_numpy(values) -> np.ndarray:
@@ -50,8 +64,12 @@ def row_list(rows: np.ndarray, limit: int = 10) -> str:
 def check_codes(codes, name: str = "codes", normalize: bool = False) -> np.ndarray:
     """Validate an ``(n, d)`` code matrix; return it as C-contiguous float32, L2-normalised if asked.
 
-    Raises a ValueError naming the problem and the rows: not 2-D, empty, NaN or infinite values,
-    norms too large for float32 distances, zero rows when ``normalize`` is set.
+    Every check and the normalisation are done in float64, a block of rows at a time, *before*
+    the cast to float32: finite float64 codes beyond float32's range, or below its normal range,
+    are normalised correctly (each row is first divided by its largest magnitude, so its squared
+    norm can neither overflow nor underflow). Raises a ValueError naming the problem and the
+    rows: not 2-D, empty, 2**31 rows or more, NaN or infinite values, zero rows when
+    ``normalize`` is set, raw codes whose float32 distances would overflow or underflow.
     """
     array = to_numpy(codes)
     if array.dtype.kind not in "biuf":
@@ -63,40 +81,98 @@ def check_codes(codes, name: str = "codes", normalize: bool = False) -> np.ndarr
         )
     if array.shape[0] == 0 or array.shape[1] == 0:
         raise ValueError(f"{name} is empty (shape {array.shape}); pass at least one row and column.")
-    array = np.ascontiguousarray(array, dtype=np.float32)
-    bad_rows, sq_norms = [], np.empty(len(array))
+    if array.shape[0] > MAX_ROWS:
+        raise ValueError(
+            f"{name} has {array.shape[0]:,} rows; at most 2**31 - 1 = {MAX_ROWS:,} can be ranked "
+            "(row indices are 32-bit in the ranking). Split the database, or sample the queries "
+            "and rank them against a smaller database."
+        )
+    in_place = not normalize and array.dtype == np.float32 and array.flags.c_contiguous
+    result = array if in_place else np.empty(array.shape, dtype=np.float32)
+    chunk_rows = max(1, _CHECK_CHUNK_VALUES // array.shape[1])
+    bad_rows, zero_rows, sq_norms = [], [], np.empty(len(array))
     n_bad = 0
-    for start in range(0, len(array), _CHECK_CHUNK_ROWS):
-        chunk = array[start : start + _CHECK_CHUNK_ROWS]
-        finite = np.isfinite(chunk)
+    for start in range(0, len(array), chunk_rows):
+        wide = np.asarray(array[start : start + chunk_rows], dtype=np.float64)
+        finite = np.isfinite(wide)
         if not finite.all():
             n_bad += int((~finite).sum())
             bad_rows.append(start + np.flatnonzero(~finite.all(axis=1)))
             continue
-        wide = chunk.astype(np.float64)
-        sq_norms[start : start + len(chunk)] = np.einsum("ij,ij->i", wide, wide)
+        if bad_rows:
+            continue  # only collecting the rows to report
+        # Divided by its largest magnitude, a row's squared norm lies in [1, d]: no overflow for
+        # finite float64 extremes, no underflow for codes below float32's (or float64's) range.
+        scale = np.abs(wide).max(axis=1)
+        is_zero = scale == 0
+        scale[is_zero] = 1.0
+        scaled = wide / scale[:, None]
+        scaled_sq = np.einsum("ij,ij->i", scaled, scaled)
+        if normalize:
+            zero_rows.append(start + np.flatnonzero(is_zero))
+            scaled /= np.sqrt(np.where(is_zero, 1.0, scaled_sq))[:, None]
+            result[start : start + len(wide)] = scaled
+        else:
+            with np.errstate(over="ignore", under="ignore"):
+                sq_norms[start : start + len(wide)] = scale**2 * scaled_sq
+            if not in_place:
+                with np.errstate(over="ignore"):  # values beyond float32 are refused below
+                    result[start : start + len(wide)] = wide
     if n_bad:
         rows = np.concatenate(bad_rows)
         raise ValueError(
             f"{name} holds {n_bad} NaN or infinite value(s) in {len(rows)} row(s): "
             f"rows {row_list(rows)}. Fix or drop those items (a diverged model often yields NaN codes)."
         )
+    if normalize:
+        zero = np.concatenate(zero_rows)
+        if len(zero):
+            raise ValueError(
+                f"{name} has {len(zero)} all-zero row(s) that cannot be L2-normalised: rows "
+                f"{row_list(zero)}. Drop them, or pass normalize=False to rank raw codes."
+            )
+        return result
     if sq_norms.max() > _MAX_SQ_NORM:
         rows = np.flatnonzero(sq_norms > _MAX_SQ_NORM)
         raise ValueError(
             f"{name} rows {row_list(rows)} are too large for float32 distances (squared norm up to "
-            f"{sq_norms.max():.3g}); rescale the codes or pass normalize=True."
+            f"{sq_norms.max():.3g}, limit {_MAX_SQ_NORM:.3g}): rescale the codes (e.g. divide by "
+            f"{np.sqrt(sq_norms.max()):.3g}) or pass normalize=True."
         )
-    if not normalize:
-        return array
-    zero = np.flatnonzero(sq_norms == 0)
-    if len(zero):
+    if 0 < sq_norms.max() < _MIN_SQ_NORM:
         raise ValueError(
-            f"{name} has {len(zero)} all-zero row(s) that cannot be L2-normalised: rows "
-            f"{row_list(zero)}. Drop them, or pass normalize=False to rank raw codes."
+            f"{name} are too small for float32 distances (largest squared norm "
+            f"{sq_norms.max():.3g} < {_MIN_SQ_NORM:g}; their distances would be rounded in "
+            f"float32's subnormal range): rescale the codes (e.g. divide by "
+            f"{np.sqrt(sq_norms.max()):.3g}) or pass normalize=True."
         )
-    # Divide in float32: a float64 quotient would double the memory of large code matrices.
-    return np.divide(array, np.sqrt(sq_norms).astype(np.float32)[:, None])
+    return result
+
+
+def _missing(array: np.ndarray) -> np.ndarray:
+    """Boolean mask of the missing entries (NaN, None, NaT) of a label array."""
+    if array.dtype.kind in "fc":
+        return np.isnan(array)
+    if array.dtype.kind in "mM":
+        return np.isnat(array)
+    if array.dtype.kind == "O":
+        return np.frompyfunc(lambda v: v is None or v != v, 1, 1)(array).astype(bool)
+    return np.zeros(array.shape, dtype=bool)
+
+
+def refuse_missing_labels(array: np.ndarray, name: str = "labels") -> None:
+    """Raise a ValueError if any label is NaN/None: a missing class is no class at all.
+
+    (NaN equals nothing, itself included, so it would be a class of one in ``labels == label``
+    but one class of all NaN items in ``np.unique``: one answer or the other would be wrong.)
+    """
+    missing = _missing(array)
+    if missing.any():
+        rows = np.flatnonzero(missing.ravel())
+        raise ValueError(
+            f"{name} holds {len(rows)} missing value(s) (NaN or None) at positions "
+            f"{row_list(rows)}; every item needs a class. Drop those items, or give them a label."
+        )
 
 
 def check_labels(labels, n_items: int, name: str = "labels") -> np.ndarray:
@@ -108,6 +184,7 @@ def check_labels(labels, n_items: int, name: str = "labels") -> np.ndarray:
         raise ValueError(
             f"{name} has {len(array)} entries but codes has {n_items} rows; pass one label per row."
         )
+    refuse_missing_labels(array, name)
     return np.unique(array, return_inverse=True)[1].astype(np.int64).ravel()
 
 
@@ -162,39 +239,83 @@ def rows_per_block(
     return -(-max(n_queries, 1) // n_blocks)
 
 
+_tf32_lock = threading.Lock()
+_tf32_users = 0
+_tf32_was_enabled = False
+
+
+@functools.lru_cache(maxsize=1)
+def _gpu_visible() -> bool:
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
 @contextlib.contextmanager
 def full_float32_matmul() -> Iterator[None]:
-    """Switch off TensorFloat-32 while inside (Ampere+ GPUs would round products to 10 bits)."""
-    enabled = tf.config.experimental.tensor_float_32_execution_enabled()
-    if enabled:
-        tf.config.experimental.enable_tensor_float_32_execution(False)
+    """Run the body with TensorFloat-32 off (Ampere+ GPUs would round products to 10 bits).
+
+    TensorFlow has no per-op precision: the switch is process-wide. It is touched only when a
+    GPU is visible (on CPU, TF32 does not exist and nothing is changed), and under a lock with a
+    count of the computations inside, so that concurrent or nested calls from several threads
+    switch it off once and the last one out restores the user's setting. While any is inside,
+    other float32 matmuls of the process run in full float32 too: slower, never less exact.
+    """
+    global _tf32_users, _tf32_was_enabled
+    if not _gpu_visible():
+        yield
+        return
+    with _tf32_lock:
+        if _tf32_users == 0:
+            _tf32_was_enabled = tf.config.experimental.tensor_float_32_execution_enabled()
+            if _tf32_was_enabled:
+                tf.config.experimental.enable_tensor_float_32_execution(False)
+        _tf32_users += 1
     try:
         yield
     finally:
-        if enabled:
-            tf.config.experimental.enable_tensor_float_32_execution(True)
+        with _tf32_lock:
+            _tf32_users -= 1
+            if _tf32_users == 0 and _tf32_was_enabled:
+                tf.config.experimental.enable_tensor_float_32_execution(True)
 
 
 class DistanceBlocks:
-    """Squared distances from blocks of queries to a fixed database, on TensorFlow's device."""
+    """Squared distances from blocks of queries to a fixed database, on TensorFlow's device.
+
+    For d > DIFFERENCE_FORM_MAX_FEATURES, the expansion ``|q|^2 + |x|^2 - 2 q.x`` (one GEMM);
+    its float32 error is relative to the norms, ``|q|^2 + |x|^2``, not to the distance. For
+    smaller d, where a GEMM is no faster and that error matters most (raw 1-D codes), the
+    difference form ``sum_j (q_j - x_j)^2``, one column at a time (no ``(b, n, d)`` tensor).
+    """
 
     def __init__(self, database: np.ndarray):
-        self.database = tf.constant(database)
-        self.db_sq_norms = tf.reduce_sum(tf.square(self.database), axis=1)
-        self.n_db = database.shape[0]
+        self.n_db, self.n_features = database.shape
+        self.difference_form = self.n_features <= DIFFERENCE_FORM_MAX_FEATURES
+        if self.difference_form:
+            self.database_columns = tf.constant(np.ascontiguousarray(database.T))
+        else:
+            self.database = tf.constant(database)
+            self.db_sq_norms = tf.reduce_sum(tf.square(self.database), axis=1)
 
-    def block(self, queries: tf.Tensor) -> tf.Tensor:
-        """``(b, n_db)`` float32 ``|q|^2 + |x|^2 - 2 q.x``, *not yet clamped* at zero.
+    def block(self, queries) -> tf.Tensor:
+        """``(b, n_db)`` float32 squared distances; the expansion's are *not yet clamped* at zero.
 
         Callers clamp where it is cheapest: :func:`clamp_at_zero` in numpy, or in the integer
         domain of the sort keys. -2q is exact, so the product needs no separate scaling pass.
         """
+        queries = tf.convert_to_tensor(queries)
+        if self.difference_form:
+            total = tf.square(queries[:, 0, None] - self.database_columns[0][None, :])
+            for j in range(1, self.n_features):
+                total += tf.square(queries[:, j, None] - self.database_columns[j][None, :])
+            return total
         query_sq_norms = tf.reduce_sum(tf.square(queries), axis=1)
         cross = tf.matmul(-2.0 * queries, self.database, transpose_b=True)
         return tf.nn.bias_add(cross, self.db_sq_norms) + query_sq_norms[:, None]
 
     def rows(self, row_indices: np.ndarray) -> tf.Tensor:
         """Distances from database rows ``row_indices`` (self-retrieval) to the whole database."""
+        if self.difference_form:
+            return self.block(tf.transpose(tf.gather(self.database_columns, row_indices, axis=1)))
         return self.block(tf.gather(self.database, row_indices))
 
 
@@ -295,18 +416,3 @@ def warn_no_positives(n_missing: int, n_queries: int) -> None:
         RuntimeWarning,
         stacklevel=3,
     )
-
-
-def binary_average_precision(is_positive: np.ndarray, scores: np.ndarray) -> float:
-    """scikit-learn's AP of one binary column: items with equal scores enter the list together."""
-    n_positives = int(is_positive.sum())
-    if n_positives == 0:
-        return np.nan
-    order = np.argsort(-scores, kind="stable")
-    sorted_scores, hits = scores[order], is_positive[order]
-    # The last index of every run of equal scores is a threshold of the precision-recall curve.
-    ends = np.append(np.flatnonzero(np.diff(sorted_scores)), len(sorted_scores) - 1)
-    true_positives = np.cumsum(hits, dtype=np.float64)[ends]
-    precision = true_positives / (ends + 1)
-    recall_gain = np.diff(true_positives, prepend=0.0) / n_positives
-    return float(np.sum(recall_gain * precision))

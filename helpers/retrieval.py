@@ -1,12 +1,29 @@
-"""Retrieval by neural codes: distances, nearest neighbours, average precision and PR curves.
+"""Retrieval by neural codes: distances, nearest neighbours, average precision, precision at k.
 
 Every notebook ranks images by the squared Euclidean distance between their codes and scores the
-ranking by average precision (AP). The functions here are exact (the query is excluded by index,
-ties are broken by database index, a query with no positive is reported rather than averaged as
-0), fast (TensorFlow computes the distances, on the GPU when there is one; AP needs only the rank
-of each positive, read from one SIMD sort of (distance, index) keys per row instead of an
-argsort), and bounded in memory (queries go in blocks sized from a budget, never an ``(n, n)``
-matrix). The arithmetic lives in :mod:`helpers._ranking`.
+ranking by average precision (AP). One rule for all functions: ``normalize=True`` (the default)
+L2-normalises the rows first, in float64, and then casts to float32, so :func:`knn` lists the
+head of the very ranking :func:`mean_average_precision` scores. The ranking is by
+(float32 distance, database index): the query is excluded by index, a query with no positive is
+reported rather than averaged as 0. Speed: TensorFlow computes the distances (on the GPU when
+there is one); AP needs only the rank of each positive, read from one SIMD sort of
+(distance, index) keys per row instead of an argsort; queries go in blocks sized from a memory
+budget, never an ``(n, n)`` matrix. The arithmetic lives in :mod:`helpers._ranking`.
+
+What is exact, and what is rounded (u = 2**-24, float32's unit roundoff):
+
+* The ranking is exactly the (distance, index) order of the float32 distances computed here:
+  bit-equal distances are ordered by index, as a stable argsort would. Integer codes whose
+  squares and sums stay below 2**24 have exact float32 distances, hence exact rankings.
+* Those distances are rounded. For d > 2 features, ``|q|^2 + |x|^2 - 2 q.x`` errs by at most
+  about ``(d + 2) u (|q| + |x|)^2`` (a rigorous bound; measured: under 10 u (|q|^2 + |x|^2)),
+  an error relative to the *norms*: tiny for unit codes (< 1e-6), large against the distance for
+  raw codes far from the origin. For d <= 2 the difference form ``sum_j (q_j - x_j)^2`` errs by
+  at most about ``(d + 2) u`` *times the distance*. Inputs are rounded to float32 first.
+* Hence two items whose true distances are within that error may swap, and a per-query AP can
+  differ from a float64 reference by a few 1e-5 (measured, N = 5,000 unit codes, d = 256 or
+  2,048: at most 4e-5 per query, 3e-8 on the mAP; raw codes d = 256 about 100 from the origin:
+  2e-4 per query). ``benchmarks/bench_retrieval.py`` re-measures these.
 
 Inputs may be numpy arrays, lists or tensors; outputs are numpy.
 """
@@ -18,6 +35,7 @@ import warnings
 import numpy as np
 import tensorflow as tf
 from numpy.typing import ArrayLike
+from sklearn.metrics import average_precision_score
 
 from helpers import _ranking
 
@@ -55,13 +73,15 @@ def sq_distances(queries: ArrayLike, database: ArrayLike, *, normalize: bool = T
     Returns
     -------
     distances : (n_q, n_db) float32 array
-        ``|q|^2 + |x|^2 - 2 q.x``, computed by TensorFlow in blocks of queries.
+        ``|q|^2 + |x|^2 - 2 q.x`` (``sum_j (q_j - x_j)^2`` for d <= 2), computed by TensorFlow
+        in blocks of queries.
 
     Notes
     -----
-    The expansion loses a few float32 ulps and can dip below zero for (near-)duplicates: it is
-    clamped at 0, so a duplicate may be at distance 0 while the query's distance to itself is a
-    tiny positive number. Rank by index, never by "the first column is the query".
+    The rounding is bounded in the module's docstring. The expansion's error is relative to the
+    norms and can dip below zero for (near-)duplicates: it is clamped at 0, so a duplicate may be
+    at distance 0 while the query's distance to itself is a tiny positive number. Rank by index,
+    never by "the first column is the query".
 
     Examples
     --------
@@ -193,6 +213,8 @@ def average_precision(sorted_labels: ArrayLike, query_label) -> float:
             f"sorted_labels must be a non-empty 1-D list of labels in rank order; got shape "
             f"{labels.shape}."
         )
+    _ranking.refuse_missing_labels(labels, "sorted_labels")
+    _ranking.refuse_missing_labels(np.asarray([query_label], dtype=object), "query_label")
     ranks = np.flatnonzero(labels == query_label) + 1
     if len(ranks) == 0:
         warnings.warn(
@@ -254,12 +276,18 @@ def mean_average_precision(
     Notes
     -----
     Items are ranked by float32 squared distance; the query is excluded by index (a duplicate of
-    it may be nearer than itself after rounding); equal distances are ranked by index. AP is the
+    it may be nearer than itself after rounding); bit-equal distances are ranked by index. APs
+    are exact for those float32 distances; against a float64 ranking, items within rounding of
+    each other may swap (bounds and measured errors in the module's docstring). AP is the
     non-interpolated ``sum_k precision(k) * rel(k) / T``. A query whose class has no other item has
     AP NaN, is left out of the mean, and a RuntimeWarning says how many were. scikit-learn's
     ``average_precision_score`` would instead let tied items enter together; on tie-free
-    distances the two agree. Queries are processed in blocks using about 256 MiB of working
-    memory, whatever ``n``.
+    distances the two agree. Labels may not be NaN or None (ValueError). Memory: the codes are
+    held twice as float32 (the checked, normalised copy and TensorFlow's), plus queries in blocks
+    sized so that their live working memory stays within ``_ranking.MEMORY_BUDGET_BYTES``
+    (256 MiB), whatever ``n`` (measured: 235 MiB at N = 12,000). The process's resident peak can
+    be up to about 1.7 times that, as glibc keeps freed blocks under its dynamic mmap threshold
+    (32 MiB) for reuse; ``MALLOC_MMAP_THRESHOLD_=1048576`` in the environment avoids it.
 
     Examples
     --------
@@ -393,6 +421,7 @@ def per_class_average_precision(
         )
     if truth.size == 0:
         raise ValueError(f"y_true is empty (shape {truth.shape}); pass at least one sample and class.")
+    _ranking.refuse_missing_labels(truth, "y_true")
     if not np.isin(truth, (0, 1)).all():
         raise ValueError(
             "y_true must hold only 0 and 1 (or booleans); mark VOC's 'difficult' entries with "
@@ -405,15 +434,20 @@ def per_class_average_precision(
     keep = np.ones(truth.shape, dtype=bool)
     if ignore is not None:
         mask = _ranking.to_numpy(ignore)
+        if mask.ndim == 1 and truth.shape[1] == 1:
+            mask = mask[:, None]
         if mask.shape != truth.shape:
             raise ValueError(f"ignore must have the shape of y_true {truth.shape}; got {mask.shape}.")
+        if mask.dtype != bool and not np.isin(mask, (0, 1)).all():
+            raise ValueError("ignore must hold booleans (or 0/1): True where an entry is left out.")
         keep = ~mask.astype(bool)
-    ap = np.array(
-        [
-            _ranking.binary_average_precision(truth[keep[:, j], j] == 1, values[keep[:, j], j])
-            for j in range(truth.shape[1])
-        ]
-    )
+    # scikit-learn's AP per column; the wrapper adds only what it lacks: NaN (not a warning and
+    # a meaningless 0) for a class with no positive, and VOC's per-entry 'difficult' mask.
+    ap = np.full(truth.shape[1], np.nan)
+    for j in range(truth.shape[1]):
+        is_positive = truth[keep[:, j], j] == 1
+        if is_positive.any():
+            ap[j] = average_precision_score(is_positive, values[keep[:, j], j])
     missing = np.flatnonzero(np.isnan(ap))
     if len(missing):
         warnings.warn(

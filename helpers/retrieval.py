@@ -8,7 +8,8 @@ head of the very ranking :func:`mean_average_precision` scores. The ranking is b
 reported rather than averaged as 0. Speed: TensorFlow computes the distances (on the GPU when
 there is one); AP needs only the rank of each positive, read from one SIMD sort of
 (distance, index) keys per row instead of an argsort; queries go in blocks sized from a memory
-budget, never an ``(n, n)`` matrix. The arithmetic lives in :mod:`helpers._ranking`.
+budget, never an ``(n, n)`` matrix. The arithmetic lives in :mod:`helpers._ranking`, the input
+checks in :mod:`helpers._checks`.
 
 What is exact, and what is rounded (u = 2**-24, float32's unit roundoff):
 
@@ -37,7 +38,7 @@ import tensorflow as tf
 from numpy.typing import ArrayLike
 from sklearn.metrics import average_precision_score
 
-from helpers import _ranking
+from helpers import _checks, _ranking
 
 __all__ = [
     "sq_distances",
@@ -89,8 +90,8 @@ def sq_distances(queries: ArrayLike, database: ArrayLike, *, normalize: bool = T
     array([[ 1., 18.],
            [ 2., 13.]], dtype=float32)
     """
-    queries = _ranking.check_codes(queries, "queries", normalize=normalize)
-    database = _ranking.check_codes(database, "database", normalize=normalize)
+    queries = _checks.check_codes(queries, "queries", normalize=normalize)
+    database = _checks.check_codes(database, "database", normalize=normalize)
     _check_same_width(queries, database)
     distances = np.empty((len(queries), len(database)), dtype=np.float32)
     blocks = _ranking.DistanceBlocks(database)
@@ -151,11 +152,11 @@ def knn(
     >>> sq_dists[0]
     array([1., 1.], dtype=float32)
     """
-    queries = _ranking.check_codes(queries, "queries", normalize=normalize)
-    database = _ranking.check_codes(database, "database", normalize=normalize)
+    queries = _checks.check_codes(queries, "queries", normalize=normalize)
+    database = _checks.check_codes(database, "database", normalize=normalize)
     _check_same_width(queries, database)
     n_db = len(database)
-    exclude = _ranking.check_exclude(exclude, len(queries), n_db)
+    exclude = _checks.check_exclude(exclude, len(queries), n_db)
     largest_k = n_db - 1 if exclude is not None else n_db
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= largest_k:
         raise ValueError(
@@ -207,14 +208,14 @@ def average_precision(sorted_labels: ArrayLike, query_label) -> float:
     >>> round(average_precision(["cat", "dog", "cat", "dog"], "cat"), 4)
     0.8333
     """
-    labels = _ranking.to_numpy(sorted_labels)
+    labels = _checks.to_numpy(sorted_labels)
     if labels.ndim != 1 or len(labels) == 0:
         raise ValueError(
             f"sorted_labels must be a non-empty 1-D list of labels in rank order; got shape "
             f"{labels.shape}."
         )
-    _ranking.refuse_missing_labels(labels, "sorted_labels")
-    _ranking.refuse_missing_labels(np.asarray([query_label], dtype=object), "query_label")
+    _checks.refuse_missing_labels(labels, "sorted_labels")
+    _checks.refuse_missing_labels(np.asarray([query_label], dtype=object), "query_label")
     ranks = np.flatnonzero(labels == query_label) + 1
     if len(ranks) == 0:
         warnings.warn(
@@ -228,11 +229,11 @@ def average_precision(sorted_labels: ArrayLike, query_label) -> float:
 
 def _self_retrieval_ranks(codes, labels, query_indices, normalize, verbose):
     """Validate a self-retrieval problem; yield its (positions, ranks) groups."""
-    codes = _ranking.check_codes(codes, "codes", normalize=normalize)
+    codes = _checks.check_codes(codes, "codes", normalize=normalize)
     if len(codes) < 2:
         raise ValueError("codes must have at least 2 rows: each query is ranked against the others.")
-    class_ids = _ranking.check_labels(labels, len(codes))
-    query_indices = _ranking.check_query_indices(query_indices, len(codes))
+    class_ids = _checks.check_labels(labels, len(codes))
+    query_indices = _checks.check_query_indices(query_indices, len(codes))
     return len(codes), len(query_indices), _ranking.iter_positive_ranks(
         codes, class_ids, query_indices, verbose=verbose
     )
@@ -411,7 +412,7 @@ def per_class_average_precision(
     >>> per_class_average_precision(y_true, scores).round(3)
     array([0.833, 1.   ])
     """
-    truth, values = _ranking.to_numpy(y_true), _ranking.to_numpy(scores)
+    truth, values = _checks.to_numpy(y_true), _checks.to_numpy(scores)
     if truth.ndim == 1:
         truth, values = truth[:, None], values.reshape(len(values), -1)
     if truth.ndim != 2 or truth.shape != values.shape:
@@ -421,7 +422,7 @@ def per_class_average_precision(
         )
     if truth.size == 0:
         raise ValueError(f"y_true is empty (shape {truth.shape}); pass at least one sample and class.")
-    _ranking.refuse_missing_labels(truth, "y_true")
+    _checks.refuse_missing_labels(truth, "y_true")
     if not np.isin(truth, (0, 1)).all():
         raise ValueError(
             "y_true must hold only 0 and 1 (or booleans); mark VOC's 'difficult' entries with "
@@ -430,10 +431,10 @@ def per_class_average_precision(
     values = values.astype(np.float64)
     if not np.isfinite(values).all():
         rows = np.flatnonzero(~np.isfinite(values).all(axis=1))
-        raise ValueError(f"scores hold NaN or infinite values in rows {_ranking.row_list(rows)}.")
+        raise ValueError(f"scores hold NaN or infinite values in rows {_checks.row_list(rows)}.")
     keep = np.ones(truth.shape, dtype=bool)
     if ignore is not None:
-        mask = _ranking.to_numpy(ignore)
+        mask = _checks.to_numpy(ignore)
         if mask.ndim == 1 and truth.shape[1] == 1:
             mask = mask[:, None]
         if mask.shape != truth.shape:
@@ -451,7 +452,7 @@ def per_class_average_precision(
     missing = np.flatnonzero(np.isnan(ap))
     if len(missing):
         warnings.warn(
-            f"class column(s) {_ranking.row_list(missing)} have no positive sample; their AP is NaN.",
+            f"class column(s) {_checks.row_list(missing)} have no positive sample; their AP is NaN.",
             RuntimeWarning,
             stacklevel=2,
         )

@@ -17,14 +17,16 @@ What is exact, and what is rounded (u = 2**-24, float32's unit roundoff):
   bit-equal distances are ordered by index, as a stable argsort would. Integer codes whose
   squares and sums stay below 2**24 have exact float32 distances, hence exact rankings.
 * Those distances are rounded. For d > 2 features, ``|q|^2 + |x|^2 - 2 q.x`` errs by at most
-  about ``(d + 2) u (|q| + |x|)^2`` (a rigorous bound; measured: under 10 u (|q|^2 + |x|^2)),
-  an error relative to the *norms*: tiny for unit codes (< 1e-6), large against the distance for
-  raw codes far from the origin. For d <= 2 the difference form ``sum_j (q_j - x_j)^2`` errs by
-  at most about ``(d + 2) u`` *times the distance*. Inputs are rounded to float32 first.
-* Hence two items whose true distances are within that error may swap, and a per-query AP can
-  differ from a float64 reference by a few 1e-5 (measured, N = 5,000 unit codes, d = 256 or
-  2,048: at most 4e-5 per query, 3e-8 on the mAP; raw codes d = 256 about 100 from the origin:
-  2e-4 per query). ``benchmarks/bench_retrieval.py`` re-measures these.
+  about ``(d + 2) u (|q| + |x|)^2`` (to first order, whatever the summation order; measured:
+  under 10 u (|q|^2 + |x|^2)), an error relative to the *norms*: tiny for unit codes (< 1e-6),
+  large against the distance for raw codes far from the origin. For d <= 2 the difference form
+  ``sum_j (q_j - x_j)^2`` errs by at most about ``(d + 2) u`` *times the distance* (bit-equal to
+  numpy's float32 ``((q - x) ** 2).sum()``). Inputs are rounded to float32 first.
+* Hence two items whose true distances are within that error may swap, so a per-query AP can
+  differ from a float64 ranking's (measured at N = 5,000: unit codes d = 256, up to 5e-5 per
+  query and 2e-8 on the mAP; d = 2,048, 3e-4 and 1.4e-7; raw codes d = 256 about 160 from the
+  origin, 8e-5 and 4e-8; raw d = 1 codes, 3e-3 per query by the expansion, 3e-5 by the
+  difference form, the rest being the rounding of float64 inputs to float32). ``benchmarks/bench_retrieval.py`` re-measures these.
 
 Inputs may be numpy arrays, lists or tensors; outputs are numpy.
 """

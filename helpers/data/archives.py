@@ -309,13 +309,16 @@ def download(archive: Archive, destination: Path) -> Path:
             os.replace(partial, destination)
             return destination
         except ArchiveError as error:
-            failures.append(f"{url} delivered a bad file ({error})")
+            failures.append(f"{url} delivered a bad file "
+                            f"({str(error).replace(partial.name, archive.filename)})")
         except (OSError, http.client.HTTPException, ValueError) as error:
             if is_disk_full(error):
                 raise disk_full_error(error, destination.parent,
                                       f"downloading {archive.filename}") from error
             all_bad_bytes = False
-            failures.append(f"download of {url} failed ({getattr(error, 'reason', error)})")
+            reason = error if isinstance(error, urllib.error.HTTPError) else \
+                getattr(error, "reason", error)
+            failures.append(f"download of {url} failed ({reason})")
         finally:
             partial.unlink(missing_ok=True)
     message = f"{archive.filename}: every URL failed: " + "; ".join(failures)

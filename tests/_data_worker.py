@@ -54,7 +54,9 @@ def main():
                 result = {"ok": True, "path": str(fetched.path), "source": fetched.source}
         except Exception:  # reported to the test, which fails with it
             result = {"ok": False, "error": traceback.format_exc()}
-        (base / f"r{round_}-w{worker}.json").write_text(json.dumps(result))
+        done = base / f"r{round_}-w{worker}.json"
+        (base / f"{done.name}.tmp").write_text(json.dumps(result))
+        os.replace(base / f"{done.name}.tmp", done)  # the test never reads a half-written result
 
 
 if __name__ == "__main__":

@@ -214,7 +214,7 @@ def read_sha256sums(folder: Path) -> dict[str, str]:
     --------
     >>> import tempfile, pathlib
     >>> folder = pathlib.Path(tempfile.mkdtemp())
-    >>> _ = (folder / "SHA256SUMS").write_text("ab" * 32 + "  ./a.zip\nSHA256 (b.tar) = " + "CD" * 32)
+    >>> _ = (folder / "SHA256SUMS").write_text("ab" * 32 + "  ./a.zip\\nSHA256 (b.tar) = " + "CD" * 32)
     >>> {name: digest[:4] for name, digest in read_sha256sums(folder).items()}
     {'a.zip': 'abab', 'b.tar': 'cdcd'}
     """

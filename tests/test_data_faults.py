@@ -10,6 +10,7 @@ import io
 import json
 import shutil
 import tarfile
+import warnings
 import zipfile
 import zlib
 from pathlib import Path
@@ -119,6 +120,10 @@ def _damage_header(path):
                      b" " * 60 + b"\n")
 
 
+def _truncate_header(path):
+    path.write_bytes(b"\x93NUMPY\x01\x00\x10\x00{'descr': '|u1'" + b" " * 20)
+
+
 def _flip_one_pixel(path):
     data = bytearray(path.read_bytes())
     data[-1] ^= 0xFF
@@ -131,9 +136,9 @@ def _other_shape_same_count(path):
 
 
 @pytest.mark.parametrize("damage", [
-    _damage_header, lambda p: p.write_bytes(b""), _flip_one_pixel, _other_shape_same_count,
-    lambda p: p.with_suffix(".json").unlink(),
-], ids=["bad header", "zero bytes", "flipped pixel", "other shape", "no sidecar"])
+    _damage_header, _truncate_header, lambda p: p.write_bytes(b""), _flip_one_pixel,
+    _other_shape_same_count,
+], ids=["bad header", "cut header", "zero bytes", "flipped pixel", "other shape"])
 def test_a_damaged_decoded_cache_is_set_aside_with_one_warning_and_rebuilt(images, tmp_path, damage):
     paths, expected = images
     assert np.array_equal(decode.cached_decode(paths, tmp_path, progress=False), expected)
@@ -147,6 +152,18 @@ def test_a_damaged_decoded_cache_is_set_aside_with_one_warning_and_rebuilt(image
     assert np.array_equal(np.load(cache_file), expected)  # rebuilt, and sound
     assert json.loads(cache_file.with_suffix(".json").read_text())["crc32"] == zlib.crc32(
         expected.tobytes())
+
+
+def test_a_cache_without_sidecar_from_an_older_version_is_rebuilt_quietly(images, tmp_path):
+    paths, expected = images
+    decode.cached_decode(paths, tmp_path, progress=False)
+    (cache_file,) = (tmp_path / ".decoded").glob("*.npy")
+    np.save(cache_file, np.zeros_like(expected))  # unverifiable content: must not be returned
+    cache_file.with_suffix(".json").unlink()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.array_equal(decode.cached_decode(paths, tmp_path, progress=False), expected)
+    assert np.array_equal(np.load(cache_file), expected) and cache_file.with_suffix(".json").is_file()
 
 
 def test_an_unwritable_decoded_cache_only_warns_and_leaves_nothing(images, tmp_path, monkeypatch):
@@ -264,7 +281,7 @@ def test_an_archive_larger_than_the_free_space_fails_before_writing_anything(toy
     toy.mkdir(parents=True)
     (toy / "toy.zip").write_bytes(_zip({"toy/a.bin": bytes(5000)}))
     monkeypatch.setattr(unpacking, "disk_free", lambda folder: 1000)
-    with pytest.raises(DiskFullError, match="to unpack toy: it needs 0.00 GB and 0.00 GB are free"):
+    with pytest.raises(DiskFullError, match="to unpack toy: it needs 5,000 bytes and 1,000 bytes are free"):
         sources.fetch("toy")
     assert sorted(p.name for p in toy.iterdir()) == [".lock", "toy.zip"]
 
@@ -290,7 +307,7 @@ def test_an_archive_unpacking_past_its_limit_is_refused_before_extraction(tmp_pa
     path.write_bytes(_zip({"toy/zeros.bin": bytes(3_000_000)}))
     assert path.stat().st_size < 10_000  # 3 MB of zeros in a few kB
     monkeypatch.setattr(unpacking, "UNPACK_FLOOR", 1_000_000)
-    with pytest.raises(UnsafeArchiveError, match="would unpack to 0.00 GB, more than its limit"):
+    with pytest.raises(UnsafeArchiveError, match="would unpack to 3.0 MB, more than its limit of 1.0 MB"):
         archives.unpack([path], tmp_path / "cache", "toy")
     assert not (tmp_path / "cache" / "toy").exists()
     # the registry's own limit is used when it has one

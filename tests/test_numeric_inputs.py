@@ -69,3 +69,6 @@ def test_make_dataset_accepts_a_numpy_integer_batch_size():
     batches = list(make_dataset(np.zeros((5, 2, 2, 3), np.uint8), np.arange(5),
                                 batch_size=np.int64(2)))
     assert [len(labels) for _, labels in batches] == [2, 2, 1]
+    for bad in (2.5, True, 0):
+        with pytest.raises(ValueError, match="batch_size must be an int >= 1"):
+            make_dataset(np.zeros((5, 2, 2, 3), np.uint8), batch_size=bad)

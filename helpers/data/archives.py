@@ -58,12 +58,19 @@ def is_disk_full(error: BaseException) -> bool:
 def disk_full_error(error: OSError, folder: Path, doing: str) -> DiskFullError:
     """A :class:`DiskFullError` naming the folder, the operation and the remedy."""
     try:
-        free = f"{disk_free(folder) / 1e9:.2f} GB free"
+        free = f"{human_size(disk_free(folder))} free"
     except OSError:
         free = "free space unknown"
     return DiskFullError(error.errno, f"No space left on the disk of {folder} while {doing} "
                          f"({free}). Free some space, or point COURSE_DATA_DIR at a larger disk, "
                          "then load again.")
+
+
+def human_size(count: int) -> str:
+    """A byte count for a message: ``'2.48 GB'``, ``'3.0 MB'``, ``'5,000 bytes'``."""
+    if count >= 1e9:
+        return f"{count / 1e9:.2f} GB"
+    return f"{count / 1e6:.1f} MB" if count >= 1e6 else f"{count:,} bytes"
 
 
 def disk_free(folder: Path) -> int:

@@ -177,9 +177,10 @@ def _read_cache(cache_file: Path, expected: tuple, *, set_aside: bool = False) -
         # cache on a re-run), and a notebook may still modify its arrays in place
         images = np.load(cache_file, mmap_mode="c")
         problem = _problem(images, record, expected, cache_file)
-    except FileNotFoundError:
-        problem = "has no sidecar with its shape and checksum"
-    except (OSError, ValueError, EOFError, SyntaxError, TypeError, KeyError) as error:
+    except FileNotFoundError:  # written by an older version, or a crash between two renames:
+        return None  # not damage, so no warning; the rebuilt file replaces it
+    except Exception as error:  # noqa: BLE001 - a damaged header fails numpy's parser in many
+        # ways (EOFError, tokenize.TokenError, ValueError, ...); any of them means "rebuild"
         problem = f"cannot be read ({type(error).__name__}: {str(error)[:120]})"
     if problem is None:
         return np.asarray(images)

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from helpers.data.archives import (ArchiveError, DiskFullError, UnsafeArchiveError, disk_free,
-                                   disk_full_error, is_disk_full)
+                                   disk_full_error, human_size, is_disk_full)
 from helpers.data.locks import clean_leftovers, folder_lock
 
 MARKER_NAME = ".unpacked.json"
@@ -114,7 +114,7 @@ def unpack(paths: list[Path], folder: Path, root: str, *, packed: bool = True,
                 if total > free:
                     raise DiskFullError(errno.ENOSPC, (
                         f"Not enough space on the disk of {folder} to unpack {root}: it needs "
-                        f"{total / 1e9:.2f} GB and {free / 1e9:.2f} GB are free. Free some space, "
+                        f"{human_size(total)} and {human_size(free)} are free. Free some space, "
                         "or point COURSE_DATA_DIR at a larger disk, then load again."))
                 for path in paths:
                     _for_path(path, _extract, path, staging)
@@ -193,8 +193,8 @@ def _plan(path: Path, limit: int) -> tuple[list[str], int]:
             names.append(clean)
     if total > limit:
         raise UnsafeArchiveError(
-            f"{path.name} would unpack to {total / 1e9:.2f} GB, more than its limit of "
-            f"{limit / 1e9:.2f} GB; refused (not the official archive?). Delete it and fetch it again.")
+            f"{path.name} would unpack to {human_size(total)}, more than its limit of "
+            f"{human_size(limit)}; refused (not the official archive?). Delete it and fetch it again.")
     return names, total
 
 

@@ -219,3 +219,20 @@ def _serve_zip(data):
         else:
             self.send_error(503)
     return do_GET
+
+
+def test_fetch_reports_a_full_disk_during_a_download_instead_of_falling_back(
+        server, tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("COURSE_PROFILE", "full")
+    monkeypatch.delenv("COURSE_DATA_MIRROR", raising=False)
+    monkeypatch.setattr(archives, "_write", _full_disk)
+    monkeypatch.setitem(sources.REGISTRY, "toy", sources.DataSource(
+        "toy", "Toy", (Archive("toy.zip", server + "good"),), root="toy", homepage="https://x.org"))
+    with pytest.raises(DiskFullError, match="while downloading toy.zip"):
+        sources.fetch("toy", allow_sample=True)
+    assert sorted(p.name for p in (tmp_path / "cache" / "toy").iterdir()) == [".lock"]
+
+
+def _full_disk(handle, chunk):
+    raise OSError(errno.ENOSPC, "No space left on device")

@@ -366,6 +366,8 @@ def _locate_archives(source: DataSource, folder: Path, looked: list[str], *, dow
                 paths.append(archives.download(archive, cached))
                 places.append("download")
                 continue
+            except (archives.DiskFullError, locks.CacheNotWritableError):
+                raise  # the cache's own fault: no other place would help, say it as it is
             except (OSError, ArchiveError) as error:
                 looked.append(f"download: {error}")
                 return None

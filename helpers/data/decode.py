@@ -234,6 +234,8 @@ def _write_cache(cache_file: Path, images: np.ndarray) -> None:
                                              "crc32": _crc32(images)}).encode())
         os.replace(temporaries[0], cache_file)  # the array first: a sidecar never outlives it
         os.replace(temporaries[1], cache_file.with_suffix(".json"))
+        stat = cache_file.stat()  # just written from memory: this process need not check it again
+        _checked.add((str(cache_file), stat.st_size, stat.st_mtime_ns, stat.st_ino))
     except OSError as error:
         _warn_not_saved(cache_file, error)
     finally:

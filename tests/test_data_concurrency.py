@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -155,9 +156,13 @@ def test_leftovers_of_a_killed_process_are_removed_only_once_its_lock_is_gone(tm
         assert holder.stdout.readline().strip() == "held"
         outcome = {}
         worker = threading.Thread(target=lambda: outcome.update(fetched=sources.fetch("toy")))
-        with pytest.warns(UserWarning, match="Waiting for another process"):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             worker.start()
-            time.sleep(2.5)  # the fetch waits on the lock, past its quiet wait
+            stop_at = time.monotonic() + 30
+            while not any("Waiting for another process" in str(w.message) for w in caught):
+                assert time.monotonic() < stop_at, "the fetch never said it was waiting"
+                time.sleep(0.05)  # the fetch waits on the lock, past its quiet wait
         assert worker.is_alive() and (folder / ".unpacking-live").is_dir()
     finally:
         holder.send_signal(signal.SIGKILL)  # killed, as a crashed kernel would be

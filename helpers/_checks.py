@@ -140,9 +140,10 @@ def refuse_missing_labels(array: np.ndarray, name: str = "labels") -> None:
     missing = _missing(array)
     if missing.any():
         rows = np.flatnonzero(missing.ravel())
+        kind = "NaN" if array.dtype.kind in "fc" else "NaN or None"
         raise ValueError(
-            f"{name} holds {len(rows)} missing value(s) (NaN or None) at positions "
-            f"{row_list(rows)}; every item needs a class. Drop those items, or give them a label."
+            f"{name} hold {kind} at rows {row_list(rows)} ({len(rows)} missing value(s)); every "
+            "item needs a class. Drop those items, or give them a label."
         )
 
 

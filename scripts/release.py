@@ -94,12 +94,18 @@ def adjust_student_notebook(path: Path, stem: str) -> None:
     notebook.cells.insert(setup_index + 1, init)
     export = next(cell for cell in notebook.cells
                   if cell.cell_type == "code" and "grader.export(" in cell.source)
-    export.source = export.source.replace(
-        "grader.export(",
-        "# The HTML copy of the saved notebook, then the zip (notebook + HTML) to hand in.\n"
-        "subprocess.run([sys.executable, \"-m\", \"nbconvert\", \"--to\", \"html\", "
-        f"\"--log-level\", \"ERROR\", \"{stem}.ipynb\"], check=True)\n"
-        "grader.export(", 1)
+    call = next(line for line in export.source.splitlines() if line.startswith("grader.export("))
+    export.source = (
+        "# Save the notebook first (File > Save), then run this cell: it writes an HTML copy of the\n"
+        "# saved notebook and the zip to hand in (executed notebook + HTML).\n"
+        "import os\n"
+        f'if os.path.exists("{stem}.ipynb"):\n'
+        '    subprocess.run([sys.executable, "-m", "nbconvert", "--to", "html", "--log-level", "ERROR",\n'
+        f'                    "{stem}.ipynb"], check=True)\n'
+        f"    {call}\n"
+        "else:  # on Colab the notebook lives in Drive, not in the runtime's folder\n"
+        f'    print("{stem}.ipynb is not in this folder (on Colab it lives in Drive). After Run all, "\n'
+        '          "hand in the notebook itself: File > Download > Download .ipynb.")')
     nbformat.validate(notebook)
     nbformat.write(notebook, path)
 
@@ -138,8 +144,11 @@ def main(argv: list[str] | None = None) -> int:
         print("The ASSIGNMENT CONFIG cells differ from the template: run "
               "`python scripts/assignment_config.py notebooks/*.ipynb` and commit.", file=sys.stderr)
         return 1
-    for kind in ("students", "autograder"):
-        shutil.rmtree(args.out / kind, ignore_errors=True)   # only what this script writes
+    # Files of an earlier release go (only the kinds this script writes; nothing else is deleted).
+    for pattern in ("students/*.ipynb", "students/neural_codes_course-*.whl",
+                    "autograder/*-autograder.zip", "autograder/*-questions.json"):
+        for old in args.out.glob(pattern):
+            old.unlink()
     for master in masters:
         info = release_notebook(master.resolve(), args.out)
         points = sum(q["points"] or 0 for q in info["questions"])

@@ -90,7 +90,7 @@ def adjust_student_notebook(path: Path, stem: str) -> None:
         f'    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "{OTTER_PIN}"], check=True)\n'
         "import otter\n"
         f'grader = otter.Notebook("{stem}.ipynb")')
-    setup_index = next(i for i, cell in enumerate(notebook.cells) if _is_setup(cell))
+    setup_index = next((i for i, cell in enumerate(notebook.cells) if _is_setup(cell)), -1)
     notebook.cells.insert(setup_index + 1, init)
     export = next(cell for cell in notebook.cells
                   if cell.cell_type == "code" and "grader.export(" in cell.source)

@@ -68,7 +68,7 @@ def test_cell_uses_the_installed_package_without_calling_pip(tmp_path):
 
 
 def test_cell_installs_the_course_wheel_beside_the_notebook_without_network(bare_venv, tmp_path):
-    check = subprocess.run([str(bare_venv), "-c", "import helpers"], capture_output=True)
+    check = subprocess.run([str(bare_venv), "-c", "import helpers"], capture_output=True, cwd=tmp_path)
     assert check.returncode != 0, "the bare venv must not see the course package"
     wheel = release.build_wheel(tmp_path)
     assert wheel.name.startswith("neural_codes_course-") and wheel.parent == tmp_path
@@ -76,7 +76,7 @@ def test_cell_installs_the_course_wheel_beside_the_notebook_without_network(bare
     assert "SETUP-IN-NAMESPACE True" in result.stdout, result.stdout + result.stderr
     assert "Profile: sample" in result.stdout
     where = subprocess.run([str(bare_venv), "-c", "import helpers; print(helpers.__file__)"],
-                           capture_output=True, text=True)
+                           capture_output=True, text=True, cwd=tmp_path)
     assert str(bare_venv.parent.parent) in where.stdout   # installed into the venv, from the wheel
 
 

@@ -46,6 +46,9 @@ print("OTTER-SCORES " + json.dumps(scores))
 def notebook_of(submission: Path) -> nbformat.NotebookNode:
     """The submitted notebook (inside the hand-in zip for a zip)."""
     if submission.suffix == ".zip":
+        if not zipfile.is_zipfile(submission):
+            raise ValueError(f"{submission.name}: not a zip file (hand in the zip that the last "
+                             "cell makes, or the notebook itself).")
         with zipfile.ZipFile(submission) as archive:
             names = [n for n in archive.namelist() if n.endswith(".ipynb")]
             if len(names) != 1:
@@ -116,8 +119,8 @@ def main(argv: list[str] | None = None) -> int:
                 score, worth = scores.get(name, [0.0, question["points"] or 0])
                 row[name], total, possible = score, total + score, possible + worth
             row["total"], row["possible"] = round(total, 4), round(possible, 4)
-        except (ValueError, RuntimeError, subprocess.TimeoutExpired, OSError) as error:
-            row["error"] = str(error).splitlines()[0][:300]
+        except Exception as error:  # noqa: BLE001 - one broken submission must not stop the class's
+            row["error"] = (str(error).splitlines() or [type(error).__name__])[0][:300]
         rows.append(row)
         print(f"{submission.name}: {row.get('total', '-')} / {row.get('possible', '-')} "
               f"({time.perf_counter() - start:.0f} s){'  ERROR ' + row['error'] if row['error'] else ''}")

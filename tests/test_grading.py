@@ -5,6 +5,7 @@ otter-format notebook built here (seconds per submission), and grade one real no
 quickest) end to end once.
 """
 
+import ast
 import csv
 import json
 import shutil
@@ -49,9 +50,13 @@ def question_points(master):
     return found
 
 
-def secret_lines(master):
-    """Lines of solution regions, model answers and hidden tests of a master notebook."""
-    secrets, block = [], []
+def split_lines(master):
+    """(secret, public) lines of a master notebook.
+
+    Secret: the lines of solution regions, model answers and hidden tests. Public: every other
+    line (e.g. a solution cell's signature and docstring, a public test, an ordinary cell).
+    """
+    secret, public, block = [], [], []
     for cell in master.cells:
         if cell.cell_type == "raw":
             head = cell.source.strip().upper()
@@ -63,27 +68,34 @@ def secret_lines(master):
             continue
         lines = cell.source.splitlines()
         if block and block[-1] == "SOLUTION" and cell.cell_type == "markdown":
-            secrets += lines                                          # a model answer
+            secret += lines                                           # a model answer
         elif block and block[-1] == "SOLUTION":
             inside = False
             for line in lines:
                 if line.strip().startswith("# END SOLUTION"):
                     inside = False
-                if inside:
-                    secrets.append(line)
-                if line.strip().startswith("# BEGIN SOLUTION"):
+                elif inside:
+                    secret.append(line)
+                elif line.rstrip().endswith("# SOLUTION"):
+                    secret.append(line.rsplit("# SOLUTION", 1)[0].split("=", 1)[-1])
+                elif line.strip().startswith("# BEGIN SOLUTION"):
                     inside = True
-                if line.rstrip().endswith("# SOLUTION"):
-                    secrets.append(line.rsplit("# SOLUTION", 1)[0].split("=", 1)[-1])
+                else:
+                    public.append(line)
         elif block and block[-1] == "TESTS" and "hidden: true" in cell.source.lower():
-            secrets += cell.source.split("# END TEST CONFIG", 1)[-1].splitlines()
-    return secrets
+            secret += cell.source.split("# END TEST CONFIG", 1)[-1].splitlines()
+        else:
+            public += lines
+    return secret, public
 
 
-def public_lines(master):
-    """Every line of the master outside solution regions and hidden tests."""
-    secret = set(secret_lines(master))
-    return {line for cell in master.cells for line in cell.source.splitlines()} - secret
+def normalised(line):
+    """A line as ast.unparse writes it (otter rewrites test code so), or as it is."""
+    line = line.strip()
+    try:
+        return ast.unparse(ast.parse(line)) or line   # a comment unparses to ""
+    except SyntaxError:
+        return line
 
 
 def all_strings(node):
@@ -117,12 +129,16 @@ def test_student_version_holds_no_solution_model_answer_or_hidden_test(master_pa
                        "master notebook yet (see COMMON.md / FORMAT_NOTES.md).")
     out, info = released(master_path)
     student = nbformat.read(out / "students" / master_path.name, as_version=4)
-    shown = list(all_strings(student))   # cell sources and the public tests in the metadata
-    allowed = public_lines(master)
-    secrets = {line.strip() for line in secret_lines(master)}
-    secrets = {s for s in secrets if len(s) > 8 and s not in {a.strip() for a in allowed}}
+    shown = {line.strip().removeprefix(">>> ").removeprefix("... ").strip()  # doctest prompts
+             for text in all_strings(student)   # cell sources and the public tests (metadata)
+             for line in text.splitlines()}
+    secret, public = split_lines(master)
+    allowed = {line.strip() for line in public}   # also shown elsewhere, e.g. in a public test
+    secrets = {line.strip() for line in secret} - allowed
+    secrets = {line for line in secrets if len(line) > 8}
     assert secrets, f"{master_path.name}: no solution lines found"
-    leaked = sorted(s for s in secrets if any(s in text for text in shown))
+    shown |= {normalised(line) for line in shown}
+    leaked = sorted(line for line in secrets if line in shown or normalised(line) in shown)
     assert not leaked, f"{master_path.name}: these reach the student version: {leaked[:5]}"
     assert {q["name"] for q in info["questions"]} == set(questions)
     answer_cells = [c for c in student.cells if "otter_answer_cell" in c.metadata.get("tags", [])]
@@ -152,8 +168,12 @@ def test_assignment_config_script_fills_a_placeholder_and_check_finds_stale_ones
 
 # ---- grading a tiny otter notebook: master, untouched student, one NotImplementedError, crash
 
+KERNEL = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+          "language_info": {"name": "python"}}
+
+
 def tiny_master(q2_solution="    return sum(values)", between="SQUARES = [square(i) for i in range(3)]"):
-    return nbformat.v4.new_notebook(cells=[
+    return nbformat.v4.new_notebook(metadata=KERNEL, cells=[
         R(assignment_config.config_source("tiny_assignment")),
         M("# A tiny assignment"), C("import numpy as np"),
         R("# BEGIN QUESTION\nname: q1\npoints: 2"), M("Write `square`."),

@@ -31,9 +31,9 @@ print("CELL-FAILED", result.error_in_exec is not None)
 """
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def bare_venv(tmp_path_factory):
-    """A venv with pip whose sys.path adds this venv's packages, minus the course itself."""
+    """A new venv with pip whose sys.path adds this venv's packages, minus the course itself."""
     base = tmp_path_factory.mktemp("bare")
     venv = base / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)

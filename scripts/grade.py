@@ -70,10 +70,19 @@ def assignment_of(submission: Path, known: list[str]) -> str:
                      f"metadata, and its name matches {matches or 'none'} of {known}).")
 
 
-def grade_one(submission: Path, autograder: Path) -> dict[str, list[float]]:
-    """Per-question ``[score, possible]`` from ``otter run``, in a child process."""
+def grade_one(submission: Path, autograder: Path, stem: str) -> dict[str, list[float]]:
+    """Per-question ``[score, possible]`` from ``otter run``, in a child process.
+
+    A notebook without otter's assignment name (a master notebook, or one saved from a copy that
+    lost its metadata) is graded from a copy that carries it: otter refuses it otherwise.
+    """
     env = {**os.environ, "COURSE_PROFILE": os.environ.get("COURSE_PROFILE", "sample")}
     with tempfile.TemporaryDirectory() as cwd:   # otter writes logs and files where it runs
+        if submission.suffix == ".ipynb":
+            notebook = nbformat.read(submission, as_version=4)
+            notebook.metadata.setdefault("otter", {}).setdefault("assignment_name", stem)
+            submission = Path(cwd) / f"{stem}.ipynb"
+            nbformat.write(notebook, submission)
         result = subprocess.run([sys.executable, "-c", _CHILD, str(submission.resolve()),
                                  str(autograder.resolve())], cwd=cwd, env=env,
                                 capture_output=True, text=True, timeout=TIMEOUT)
@@ -107,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             stem = assignment_of(submission, list(infos))
             row["notebook"] = stem
-            scores = grade_one(submission, args.autograders / f"{stem}-autograder.zip")
+            scores = grade_one(submission, args.autograders / f"{stem}-autograder.zip", stem)
             total = possible = 0.0
             for question in infos[stem]["questions"]:
                 name = question["name"]

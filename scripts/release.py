@@ -35,17 +35,49 @@ ROOT = Path(__file__).resolve().parent.parent
 OTTER_PIN = "otter-grader==7.0.0"
 
 
-def build_wheel(dest: Path) -> Path:
+PUBLIC_TESTS = "_public_tests"   # helpers/_public_tests/t<stem>/<question>.py, in the wheel only
+
+
+def public_tests_package(stem: str) -> str:
+    """The wheel's package of a notebook's public tests (a stem may start with a digit)."""
+    return f"t{stem}"
+
+
+def write_public_tests(package_dir: Path, tests_by_notebook: dict[str, dict]) -> None:
+    """Public tests as otter OK-format test files, one package per notebook.
+
+    Otter 7 on Colab refuses tests kept in the notebook's metadata (it cannot read the notebook
+    file there), so the student notebook's init cell points otter at these files when the wheel
+    is installed.
+    """
+    root = package_dir / PUBLIC_TESTS
+    root.mkdir()
+    (root / "__init__.py").write_text('"""Public tests of the student notebooks (make release)."""\n')
+    for stem, tests in tests_by_notebook.items():
+        folder = root / public_tests_package(stem)
+        folder.mkdir()
+        (folder / "__init__.py").write_text("")
+        for question, test in tests.items():
+            public = {**test, "suites": [{**suite, "cases": [case for case in suite["cases"]
+                                                             if not case.get("hidden")]}
+                                         for suite in test["suites"]]}
+            (folder / f"{question}.py").write_text(f"OK_FORMAT = True\n\ntest = {public!r}\n")
+
+
+def build_wheel(dest: Path, public_tests: dict[str, dict] | None = None) -> Path:
     """Build the ``helpers`` wheel into ``dest`` without network or build isolation.
 
     Built from a copy of the package sources in a temporary folder, so setuptools' ``build/`` and
-    ``*.egg-info`` never land in the checkout.
+    ``*.egg-info`` never land in the checkout. ``public_tests`` ({notebook stem: otter metadata
+    tests}) go into the wheel as ``helpers/_public_tests``.
     """
     dest.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "src"
         shutil.copytree(ROOT / "helpers", source / "helpers",
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", PUBLIC_TESTS))
+        if public_tests:
+            write_public_tests(source / "helpers", public_tests)
         for name in ("pyproject.toml", "README.md"):
             shutil.copy2(ROOT / name, source / name)
         before = set(dest.glob("*.whl"))
@@ -88,8 +120,11 @@ def adjust_student_notebook(path: Path, stem: str) -> None:
         "import importlib.util, subprocess, sys\n"
         'if importlib.util.find_spec("otter") is None:\n'
         f'    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "{OTTER_PIN}"], check=True)\n'
-        "import otter\n"
-        f'grader = otter.Notebook("{stem}.ipynb")')
+        "import importlib.resources, otter\n"
+        "# The public tests: from the course wheel when it has them (needed on Colab), else from\n"
+        "# this notebook's metadata.\n"
+        f'tests = importlib.resources.files("helpers") / "{PUBLIC_TESTS}" / "{public_tests_package(stem)}"\n'
+        f'grader = otter.Notebook("{stem}.ipynb", **({{"tests_dir": str(tests)}} if tests.is_dir() else {{}}))')
     setup_index = next((i for i, cell in enumerate(notebook.cells) if _is_setup(cell)), -1)
     notebook.cells.insert(setup_index + 1, init)
     export = next(cell for cell in notebook.cells
@@ -149,11 +184,14 @@ def main(argv: list[str] | None = None) -> int:
                     "autograder/*-autograder.zip", "autograder/*-questions.json"):
         for old in args.out.glob(pattern):
             old.unlink()
+    public_tests = {}
     for master in masters:
         info = release_notebook(master.resolve(), args.out)
         points = sum(q["points"] or 0 for q in info["questions"])
         print(f"{master.name}: {len(info['questions'])} questions, {points} points")
-    wheel = build_wheel(args.out / "students")
+        student = nbformat.read(args.out / "students" / master.name, as_version=4)
+        public_tests[master.stem] = student.metadata.get("otter", {}).get("tests", {})
+    wheel = build_wheel(args.out / "students", public_tests)
     print(f"wheel: {wheel.relative_to(args.out.parent) if args.out.is_relative_to(ROOT) else wheel}")
     print(f"Give students {args.out / 'students'}; keep {args.out / 'autograder'} private.")
     return 0

@@ -166,7 +166,8 @@ def test_assignment_config_script_fills_a_placeholder_and_check_finds_stale_ones
     assert assignment_config.main([str(wrong)]) == 1
 
 
-# ---- grading a tiny otter notebook: master, untouched student, one NotImplementedError, crash
+# ---- grading a tiny otter notebook: untouched student, one NotImplementedError, a crash
+# (the master's full marks: notebook 05 below)
 
 KERNEL = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
           "language_info": {"name": "python"}}
@@ -207,7 +208,6 @@ def tiny_grades(tmp_path_factory):
     release.release_notebook(master_path, out)
     submissions = base / "submissions"
     submissions.mkdir()
-    shutil.copy(master_path, submissions / "tiny_assignment_master.ipynb")
     shutil.copy(out / "students" / "tiny_assignment.ipynb", submissions / "student_untouched.ipynb")
     nbformat.write(tiny_master(q2_solution="    raise NotImplementedError"),
                    submissions / "tiny_assignment_q2_raises.ipynb")
@@ -219,16 +219,11 @@ def tiny_grades(tmp_path_factory):
         return {row["submission"]: row for row in csv.DictReader(file)}
 
 
-def test_grading_the_master_gives_full_marks_and_manual_questions_are_reported_manual(tiny_grades):
-    row = tiny_grades["tiny_assignment_master.ipynb"]
-    assert (float(row["q1"]), float(row["q2"]), row["q3"]) == (2, 3, "manual")
-    assert float(row["total"]) == float(row["possible"]) == 5 and row["error"] == ""
-
-
 def test_the_untouched_student_version_scores_nothing_on_code_questions(tiny_grades):
     row = tiny_grades["student_untouched.ipynb"]
     assert (float(row["q1"]), float(row["q2"]), row["q3"]) == (0, 0, "manual")
-    assert float(row["total"]) == 0 and row["notebook"] == "tiny_assignment"
+    assert float(row["total"]) == 0 and float(row["possible"]) == 5   # 2 + 3; q3 is manual
+    assert row["notebook"] == "tiny_assignment"
 
 
 def test_one_not_implemented_solution_loses_exactly_that_questions_points(tiny_grades):
@@ -241,7 +236,7 @@ def test_a_crash_keeps_the_points_before_it_and_the_run_goes_on(tiny_grades):
     assert float(crash["q1"]) == 2 and crash["error"] == ""   # `del square` never ran
     garbage = tiny_grades["tiny_assignment_garbage.zip"]
     assert garbage["error"] and garbage["total"] == ""
-    assert len(tiny_grades) == 5   # every submission has its row
+    assert len(tiny_grades) == 4   # every submission has its row
 
 
 def test_grading_the_real_notebook_05_master_gives_full_marks(tmp_path):
@@ -258,3 +253,47 @@ def test_grading_the_real_notebook_05_master_gives_full_marks(tmp_path):
     assert row["error"] == "" and float(row["total"]) == float(row["possible"]) == full
     manual = [name for name, (_, is_manual) in questions.items() if is_manual]
     assert manual and all(row[name] == "manual" for name in manual)
+
+
+def test_the_hand_in_cell_zips_the_notebook_with_its_html_copy(tmp_path):
+    import zipfile
+
+    from nbclient import NotebookClient
+
+    master_path = tmp_path / "masters" / "tiny_assignment.ipynb"
+    master_path.parent.mkdir()
+    nbformat.write(tiny_master(), master_path)
+    release.release_notebook(master_path, tmp_path / "dist")
+    folder = tmp_path / "student"
+    folder.mkdir()
+    student_path = folder / "tiny_assignment.ipynb"
+    shutil.copy(tmp_path / "dist" / "students" / "tiny_assignment.ipynb", student_path)
+    student = nbformat.read(student_path, as_version=4)
+    assert "grader.export(" in student.cells[-2].source or "grader.export(" in student.cells[-1].source
+    NotebookClient(student, timeout=300, resources={"metadata": {"path": str(folder)}}).execute()
+    (handin,) = folder.glob("tiny_assignment_*.zip")
+    with zipfile.ZipFile(handin) as archive:
+        names = set(archive.namelist())
+    assert {"tiny_assignment.ipynb", "tiny_assignment.html"} <= names
+
+
+def test_the_wheel_carries_public_tests_only_and_otter_runs_them(tmp_path):
+    import zipfile
+
+    from otter.test_files.ok_test import OKTestFile
+
+    case = {"hidden": False, "locked": False}
+    tests = {"q9": {"name": "q9", "points": 2, "suites": [{
+        "cases": [{**case, "code": ">>> assert total([1, 2]) == 3\n"},
+                  {**case, "hidden": True, "code": ">>> assert total([5]) == 5  # secret\n"}],
+        "scored": True, "setup": "", "teardown": "", "type": "doctest"}]}}
+    wheel = release.build_wheel(tmp_path / "wheel", {"09_demo": tests})
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extractall(tmp_path / "unpacked")
+    folder = tmp_path / "unpacked" / "helpers" / "_public_tests" / "t09_demo"
+    assert sorted(p.name for p in folder.glob("q*.py")) == ["q9.py"]
+    assert "secret" not in (folder / "q9.py").read_text()
+    right, wrong = OKTestFile.from_file(str(folder / "q9.py")), OKTestFile.from_file(str(folder / "q9.py"))
+    right.run({"total": sum})
+    wrong.run({"total": lambda values: 0})
+    assert right.passed_all and not wrong.passed_all

@@ -120,11 +120,12 @@ def adjust_student_notebook(path: Path, stem: str) -> None:
         "import importlib.util, subprocess, sys\n"
         'if importlib.util.find_spec("otter") is None:\n'
         f'    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "{OTTER_PIN}"], check=True)\n'
-        "import importlib.resources, otter\n"
-        "# The public tests: from the course wheel when it has them (needed on Colab), else from\n"
-        "# this notebook's metadata.\n"
+        "import importlib.resources, os, otter\n"
+        "# The public tests: from the course wheel when it has them (needed on Colab, where the\n"
+        "# notebook file is not in the runtime's folder), else from this notebook's metadata.\n"
         f'tests = importlib.resources.files("helpers") / "{PUBLIC_TESTS}" / "{public_tests_package(stem)}"\n'
-        f'grader = otter.Notebook("{stem}.ipynb", **({{"tests_dir": str(tests)}} if tests.is_dir() else {{}}))')
+        f'grader = otter.Notebook("{stem}.ipynb" if os.path.exists("{stem}.ipynb") else None,\n'
+        '                        **({"tests_dir": str(tests)} if tests.is_dir() else {}))')
     setup_index = next((i for i, cell in enumerate(notebook.cells) if _is_setup(cell)), -1)
     notebook.cells.insert(setup_index + 1, init)
     export = next(cell for cell in notebook.cells

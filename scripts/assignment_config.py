@@ -66,7 +66,7 @@ def config_cell(notebook: nbformat.NotebookNode, path: Path) -> nbformat.Noteboo
     if first is None or first.cell_type != "raw" or not first.source.startswith(MARKER):
         raise ValueError(
             f"{path}: the first cell must be a raw cell starting with {MARKER!r} and "
-            f"'name: {path.stem}' (the otter master-notebook format; see COMMON.md/README)."
+            f"'name: {path.stem}' (the otter master-notebook format; see notebooks/AUTHORING.md)."
         )
     written = yaml.safe_load(first.source) or {}
     if written.get("name") != path.stem:

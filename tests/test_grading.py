@@ -126,7 +126,7 @@ def test_student_version_holds_no_solution_model_answer_or_hidden_test(master_pa
     master = nbformat.read(master_path, as_version=4)
     questions = question_points(master)
     assert questions, (f"{master_path.name} has no '# BEGIN QUESTION' cells: it is not an otter "
-                       "master notebook yet (see COMMON.md / FORMAT_NOTES.md).")
+                       "master notebook yet (see notebooks/AUTHORING.md).")
     out, info = released(master_path)
     student = nbformat.read(out / "students" / master_path.name, as_version=4)
     shown = {line.strip().removeprefix(">>> ").removeprefix("... ").strip()  # doctest prompts

@@ -3,6 +3,8 @@
 #   make run    execute every notebook in the sample profile into build/ (+ HTML), one line each
 #   make lab    JupyterLab on the notebooks (full profile unless COURSE_PROFILE says otherwise)
 #   make bench  the speed benchmarks in benchmarks/
+#   make release  dist/: student notebooks + course wheel (students/), autograders (autograder/)
+#   make grade SUBMISSIONS=<folder>  grade every notebook / hand-in zip there -> <folder>/grades.csv
 #   make clean  remove build/ and caches (keeps .venv and downloaded data; `make distclean` for all)
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -19,7 +21,7 @@ ifeq ($(origin COURSE_DATA_MIRROR), undefined)
   endif
 endif
 
-.PHONY: install test unit run lab bench bench-quick clean distclean
+.PHONY: install test unit run lab bench bench-quick release grade clean distclean
 
 install: $(STAMP)
 
@@ -50,6 +52,16 @@ bench: $(STAMP)
 bench-quick: $(STAMP)
 	@for script in benchmarks/bench_*.py; do \
 	  echo "== $$script --quick"; $(PY) $$script --quick || exit 1; done
+
+# Offline: otter assign on every master notebook, and the helpers wheel built without network.
+release: $(STAMP)
+	$(PY) scripts/release.py --out dist
+
+# COURSE_PROFILE decides the profile the submissions run in (default: sample).
+grade: $(STAMP)
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=<folder>"; exit 2; }
+	@test -d dist/autograder || $(MAKE) release
+	COURSE_PROFILE=$${COURSE_PROFILE:-sample} $(PY) scripts/grade.py "$(SUBMISSIONS)"
 
 clean:
 	rm -rf build .pytest_cache

@@ -1,12 +1,32 @@
-"""Retrieval by neural codes: distances, nearest neighbours, average precision and PR curves.
+"""Retrieval by neural codes: distances, nearest neighbours, average precision, precision at k.
 
 Every notebook ranks images by the squared Euclidean distance between their codes and scores the
-ranking by average precision (AP). The functions here are exact (the query is excluded by index,
-ties are broken by database index, a query with no positive is reported rather than averaged as
-0), fast (TensorFlow computes the distances, on the GPU when there is one; AP needs only the rank
-of each positive, read from one SIMD sort of (distance, index) keys per row instead of an
-argsort), and bounded in memory (queries go in blocks sized from a budget, never an ``(n, n)``
-matrix). The arithmetic lives in :mod:`helpers._ranking`.
+ranking by average precision (AP). One rule for all functions: ``normalize=True`` (the default)
+L2-normalises the rows first, in float64, and then casts to float32, so :func:`knn` lists the
+head of the very ranking :func:`mean_average_precision` scores. The ranking is by
+(float32 distance, database index): the query is excluded by index, a query with no positive is
+reported rather than averaged as 0. Speed: TensorFlow computes the distances (on the GPU when
+there is one); AP needs only the rank of each positive, read from one SIMD sort of
+(distance, index) keys per row instead of an argsort; queries go in blocks sized from a memory
+budget, never an ``(n, n)`` matrix. The arithmetic lives in :mod:`helpers._ranking`, the input
+checks in :mod:`helpers._checks`.
+
+What is exact, and what is rounded (u = 2**-24, float32's unit roundoff):
+
+* The ranking is exactly the (distance, index) order of the float32 distances computed here:
+  bit-equal distances are ordered by index, as a stable argsort would. Integer codes whose
+  squares and sums stay below 2**24 have exact float32 distances, hence exact rankings.
+* Those distances are rounded. For d > 2 features, ``|q|^2 + |x|^2 - 2 q.x`` errs by at most
+  about ``(d + 2) u (|q| + |x|)^2`` (to first order, whatever the summation order; measured:
+  under 10 u (|q|^2 + |x|^2)), an error relative to the *norms*: tiny for unit codes (< 1e-6),
+  large against the distance for raw codes far from the origin. For d <= 2 the difference form
+  ``sum_j (q_j - x_j)^2`` errs by at most about ``(d + 2) u`` *times the distance* (bit-equal to
+  numpy's float32 ``((q - x) ** 2).sum()``). Inputs are rounded to float32 first.
+* Hence two items whose true distances are within that error may swap, so a per-query AP can
+  differ from a float64 ranking's (measured at N = 5,000: unit codes d = 256, up to 5e-5 per
+  query and 2e-8 on the mAP; d = 2,048, 3e-4 and 1.4e-7; raw codes d = 256 about 160 from the
+  origin, 8e-5 and 4e-8; raw d = 1 codes, 3e-3 per query by the expansion, 3e-5 by the
+  difference form, the rest being the rounding of float64 inputs to float32). ``benchmarks/bench_retrieval.py`` re-measures these.
 
 Inputs may be numpy arrays, lists or tensors; outputs are numpy.
 """
@@ -18,8 +38,9 @@ import warnings
 import numpy as np
 import tensorflow as tf
 from numpy.typing import ArrayLike
+from sklearn.metrics import average_precision_score
 
-from helpers import _ranking
+from helpers import _checks, _ranking
 
 __all__ = [
     "sq_distances",
@@ -55,13 +76,15 @@ def sq_distances(queries: ArrayLike, database: ArrayLike, *, normalize: bool = T
     Returns
     -------
     distances : (n_q, n_db) float32 array
-        ``|q|^2 + |x|^2 - 2 q.x``, computed by TensorFlow in blocks of queries.
+        ``|q|^2 + |x|^2 - 2 q.x`` (``sum_j (q_j - x_j)^2`` for d <= 2), computed by TensorFlow
+        in blocks of queries.
 
     Notes
     -----
-    The expansion loses a few float32 ulps and can dip below zero for (near-)duplicates: it is
-    clamped at 0, so a duplicate may be at distance 0 while the query's distance to itself is a
-    tiny positive number. Rank by index, never by "the first column is the query".
+    The rounding is bounded in the module's docstring. The expansion's error is relative to the
+    norms and can dip below zero for (near-)duplicates: it is clamped at 0, so a duplicate may be
+    at distance 0 while the query's distance to itself is a tiny positive number. Rank by index,
+    never by "the first column is the query".
 
     Examples
     --------
@@ -69,8 +92,8 @@ def sq_distances(queries: ArrayLike, database: ArrayLike, *, normalize: bool = T
     array([[ 1., 18.],
            [ 2., 13.]], dtype=float32)
     """
-    queries = _ranking.check_codes(queries, "queries", normalize=normalize)
-    database = _ranking.check_codes(database, "database", normalize=normalize)
+    queries = _checks.check_codes(queries, "queries", normalize=normalize)
+    database = _checks.check_codes(database, "database", normalize=normalize)
     _check_same_width(queries, database)
     distances = np.empty((len(queries), len(database)), dtype=np.float32)
     blocks = _ranking.DistanceBlocks(database)
@@ -131,11 +154,11 @@ def knn(
     >>> sq_dists[0]
     array([1., 1.], dtype=float32)
     """
-    queries = _ranking.check_codes(queries, "queries", normalize=normalize)
-    database = _ranking.check_codes(database, "database", normalize=normalize)
+    queries = _checks.check_codes(queries, "queries", normalize=normalize)
+    database = _checks.check_codes(database, "database", normalize=normalize)
     _check_same_width(queries, database)
     n_db = len(database)
-    exclude = _ranking.check_exclude(exclude, len(queries), n_db)
+    exclude = _checks.check_exclude(exclude, len(queries), n_db)
     largest_k = n_db - 1 if exclude is not None else n_db
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= largest_k:
         raise ValueError(
@@ -187,12 +210,14 @@ def average_precision(sorted_labels: ArrayLike, query_label) -> float:
     >>> round(average_precision(["cat", "dog", "cat", "dog"], "cat"), 4)
     0.8333
     """
-    labels = _ranking.to_numpy(sorted_labels)
+    labels = _checks.to_numpy(sorted_labels)
     if labels.ndim != 1 or len(labels) == 0:
         raise ValueError(
             f"sorted_labels must be a non-empty 1-D list of labels in rank order; got shape "
             f"{labels.shape}."
         )
+    _checks.refuse_missing_labels(labels, "sorted_labels")
+    _checks.refuse_missing_labels(np.asarray([query_label], dtype=object), "query_label")
     ranks = np.flatnonzero(labels == query_label) + 1
     if len(ranks) == 0:
         warnings.warn(
@@ -206,11 +231,11 @@ def average_precision(sorted_labels: ArrayLike, query_label) -> float:
 
 def _self_retrieval_ranks(codes, labels, query_indices, normalize, verbose):
     """Validate a self-retrieval problem; yield its (positions, ranks) groups."""
-    codes = _ranking.check_codes(codes, "codes", normalize=normalize)
+    codes = _checks.check_codes(codes, "codes", normalize=normalize)
     if len(codes) < 2:
         raise ValueError("codes must have at least 2 rows: each query is ranked against the others.")
-    class_ids = _ranking.check_labels(labels, len(codes))
-    query_indices = _ranking.check_query_indices(query_indices, len(codes))
+    class_ids = _checks.check_labels(labels, len(codes))
+    query_indices = _checks.check_query_indices(query_indices, len(codes))
     return len(codes), len(query_indices), _ranking.iter_positive_ranks(
         codes, class_ids, query_indices, verbose=verbose
     )
@@ -254,12 +279,18 @@ def mean_average_precision(
     Notes
     -----
     Items are ranked by float32 squared distance; the query is excluded by index (a duplicate of
-    it may be nearer than itself after rounding); equal distances are ranked by index. AP is the
+    it may be nearer than itself after rounding); bit-equal distances are ranked by index. APs
+    are exact for those float32 distances; against a float64 ranking, items within rounding of
+    each other may swap (bounds and measured errors in the module's docstring). AP is the
     non-interpolated ``sum_k precision(k) * rel(k) / T``. A query whose class has no other item has
     AP NaN, is left out of the mean, and a RuntimeWarning says how many were. scikit-learn's
     ``average_precision_score`` would instead let tied items enter together; on tie-free
-    distances the two agree. Queries are processed in blocks using about 256 MiB of working
-    memory, whatever ``n``.
+    distances the two agree. Labels may not be NaN or None (ValueError). Memory: the codes are
+    held twice as float32 (the checked, normalised copy and TensorFlow's), plus queries in blocks
+    sized so that their live working memory stays within ``_ranking.MEMORY_BUDGET_BYTES``
+    (256 MiB), whatever ``n`` (measured: 235 MiB at N = 12,000). The process's resident peak can
+    be up to about 1.7 times that, as glibc keeps freed blocks under its dynamic mmap threshold
+    (32 MiB) for reuse; ``MALLOC_MMAP_THRESHOLD_=1048576`` in the environment avoids it.
 
     Examples
     --------
@@ -383,7 +414,7 @@ def per_class_average_precision(
     >>> per_class_average_precision(y_true, scores).round(3)
     array([0.833, 1.   ])
     """
-    truth, values = _ranking.to_numpy(y_true), _ranking.to_numpy(scores)
+    truth, values = _checks.to_numpy(y_true), _checks.to_numpy(scores)
     if truth.ndim == 1:
         truth, values = truth[:, None], values.reshape(len(values), -1)
     if truth.ndim != 2 or truth.shape != values.shape:
@@ -393,6 +424,7 @@ def per_class_average_precision(
         )
     if truth.size == 0:
         raise ValueError(f"y_true is empty (shape {truth.shape}); pass at least one sample and class.")
+    _checks.refuse_missing_labels(truth, "y_true")
     if not np.isin(truth, (0, 1)).all():
         raise ValueError(
             "y_true must hold only 0 and 1 (or booleans); mark VOC's 'difficult' entries with "
@@ -401,23 +433,28 @@ def per_class_average_precision(
     values = values.astype(np.float64)
     if not np.isfinite(values).all():
         rows = np.flatnonzero(~np.isfinite(values).all(axis=1))
-        raise ValueError(f"scores hold NaN or infinite values in rows {_ranking.row_list(rows)}.")
+        raise ValueError(f"scores hold NaN or infinite values in rows {_checks.row_list(rows)}.")
     keep = np.ones(truth.shape, dtype=bool)
     if ignore is not None:
-        mask = _ranking.to_numpy(ignore)
+        mask = _checks.to_numpy(ignore)
+        if mask.ndim == 1 and truth.shape[1] == 1:
+            mask = mask[:, None]
         if mask.shape != truth.shape:
             raise ValueError(f"ignore must have the shape of y_true {truth.shape}; got {mask.shape}.")
+        if mask.dtype != bool and not np.isin(mask, (0, 1)).all():
+            raise ValueError("ignore must hold booleans (or 0/1): True where an entry is left out.")
         keep = ~mask.astype(bool)
-    ap = np.array(
-        [
-            _ranking.binary_average_precision(truth[keep[:, j], j] == 1, values[keep[:, j], j])
-            for j in range(truth.shape[1])
-        ]
-    )
+    # scikit-learn's AP per column; the wrapper adds only what it lacks: NaN (not a warning and
+    # a meaningless 0) for a class with no positive, and VOC's per-entry 'difficult' mask.
+    ap = np.full(truth.shape[1], np.nan)
+    for j in range(truth.shape[1]):
+        is_positive = truth[keep[:, j], j] == 1
+        if is_positive.any():
+            ap[j] = average_precision_score(is_positive, values[keep[:, j], j])
     missing = np.flatnonzero(np.isnan(ap))
     if len(missing):
         warnings.warn(
-            f"class column(s) {_ranking.row_list(missing)} have no positive sample; their AP is NaN.",
+            f"class column(s) {_checks.row_list(missing)} have no positive sample; their AP is NaN.",
             RuntimeWarning,
             stacklevel=2,
         )

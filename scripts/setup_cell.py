@@ -1,10 +1,18 @@
 """The first code cell of every notebook, generated from one place: pyproject.toml.
 
-On Colab (or any Python without the course installed) the cell pip-installs the ``helpers``
-package from the repository named in ``[project.urls] Repository``. The package's requirements are
-ranges that Colab's own TensorFlow, Keras and numpy satisfy, so pip leaves those alone and adds
-only what is missing. Locally, ``make lab`` has installed the checkout in editable mode and the
-cell only imports it: no ``sys.path`` hacks.
+The cell makes the course's ``helpers`` package importable and never ends in a traceback. In order:
+
+1. ``helpers`` is importable (``make lab`` installed the checkout; or an earlier run) -> use it;
+2. a course wheel ``neural_codes_course-*.whl`` (from a release) beside the notebook, or in the
+   course folder of a mounted Google Drive -> ``pip install`` it;
+3. the course repository (``[project.urls] Repository`` of pyproject.toml, at the tag of this
+   version, ``v<version>``) -> ``pip install git+<url>@v<version>``;
+4. otherwise stop with a short message naming the two things to do, shown without a traceback
+   (an exception whose ``_render_traceback_`` returns the message: IPython prints only that, and
+   "Run all" stops there).
+
+pip runs with the installed TensorFlow, Keras and numpy as constraints, so it can add what is
+missing but never replaces Colab's own versions.
 
     python scripts/setup_cell.py notebooks/*.ipynb           # rewrite the first code cell
     python scripts/setup_cell.py --check notebooks/*.ipynb   # exit 1 if any differs
@@ -20,25 +28,57 @@ from pathlib import Path
 import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
+WHEEL_GLOB = "neural_codes_course-*.whl"
+DRIVE_COURSE_FOLDER = "/content/drive/MyDrive/neural-codes-course"  # = helpers.config.DRIVE_FOLDER
+
+
+def _project() -> dict:
+    with open(ROOT / "pyproject.toml", "rb") as file:
+        return tomllib.load(file)["project"]
 
 
 def repository_url() -> str:
     """The repository URL, read from ``pyproject.toml`` (its only definition)."""
-    with open(ROOT / "pyproject.toml", "rb") as file:
-        return tomllib.load(file)["project"]["urls"]["Repository"]
+    return _project()["urls"]["Repository"]
+
+
+def course_url() -> str:
+    """What pip installs when no wheel is found: the repository at this version's tag."""
+    return f"git+{repository_url()}@v{_project()['version']}"
 
 
 def setup_cell_source() -> str:
     return f'''\
-# Setup. On Colab this installs the course's `helpers` package from its repository; TensorFlow,
-# Keras and numpy stay as Colab ships them. Locally `make lab` has installed it already.
-import importlib.util, subprocess, sys
+# Setup: make the course's `helpers` importable (installed already; else a course wheel beside
+# this notebook or in Drive's MyDrive/neural-codes-course; else COURSE_URL), never replacing
+# TensorFlow, Keras or numpy; then print versions, GPU, profile and where data and outputs go.
+USE_DRIVE = False  # set True on Colab to keep checkpoints/models/caches on Google Drive
+COURSE_URL = "{course_url()}"
+import glob, importlib.metadata, importlib.util, subprocess, sys, tempfile
 if importlib.util.find_spec("helpers") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
-                    "git+{repository_url()}"], check=True)
+    class CourseNotInstalled(Exception):
+        _render_traceback_ = lambda self: [str(self)]  # Jupyter shows this message, no traceback
+    wheels = (sorted(glob.glob("{WHEEL_GLOB}"))
+              or sorted(glob.glob("{DRIVE_COURSE_FOLDER}/{WHEEL_GLOB}")))
+    keep = tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False)
+    keep.writelines(f"{{d.metadata['Name']}}=={{d.version}}\\n"  # pip may add, never replace
+                    for d in importlib.metadata.distributions()
+                    if d.metadata["Name"].lower() in ("tensorflow", "keras", "numpy"))
+    keep.close()
+    pip = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "-c", keep.name,
+                          (wheels or [COURSE_URL])[-1]], capture_output=True, text=True)
+    if pip.returncode != 0:
+        raise CourseNotInstalled(
+            "Could not install the course package "
+            f"({{(pip.stderr.strip().splitlines() or ['?'])[-1]}}).\\n"
+            "Do one of these, then run this cell again:\\n"
+            "  1. upload {WHEEL_GLOB} from the course release next to this notebook "
+            "(on Colab: the Files pane), or\\n"
+            "  2. set COURSE_URL above to where the course repository can be installed from.")
+    importlib.invalidate_caches()
 
 from helpers import config
-SETUP = config.setup_notebook()  # versions, GPU, profile and data locations'''
+SETUP = config.setup_notebook(use_drive=USE_DRIVE)'''
 
 
 def first_code_cell(notebook):

@@ -213,7 +213,7 @@ def test_map_of_chosen_queries_is_reported_in_their_order():
 
 def test_map_is_the_same_when_blocks_hold_a_few_queries(monkeypatch):
     codes, labels = gaussian_codes(n=50, seed=10, n_classes=5)
-    monkeypatch.setattr(_ranking, "MEMORY_BUDGET_BYTES", 7 * 50 * 26)  # 7 queries per block
+    monkeypatch.setattr(_ranking, "MEMORY_BUDGET_BYTES", 7 * 50 * _ranking._RANKING_BYTES_PER_ENTRY)  # 7 per block
     _, per_query = retrieval.mean_average_precision(codes, labels, return_per_query=True)
     expected = [brute_force_ap(normalised(codes), labels, q) for q in range(50)]
     np.testing.assert_allclose(per_query, expected, atol=1e-12)
@@ -338,3 +338,239 @@ def test_per_class_ap_refuses_mismatched_shapes_and_non_binary_truth():
         retrieval.per_class_average_precision(np.ones((3, 2)), np.ones((3, 3)))
     with pytest.raises(ValueError, match="only 0 and 1"):
         retrieval.per_class_average_precision([[1], [-1]], [[0.5], [0.2]])
+
+
+# ---------------------------------------------------------------- 1. one normalisation rule
+def raw_codes_of_varied_norms(n=60, d=16, seed=20):
+    """Gaussian codes whose rows are rescaled by factors 0.1..10: normalising changes the ranking."""
+    codes, labels = gaussian_codes(n=n, d=d, seed=seed)
+    scales = np.random.default_rng(seed).uniform(0.1, 10, size=(n, 1))
+    return (codes * scales).astype(np.float32), labels
+
+
+def ap_of_a_ranking(ranking, labels, query):
+    relevant = labels[ranking] == labels[query]
+    hits = np.cumsum(relevant)
+    return float(np.sum(hits[relevant] / (np.flatnonzero(relevant) + 1)) / relevant.sum())
+
+
+@pytest.mark.parametrize("normalize", [True, False])
+def test_knn_lists_the_ranking_that_the_map_scores_under_the_same_normalize(normalize):
+    codes, labels = raw_codes_of_varied_norms()
+    n = len(codes)
+    _, ranking = retrieval.knn(codes, codes, k=n - 1, exclude=np.arange(n), normalize=normalize)
+    _, per_query = retrieval.mean_average_precision(
+        codes, labels, normalize=normalize, return_per_query=True
+    )
+    from_knn = [ap_of_a_ranking(ranking[q], labels, q) for q in range(n)]
+    np.testing.assert_allclose(per_query, from_knn, rtol=0, atol=1e-12)
+    reference = normalised(codes) if normalize else codes
+    for q in range(n):
+        assert list(ranking[q]) == brute_force_ranking(reference, q)
+
+
+def test_normalize_changes_the_ranking_of_codes_of_varied_norms():
+    # Guards the test above: on these codes the two rules really rank differently.
+    codes, _ = raw_codes_of_varied_norms()
+    assert any(
+        brute_force_ranking(codes, q) != brute_force_ranking(normalised(codes), q) for q in range(60)
+    )
+
+
+def test_sq_distances_default_to_distances_between_unit_codes():
+    queries, _ = gaussian_codes(n=5, seed=21)
+    database, _ = raw_codes_of_varied_norms(n=9)
+    unit_q, unit_x = normalised(queries), normalised(database)
+    expected = ((unit_q[:, None, :] - unit_x[None, :, :]) ** 2).sum(axis=2)
+    np.testing.assert_allclose(retrieval.sq_distances(queries, database), expected, atol=2e-6)
+
+
+# ---------------------------------------------------------------- 2. checks before the cast
+@pytest.mark.parametrize("scale", [1e300, 1e-300, 1e-40, 1e30])
+def test_finite_float64_extremes_are_normalised_before_the_cast(scale):
+    codes, labels = gaussian_codes(n=60, seed=22)
+    extreme = codes.astype(np.float64) * scale
+    _, per_query = retrieval.mean_average_precision(extreme, labels, return_per_query=True)
+    expected = [brute_force_ap(normalised(codes), labels, q) for q in range(60)]
+    np.testing.assert_allclose(per_query, expected, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        retrieval.sq_distances(extreme[:4], extreme),
+        retrieval.sq_distances(codes[:4], codes),
+        atol=1e-6,
+    )
+
+
+def test_raw_codes_beyond_float32_range_are_called_too_large_not_nan():
+    codes = np.array([[1e39, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    with pytest.raises(ValueError, match="rows 0 are too large for float32.*normalize=True"):
+        retrieval.mean_average_precision(codes, [0, 0, 1], normalize=False)
+    with pytest.raises(ValueError, match="too large"):
+        retrieval.knn(codes, codes, k=1, normalize=False)
+
+
+def test_raw_codes_too_small_for_float32_distances_are_refused_not_ranked_wrongly():
+    codes, labels = gaussian_codes(n=10, seed=23)
+    with pytest.raises(ValueError, match="too small for float32 distances"):
+        retrieval.mean_average_precision(codes.astype(np.float64) * 1e-20, labels, normalize=False)
+
+
+def test_integer_codes_are_checked_and_ranked_like_floats():
+    codes, labels = integer_codes(n=30, seed=24)
+    _, from_ints = retrieval.mean_average_precision(
+        codes.astype(np.int64), labels, normalize=False, return_per_query=True
+    )
+    expected = [brute_force_ap(codes, labels, q) for q in range(30)]
+    np.testing.assert_allclose(from_ints, expected, rtol=0, atol=1e-12)
+
+
+# ---------------------------------------------------------------- 3. NaN labels
+@pytest.mark.parametrize("labels", [[0.0, 1.0, np.nan, 1.0, 0.0], ["a", "b", None, "b", "a"]])
+def test_missing_labels_are_refused_by_every_ranking_metric(labels):
+    codes = np.random.default_rng(25).standard_normal((5, 3))
+    for metric in (retrieval.mean_average_precision, retrieval.precision_recall_at_k):
+        with pytest.raises(ValueError, match=r"labels hold NaN.* at rows 2 \(1 missing value"):
+            metric(codes, np.array(labels, dtype=object if labels[2] is None else float))
+
+
+def test_average_precision_refuses_nan_in_the_list_or_as_the_query_label():
+    with pytest.raises(ValueError, match="sorted_labels hold NaN at rows 1 "):
+        retrieval.average_precision([1.0, np.nan, 0.0], 1.0)
+    with pytest.raises(ValueError, match="query_label hold NaN or None at rows 0 "):
+        retrieval.average_precision([1.0, 2.0, 0.0], np.nan)
+
+
+def test_per_class_ap_refuses_nan_truth():
+    with pytest.raises(ValueError, match="y_true hold NaN at rows 1 "):
+        retrieval.per_class_average_precision([[1.0], [np.nan], [0.0]], [[0.5], [0.2], [0.1]])
+
+
+# ---------------------------------------------------------------- 4. exactness of the distances
+def test_one_dimensional_raw_codes_far_from_the_origin_rank_like_float64():
+    # Values near 1000 (float32 step 6e-5) with gaps of 1e-3..1: the expansion's error is
+    # u * 2e6 ~ 0.1, larger than many gaps; the difference form keeps every gap.
+    rng = np.random.default_rng(26)
+    codes = (1000 + np.cumsum(rng.uniform(1e-3, 1, size=80)) * rng.choice([-1, 1])).astype(
+        np.float32
+    )[rng.permutation(80), None]
+    labels = rng.integers(0, 3, size=80)
+    expected = [brute_force_ap(codes, labels, q) for q in range(80)]
+    _, per_query = retrieval.mean_average_precision(
+        codes, labels, normalize=False, return_per_query=True
+    )
+    np.testing.assert_allclose(per_query, expected, rtol=0, atol=1e-12)
+
+
+def test_the_expansion_would_misrank_those_one_dimensional_codes(monkeypatch):
+    # Guards the test above: with the difference form off, the same codes rank wrongly.
+    rng = np.random.default_rng(26)
+    codes = (1000 + np.cumsum(rng.uniform(1e-3, 1, size=80)) * rng.choice([-1, 1])).astype(
+        np.float32
+    )[rng.permutation(80), None]
+    labels = rng.integers(0, 3, size=80)
+    monkeypatch.setattr(_ranking, "DIFFERENCE_FORM_MAX_FEATURES", 0)
+    expected = [brute_force_ap(codes, labels, q) for q in range(80)]
+    _, per_query = retrieval.mean_average_precision(
+        codes, labels, normalize=False, return_per_query=True
+    )
+    assert np.abs(per_query - expected).max() > 1e-3
+
+
+def test_low_dimensional_distances_are_numpys_float32_differences_bit_for_bit():
+    rng = np.random.default_rng(27)
+    database = (100 + 10 * rng.standard_normal((50, 2))).astype(np.float32)
+    queries = database[:7]
+    expected = ((queries[:, None, :] - database[None, :, :]) ** 2).sum(axis=2, dtype=np.float32)
+    np.testing.assert_array_equal(retrieval.sq_distances(queries, database, normalize=False), expected)
+
+
+@pytest.mark.parametrize("d", [3, 64, 1024])
+def test_distance_error_stays_within_the_documented_bound(d):
+    rng = np.random.default_rng(28)
+    codes = (3 + rng.standard_normal((40, d))).astype(np.float32)
+    got = retrieval.sq_distances(codes, codes, normalize=False).astype(np.float64)
+    wide = codes.astype(np.float64)
+    exact = ((wide[:, None, :] - wide[None, :, :]) ** 2).sum(axis=2)
+    norms = np.sqrt((wide**2).sum(axis=1))
+    bound = (d + 2) * 2.0**-24 * (norms[:, None] + norms[None, :]) ** 2
+    assert (np.abs(got - exact) <= bound).all()
+
+
+# ---------------------------------------------------------------- 5. the ecosystem's conventions
+def test_knn_returns_distances_then_indices_like_sklearn_kneighbors():
+    from sklearn.neighbors import NearestNeighbors
+
+    database, _ = gaussian_codes(n=50, seed=29)
+    queries, _ = gaussian_codes(n=6, seed=30)
+    distances, indices = NearestNeighbors(n_neighbors=4).fit(database).kneighbors(queries)
+    sq_dists, ours = retrieval.knn(queries, database, k=4, normalize=False)
+    np.testing.assert_array_equal(ours, indices)
+    np.testing.assert_allclose(sq_dists, distances**2, rtol=1e-5)
+
+
+def test_the_precision_at_k_curve_no_longer_shadows_sklearns_name():
+    assert not hasattr(retrieval, "precision_recall_curve")
+    assert "precision_recall_at_k" in retrieval.__all__
+
+
+# ---------------------------------------------------------------- 7. hygiene
+def test_progress_bar_only_when_verbose(monkeypatch, capsys):
+    codes, labels = gaussian_codes(n=40, seed=31)
+    monkeypatch.setattr(_ranking, "MEMORY_BUDGET_BYTES", 4 * 40 * _ranking._RANKING_BYTES_PER_ENTRY)
+    quiet = retrieval.mean_average_precision(codes, labels)
+    assert "ranking queries" not in capsys.readouterr().err
+    loud = retrieval.mean_average_precision(codes, labels, verbose=True)
+    assert "ranking queries" in capsys.readouterr().err
+    assert quiet == loud
+
+
+def test_tf32_switch_is_off_while_any_thread_computes_and_restored_after_the_last(monkeypatch):
+    import threading
+
+    monkeypatch.setattr(_ranking, "_gpu_visible", lambda: True)
+    original = tf.config.experimental.tensor_float_32_execution_enabled()
+    tf.config.experimental.enable_tensor_float_32_execution(True)
+    try:
+        inside, barrier, seen = threading.Barrier(2), threading.Barrier(2), []
+
+        def compute(wait_longer):
+            with _ranking.full_float32_matmul():
+                inside.wait()
+                seen.append(tf.config.experimental.tensor_float_32_execution_enabled())
+                if wait_longer:
+                    barrier.wait()  # the other thread has left by now
+                    seen.append(tf.config.experimental.tensor_float_32_execution_enabled())
+            if not wait_longer:
+                barrier.wait()
+
+        threads = [threading.Thread(target=compute, args=(flag,)) for flag in (True, False)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        assert seen == [False, False, False]
+        assert tf.config.experimental.tensor_float_32_execution_enabled() is True
+    finally:
+        tf.config.experimental.enable_tensor_float_32_execution(original)
+
+
+def test_tf32_setting_is_untouched_without_a_gpu(monkeypatch):
+    monkeypatch.setattr(_ranking, "_gpu_visible", lambda: False)
+    before = tf.config.experimental.tensor_float_32_execution_enabled()
+    with _ranking.full_float32_matmul():
+        assert tf.config.experimental.tensor_float_32_execution_enabled() == before
+
+
+def test_blocks_are_sized_within_the_memory_budget():
+    for n_db, n_queries in [(50_000, 50_000), (1_000, 3), (10**7, 10)]:
+        for per_entry in (_ranking._RANKING_BYTES_PER_ENTRY, _ranking._DISTANCE_BYTES_PER_ENTRY):
+            rows = _ranking.rows_per_block(n_db, n_queries, per_entry)
+            assert rows == 1 or rows * n_db * per_entry <= _ranking.MEMORY_BUDGET_BYTES
+            assert rows <= n_queries
+
+
+def test_two_to_the_31_rows_are_refused_before_any_copy():
+    huge = np.broadcast_to(np.ones((1, 2), dtype=np.float32), (2**31, 2))  # no memory behind it
+    with pytest.raises(ValueError, match="at most 2\\*\\*31 - 1"):
+        retrieval.mean_average_precision(huge, np.broadcast_to(0, (2**31,)))
+    with pytest.raises(ValueError, match="database has 2,147,483,648 rows"):
+        retrieval.knn(np.ones((1, 2)), huge, k=1)

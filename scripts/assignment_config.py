@@ -1,0 +1,105 @@
+"""Every master notebook's ``# ASSIGNMENT CONFIG`` raw cell (otter-grader 7), from one template.
+
+The notebook authors write a placeholder first cell (a raw cell ``# ASSIGNMENT CONFIG`` and
+``name: <notebook stem>``); this script writes the whole configuration into it, the same for every
+notebook except the name. ``make release`` runs ``--check`` first, so a notebook whose config was
+edited by hand, or has none, stops the release with the file named.
+
+    python scripts/assignment_config.py notebooks/*.ipynb           # write the config cells
+    python scripts/assignment_config.py --check notebooks/*.ipynb   # exit 1 if any differs
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import nbformat
+import yaml
+
+MARKER = "# ASSIGNMENT CONFIG"
+
+# What the student is told in the hand-in (export) cell.
+HANDIN = (
+    "Run every cell from the top first (Runtime > Run all on Colab, Run > Run All Cells in "
+    "Jupyter), then save. The cell below writes an HTML copy of your notebook and a zip with the "
+    "executed notebook and that HTML copy: hand in the zip."
+)
+
+
+def config_for(stem: str) -> dict:
+    """The otter-assign configuration of the notebook ``<stem>.ipynb``.
+
+    - ``run_tests: false``: otter assign would otherwise run the whole notebook (all trainings)
+      once per release; ``tests/test_grading.py`` grades a master notebook instead.
+    - ``export_cell``: no PDF (otter's PDF needs a LaTeX install or a headless browser), the HTML
+      copy instead (scripts/release.py adds the line that writes it); ``run_tests: false``, since
+      it would re-run the whole notebook a second time; the check-all cell just above runs the
+      public tests.
+    - ``tests.files: false``: tests travel in the notebook's metadata, so the student notebook is
+      one self-contained file.
+    """
+    return {
+        "name": stem,
+        "init_cell": True,
+        "check_all_cell": True,
+        "export_cell": {"pdf": False, "run_tests": False, "force_save": False,
+                        "files": [f"{stem}.html"], "instructions": HANDIN},
+        "run_tests": False,
+        "solutions_pdf": False,
+        "template_pdf": False,
+        "generate": {"pdf": False, "show_stdout": True, "show_hidden": False,
+                     "zips": False},
+        "tests": {"files": False, "ok_format": True},
+        "files": [],
+    }
+
+
+def config_source(stem: str) -> str:
+    return MARKER + "\n" + yaml.safe_dump(config_for(stem), sort_keys=False, width=100).rstrip()
+
+
+def config_cell(notebook: nbformat.NotebookNode, path: Path) -> nbformat.NotebookNode:
+    """The notebook's first cell, which must be the ``# ASSIGNMENT CONFIG`` raw cell."""
+    first = notebook.cells[0] if notebook.cells else None
+    if first is None or first.cell_type != "raw" or not first.source.startswith(MARKER):
+        raise ValueError(
+            f"{path}: the first cell must be a raw cell starting with {MARKER!r} and "
+            f"'name: {path.stem}' (the otter master-notebook format; see COMMON.md/README)."
+        )
+    written = yaml.safe_load(first.source) or {}
+    if written.get("name") != path.stem:
+        raise ValueError(f"{path}: its {MARKER} cell says name: {written.get('name')!r}; "
+                         f"it must be the file's stem, {path.stem!r}.")
+    return first
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("notebooks", nargs="+", type=Path)
+    parser.add_argument("--check", action="store_true", help="only report notebooks that differ")
+    args = parser.parse_args(argv)
+    stale, broken = [], []
+    for path in args.notebooks:
+        notebook = nbformat.read(path, as_version=4)
+        try:
+            cell = config_cell(notebook, path)
+        except ValueError as error:
+            broken.append(str(error))
+            continue
+        source = config_source(path.stem)
+        if cell.source != source:
+            stale.append(path)
+            if not args.check:
+                cell.source = source
+                nbformat.write(notebook, path)
+    for path in stale:
+        print(f"{'differs' if args.check else 'updated'}: {path}")
+    for message in broken:
+        print(f"error: {message}", file=sys.stderr)
+    return 1 if broken or (args.check and stale) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

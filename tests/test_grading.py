@@ -1,0 +1,299 @@
+"""make release / make grade: student versions leak nothing, grading scores what it should.
+
+The leak check covers every master notebook in notebooks/. The grading checks use a tiny
+otter-format notebook built here (seconds per submission), and grade one real notebook (05, the
+quickest) end to end once.
+"""
+
+import ast
+import csv
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+from nbformat.v4 import new_code_cell as C, new_markdown_cell as M, new_raw_cell as R
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+import assignment_config  # noqa: E402
+import grade  # noqa: E402
+import release  # noqa: E402
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+# converted on branches nb01/nb03
+_NOT_YET_ON_THIS_BRANCH = {"01_neural_codes_tiny_imagenet", "03_fashion_mnist_metric_learning"}
+MASTERS = [pytest.param(path, id=path.stem, marks=[pytest.mark.xfail(
+    strict=False, reason="converted on branches nb01/nb03")] if path.stem in _NOT_YET_ON_THIS_BRANCH
+    else []) for path in NOTEBOOKS]
+
+
+# ---- what a master notebook keeps secret, read here with plain loops (not via release.py) ----
+
+def _raw_config(cell, marker):
+    if cell.cell_type == "raw" and cell.source.lstrip().upper().startswith(marker):
+        return yaml.safe_load(cell.source) or {}
+    return None
+
+
+def question_points(master):
+    """{question name: (points, manual)} from the master's BEGIN QUESTION cells."""
+    found = {}
+    for cell in master.cells:
+        config = _raw_config(cell, "# BEGIN QUESTION")
+        if config is not None:
+            found[config["name"]] = (config.get("points", 0), bool(config.get("manual")))
+    return found
+
+
+def split_lines(master):
+    """(secret, public) lines of a master notebook.
+
+    Secret: the lines of solution regions, model answers and hidden tests. Public: every other
+    line (e.g. a solution cell's signature and docstring, a public test, an ordinary cell).
+    """
+    secret, public, block = [], [], []
+    for cell in master.cells:
+        if cell.cell_type == "raw":
+            head = cell.source.strip().upper()
+            for kind in ("SOLUTION", "TESTS"):
+                if head.startswith(f"# BEGIN {kind}"):
+                    block.append(kind)
+                elif head.startswith(f"# END {kind}"):
+                    block.pop()
+            continue
+        lines = cell.source.splitlines()
+        if block and block[-1] == "SOLUTION" and cell.cell_type == "markdown":
+            secret += lines                                           # a model answer
+        elif block and block[-1] == "SOLUTION":
+            inside = False
+            for line in lines:
+                if line.strip().startswith("# END SOLUTION"):
+                    inside = False
+                elif inside:
+                    secret.append(line)
+                elif line.rstrip().endswith("# SOLUTION"):
+                    secret.append(line.rsplit("# SOLUTION", 1)[0].split("=", 1)[-1])
+                elif line.strip().startswith("# BEGIN SOLUTION"):
+                    inside = True
+                else:
+                    public.append(line)
+        elif block and block[-1] == "TESTS" and "hidden: true" in cell.source.lower():
+            secret += cell.source.split("# END TEST CONFIG", 1)[-1].splitlines()
+        else:
+            public += lines
+    return secret, public
+
+
+def normalised(line):
+    """A line as ast.unparse writes it (otter rewrites test code so), or as it is."""
+    line = line.strip()
+    try:
+        return ast.unparse(ast.parse(line)) or line   # a comment unparses to ""
+    except SyntaxError:
+        return line
+
+
+def all_strings(node):
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict):
+        for value in node.values():
+            yield from all_strings(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from all_strings(value)
+
+
+@pytest.fixture(scope="module")
+def released(tmp_path_factory):
+    """Release each master notebook once (per notebook; None when it cannot be released)."""
+    out, cache = tmp_path_factory.mktemp("dist"), {}
+
+    def get(path):
+        if path not in cache:
+            cache[path] = release.release_notebook(path, out)
+        return out, cache[path]
+    return get
+
+
+@pytest.mark.parametrize("master_path", MASTERS)
+def test_student_version_holds_no_solution_model_answer_or_hidden_test(master_path, released):
+    master = nbformat.read(master_path, as_version=4)
+    questions = question_points(master)
+    assert questions, (f"{master_path.name} has no '# BEGIN QUESTION' cells: it is not an otter "
+                       "master notebook yet (see COMMON.md / FORMAT_NOTES.md).")
+    out, info = released(master_path)
+    student = nbformat.read(out / "students" / master_path.name, as_version=4)
+    shown = {line.strip().removeprefix(">>> ").removeprefix("... ").strip()  # doctest prompts
+             for text in all_strings(student)   # cell sources and the public tests (metadata)
+             for line in text.splitlines()}
+    secret, public = split_lines(master)
+    allowed = {line.strip() for line in public}   # also shown elsewhere, e.g. in a public test
+    secrets = {line.strip() for line in secret} - allowed
+    secrets = {line for line in secrets if len(line) > 8}
+    assert secrets, f"{master_path.name}: no solution lines found"
+    shown |= {normalised(line) for line in shown}
+    leaked = sorted(line for line in secrets if line in shown or normalised(line) in shown)
+    assert not leaked, f"{master_path.name}: these reach the student version: {leaked[:5]}"
+    assert {q["name"] for q in info["questions"]} == set(questions)
+    answer_cells = [c for c in student.cells if "otter_answer_cell" in c.metadata.get("tags", [])]
+    assert len(answer_cells) >= len(questions)
+    assert all("..." in c.source or "Type your answer here" in c.source for c in answer_cells)
+
+
+@pytest.mark.parametrize("master_path", MASTERS)
+def test_every_master_notebook_has_the_generated_assignment_config(master_path):
+    assert assignment_config.main(["--check", str(master_path)]) == 0
+
+
+def test_assignment_config_script_fills_a_placeholder_and_check_finds_stale_ones(tmp_path):
+    path = tmp_path / "07_demo.ipynb"
+    notebook = nbformat.v4.new_notebook(cells=[R("# ASSIGNMENT CONFIG\nname: 07_demo"), C("1")])
+    nbformat.write(notebook, path)
+    assert assignment_config.main(["--check", str(path)]) == 1
+    assert assignment_config.main([str(path)]) == 0
+    written = yaml.safe_load(nbformat.read(path, as_version=4).cells[0].source)
+    assert written["name"] == "07_demo" and written["export_cell"]["pdf"] is False
+    assert written["export_cell"]["files"] == ["07_demo.html"] and written["check_all_cell"]
+    assert assignment_config.main(["--check", str(path)]) == 0
+    wrong = tmp_path / "08_other.ipynb"
+    shutil.copy(path, wrong)   # a name that is not the file's stem is an error, not rewritten
+    assert assignment_config.main([str(wrong)]) == 1
+
+
+# ---- grading a tiny otter notebook: untouched student, one NotImplementedError, a crash
+# (the master's full marks: notebook 05 below)
+
+KERNEL = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+          "language_info": {"name": "python"}}
+
+
+def tiny_master(q2_solution="    return sum(values)", between="SQUARES = [square(i) for i in range(3)]"):
+    return nbformat.v4.new_notebook(metadata=KERNEL, cells=[
+        R(assignment_config.config_source("tiny_assignment")),
+        M("# A tiny assignment"), C("import numpy as np"),
+        R("# BEGIN QUESTION\nname: q1\npoints: 2"), M("Write `square`."),
+        R("# BEGIN SOLUTION"),
+        C('def square(x):\n    """x squared."""\n    # BEGIN SOLUTION\n    return x * x\n    # END SOLUTION'),
+        R("# END SOLUTION"), R("# BEGIN TESTS"), C("assert square(3) == 9"),
+        C('""" # BEGIN TEST CONFIG\nhidden: true\npoints: 1\n""" # END TEST CONFIG\n'
+          "np.testing.assert_allclose(square(np.arange(4.0)), [0, 1, 4, 9])"),
+        R("# END TESTS"), R("# END QUESTION"),
+        C(between),
+        R("# BEGIN QUESTION\nname: q2\npoints: 3"), M("Write `total`."),
+        R("# BEGIN SOLUTION"),
+        C(f'def total(values):\n    """The sum."""\n    # BEGIN SOLUTION\n{q2_solution}\n    # END SOLUTION'),
+        R("# END SOLUTION"), R("# BEGIN TESTS"), C("assert total([1, 2]) == 3"),
+        C('""" # BEGIN TEST CONFIG\nhidden: true\npoints: 2\n""" # END TEST CONFIG\n'
+          "assert total(range(10)) == 45"),
+        R("# END TESTS"), R("# END QUESTION"),
+        R("# BEGIN QUESTION\nname: q3\nmanual: true\npoints: 2"), M("**Why?**"),
+        R("# BEGIN SOLUTION"), M("**Answer:** because the model answer says so"),
+        R("# END SOLUTION"), R("# END QUESTION")])
+
+
+@pytest.fixture(scope="module")
+def tiny_grades(tmp_path_factory):
+    base = tmp_path_factory.mktemp("tiny")
+    masters = base / "masters"
+    masters.mkdir()
+    master_path = masters / "tiny_assignment.ipynb"
+    nbformat.write(tiny_master(), master_path)
+    out = base / "dist"
+    release.release_notebook(master_path, out)
+    submissions = base / "submissions"
+    submissions.mkdir()
+    shutil.copy(out / "students" / "tiny_assignment.ipynb", submissions / "student_untouched.ipynb")
+    nbformat.write(tiny_master(q2_solution="    raise NotImplementedError"),
+                   submissions / "tiny_assignment_q2_raises.ipynb")
+    nbformat.write(tiny_master(between="raise RuntimeError('the student broke this cell')\ndel square"),
+                   submissions / "tiny_assignment_crash.ipynb")
+    (submissions / "tiny_assignment_garbage.zip").write_bytes(b"not a zip")
+    assert grade.main([str(submissions), "--autograders", str(out / "autograder")]) == 0
+    with open(submissions / "grades.csv") as file:
+        return {row["submission"]: row for row in csv.DictReader(file)}
+
+
+def test_the_untouched_student_version_scores_nothing_on_code_questions(tiny_grades):
+    row = tiny_grades["student_untouched.ipynb"]
+    assert (float(row["q1"]), float(row["q2"]), row["q3"]) == (0, 0, "manual")
+    assert float(row["total"]) == 0 and float(row["possible"]) == 5   # 2 + 3; q3 is manual
+    assert row["notebook"] == "tiny_assignment"
+
+
+def test_one_not_implemented_solution_loses_exactly_that_questions_points(tiny_grades):
+    row = tiny_grades["tiny_assignment_q2_raises.ipynb"]
+    assert (float(row["q1"]), float(row["q2"])) == (2, 0) and float(row["total"]) == 2
+
+
+def test_a_crash_keeps_the_points_before_it_and_the_run_goes_on(tiny_grades):
+    crash = tiny_grades["tiny_assignment_crash.ipynb"]
+    assert float(crash["q1"]) == 2 and crash["error"] == ""   # `del square` never ran
+    garbage = tiny_grades["tiny_assignment_garbage.zip"]
+    assert garbage["error"] and garbage["total"] == ""
+    assert len(tiny_grades) == 4   # every submission has its row
+
+
+def test_grading_the_real_notebook_05_master_gives_full_marks(tmp_path):
+    master_path = ROOT / "notebooks" / "05_car_vs_other_features.ipynb"
+    questions = question_points(nbformat.read(master_path, as_version=4))
+    full = sum(points for points, manual in questions.values() if not manual)
+    release.release_notebook(master_path, tmp_path / "dist")
+    submissions = tmp_path / "submissions"
+    submissions.mkdir()
+    shutil.copy(master_path, submissions)
+    assert grade.main([str(submissions), "--autograders", str(tmp_path / "dist" / "autograder")]) == 0
+    with open(submissions / "grades.csv") as file:
+        (row,) = list(csv.DictReader(file))
+    assert row["error"] == "" and float(row["total"]) == float(row["possible"]) == full
+    manual = [name for name, (_, is_manual) in questions.items() if is_manual]
+    assert manual and all(row[name] == "manual" for name in manual)
+
+
+def test_the_hand_in_cell_zips_the_notebook_with_its_html_copy(tmp_path):
+    import zipfile
+
+    from nbclient import NotebookClient
+
+    master_path = tmp_path / "masters" / "tiny_assignment.ipynb"
+    master_path.parent.mkdir()
+    nbformat.write(tiny_master(), master_path)
+    release.release_notebook(master_path, tmp_path / "dist")
+    folder = tmp_path / "student"
+    folder.mkdir()
+    student_path = folder / "tiny_assignment.ipynb"
+    shutil.copy(tmp_path / "dist" / "students" / "tiny_assignment.ipynb", student_path)
+    student = nbformat.read(student_path, as_version=4)
+    assert "grader.export(" in student.cells[-2].source or "grader.export(" in student.cells[-1].source
+    NotebookClient(student, timeout=300, resources={"metadata": {"path": str(folder)}}).execute()
+    (handin,) = folder.glob("tiny_assignment_*.zip")
+    with zipfile.ZipFile(handin) as archive:
+        names = set(archive.namelist())
+    assert {"tiny_assignment.ipynb", "tiny_assignment.html"} <= names
+
+
+def test_the_wheel_carries_public_tests_only_and_otter_runs_them(tmp_path):
+    import zipfile
+
+    from otter.test_files.ok_test import OKTestFile
+
+    case = {"hidden": False, "locked": False}
+    tests = {"q9": {"name": "q9", "points": 2, "suites": [{
+        "cases": [{**case, "code": ">>> assert total([1, 2]) == 3\n"},
+                  {**case, "hidden": True, "code": ">>> assert total([5]) == 5  # secret\n"}],
+        "scored": True, "setup": "", "teardown": "", "type": "doctest"}]}}
+    wheel = release.build_wheel(tmp_path / "wheel", {"09_demo": tests})
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extractall(tmp_path / "unpacked")
+    folder = tmp_path / "unpacked" / "helpers" / "_public_tests" / "t09_demo"
+    assert sorted(p.name for p in folder.glob("q*.py")) == ["q9.py"]
+    assert "secret" not in (folder / "q9.py").read_text()
+    right, wrong = OKTestFile.from_file(str(folder / "q9.py")), OKTestFile.from_file(str(folder / "q9.py"))
+    right.run({"total": sum})
+    wrong.run({"total": lambda values: 0})
+    assert right.passed_all and not wrong.passed_all

@@ -26,7 +26,7 @@ import release  # noqa: E402
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 # converted on branches nb01/nb03
-_NOT_YET_ON_THIS_BRANCH = {"01_neural_codes_tiny_imagenet", "03_fashion_mnist_metric_learning"}
+_NOT_YET_ON_THIS_BRANCH = {"01_neural_codes_tiny_imagenet"}
 MASTERS = [pytest.param(path, id=path.stem, marks=[pytest.mark.xfail(
     strict=False, reason="converted on branches nb01/nb03")] if path.stem in _NOT_YET_ON_THIS_BRANCH
     else []) for path in NOTEBOOKS]

@@ -117,6 +117,12 @@ def smooth_ap_loss(features, labels, tau: float = 0.01, num_anchors: int = 10) -
     features: the sigmoid saturates to 0 or 1 instead of overflowing and no square root is
     taken. Memory grows as ``num_anchors * n**2``.
 
+    The denominator is the paper's ``1 + sum_{x != p}``. Summing ``s(d_p - d_x)`` over every
+    ``x`` in ``P u N`` *including* ``p`` (as notebook 03's assignment text writes it) counts
+    ``p``'s own place as ``s(0) = 1/2`` instead of 1: that loss no longer tends to ``1 - AP``
+    and weighs positives near the top of the list more (1/1.5 instead of 1/2 for a positive
+    second behind one negative).
+
     Examples
     --------
     >>> import numpy as np

@@ -3,12 +3,18 @@
 Every headline figure of a notebook goes through :func:`headline`, so a reader sees
 "mAP of layer 6 codes: 0.321 (reference 0.323)" rather than a bare number, a sample-profile run
 labels itself as a smoke run, and ``make run`` can collect the figures (lines starting with
-:data:`MARKER`) into its summary.
+:data:`MARKER`) into its summary. :func:`bootstrap_interval` gives the uncertainty of a mean
+over a sample (e.g. a mAP over its queries) to print next to it.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
+
+import numpy as np
+from numpy.typing import ArrayLike
+from scipy import stats
 
 from helpers import config
 
@@ -16,7 +22,8 @@ from helpers import config
 MARKER = "▶ "
 
 
-def headline(label: str, value: float, reference: float | None = None, fmt: str = ".3f") -> str:
+def headline(label: str, value: float, reference: float | None = None, fmt: str = ".3f",
+             interval: tuple[float, float] | None = None) -> str:
     """Format one result line: label, value, reference, and the smoke-run tag in sample profile.
 
     Parameters
@@ -28,7 +35,9 @@ def headline(label: str, value: float, reference: float | None = None, fmt: str 
     reference : float, optional
         The published reference figure from SPEC.md, when there is one.
     fmt : str
-        Format specification of both numbers.
+        Format specification of the numbers.
+    interval : (low, high), optional
+        A 95% interval of ``value`` (e.g. from :func:`bootstrap_interval`), shown after it.
 
     Returns
     -------
@@ -40,9 +49,67 @@ def headline(label: str, value: float, reference: float | None = None, fmt: str 
     >>> line = headline("test accuracy", 0.3412, reference=0.34)
     >>> line.startswith("▶ test accuracy: 0.341 (reference 0.340)")
     True
+    >>> headline("mAP", 0.8123, reference=0.81, interval=(0.78, 0.84)).startswith(
+    ...     "▶ mAP: 0.812 [95% interval 0.780-0.840] (reference 0.810)")
+    True
     """
     value = float(value)
     text = f"{MARKER}{label}: {'nan' if math.isnan(value) else format(value, fmt)}"
+    if interval is not None:
+        low, high = (float(bound) for bound in interval)
+        text += f" [95% interval {format(low, fmt)}-{format(high, fmt)}]"
     if reference is not None:
         text += f" (reference {format(float(reference), fmt)})"
     return text + config.smoke_label()
+
+
+def bootstrap_interval(values: ArrayLike, confidence: float = 0.95, n_resamples: int = 10_000,
+                       seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of ``values`` (e.g. per-query APs).
+
+    The values are resampled with replacement ``n_resamples`` times (scipy's
+    :func:`scipy.stats.bootstrap`); the interval holds the central ``confidence`` share of the
+    resampled means. For per-query APs it says how far the mAP could move with another draw of
+    queries of the same kind; for the per-query *differences* of two models on the same queries
+    it is a paired interval of the difference of their mAPs.
+
+    Parameters
+    ----------
+    values : (n,) float array
+        One value per sampled unit (query); NaN entries (queries with no positive) are left
+        out, as the mAP leaves them out.
+    confidence : float, default 0.95
+        Share of the resampled means inside the interval, in (0, 1).
+    n_resamples : int, default 10000
+    seed : int, default 0
+        Seed of the resampling, so that a run prints the same interval every time.
+
+    Returns
+    -------
+    (low, high) : tuple of float
+        ``low <= mean <= high`` up to resampling noise; both equal the value if all are equal.
+
+    Examples
+    --------
+    >>> low, high = bootstrap_interval([0.0, 1.0] * 50)
+    >>> 0.39 < low < 0.5 < high < 0.61
+    True
+    """
+    values = np.asarray(values, dtype=float)
+    if values.ndim != 1:
+        raise ValueError(f"values must be one value per unit, shape (n,); got {values.shape}.")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must lie in (0, 1), e.g. 0.95; got {confidence!r}.")
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, numbers.Integral) \
+            or n_resamples < 100:
+        raise ValueError(f"n_resamples must be an int >= 100, got {n_resamples!r}.")
+    values = values[~np.isnan(values)]
+    if len(values) < 2:
+        raise ValueError(f"A bootstrap interval needs at least 2 non-NaN values, got "
+                         f"{len(values)}; pass one value per query.")
+    if np.all(values == values[0]):  # scipy warns on a degenerate sample; the answer is exact
+        return float(values[0]), float(values[0])
+    result = stats.bootstrap((values,), np.mean, confidence_level=confidence,
+                             n_resamples=int(n_resamples), method="percentile",
+                             vectorized=True, rng=np.random.default_rng(seed))
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)

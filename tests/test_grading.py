@@ -25,11 +25,7 @@ import grade  # noqa: E402
 import release  # noqa: E402
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-# converted on branches nb01/nb03
-_NOT_YET_ON_THIS_BRANCH = {"03_fashion_mnist_metric_learning"}
-MASTERS = [pytest.param(path, id=path.stem, marks=[pytest.mark.xfail(
-    strict=False, reason="converted on branches nb01/nb03")] if path.stem in _NOT_YET_ON_THIS_BRANCH
-    else []) for path in NOTEBOOKS]
+MASTERS = [pytest.param(path, id=path.stem) for path in NOTEBOOKS]
 
 
 # ---- what a master notebook keeps secret, read here with plain loops (not via release.py) ----

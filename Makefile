@@ -3,6 +3,8 @@
 #   make run    execute every notebook in the sample profile into build/ (+ HTML), one line each
 #   make lab    JupyterLab on the notebooks (full profile unless COURSE_PROFILE says otherwise)
 #   make bench  the speed benchmarks in benchmarks/
+#   make compat the tests + notebooks on other version sets (constraints/*.txt), in throw-away
+#               venvs under build/compat/ (slow, downloads; run before every release)
 #   make clean  remove build/ and caches (keeps .venv and downloaded data; `make distclean` for all)
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -19,7 +21,7 @@ ifeq ($(origin COURSE_DATA_MIRROR), undefined)
   endif
 endif
 
-.PHONY: install test unit run lab bench bench-quick clean distclean
+.PHONY: install test unit run lab bench bench-quick compat clean distclean
 
 install: $(STAMP)
 
@@ -40,8 +42,9 @@ unit: $(STAMP)
 run: $(STAMP)
 	COURSE_PROFILE=sample $(PY) scripts/run_notebooks.py --out build notebooks/*.ipynb
 
+# JupyterLab refuses to start as root (containers, many lab machines) without --allow-root.
 lab: $(STAMP)
-	$(PY) -m jupyter lab notebooks/
+	$(PY) -m jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/
 
 bench: $(STAMP)
 	@for script in benchmarks/bench_*.py; do \
@@ -50,6 +53,12 @@ bench: $(STAMP)
 bench-quick: $(STAMP)
 	@for script in benchmarks/bench_*.py; do \
 	  echo "== $$script --quick"; $(PY) $$script --quick || exit 1; done
+
+# Not part of `make test`: each set installs TensorFlow afresh. COMPAT_SETS picks the files.
+COMPAT_SETS ?= constraints/floors.txt constraints/colab-2026-08.txt
+compat:
+	@status=0; for set in $(COMPAT_SETS); do scripts/compat.sh $$set || status=1; done; \
+	  exit $$status
 
 clean:
 	rm -rf build .pytest_cache

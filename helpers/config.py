@@ -24,8 +24,8 @@ PROFILES = ("full", "sample")
 DEFAULT_SEED = 42
 
 #: The TensorFlow / Keras versions the course is written for (older ones miss Keras 3 APIs).
-MIN_TENSORFLOW = (2, 16)
-MIN_KERAS = (3, 0)
+MIN_TENSORFLOW = (2, 19)
+MIN_KERAS = (3, 10)
 
 T = TypeVar("T")
 

@@ -205,8 +205,8 @@ def _describe_model(model: keras.Model) -> Any:
     try:
         config = keras.saving.serialize_keras_object(model)
         config = _canonical_names(json.loads(json.dumps(config, default=repr)))
-    except (NotImplementedError, TypeError, ValueError):
-        config = None  # a subclassed model without get_config: classes and shapes only
+    except Exception:  # noqa: BLE001 - e.g. a subclassed model without get_config
+        config = None  # classes and shapes only
     return ["config", config, sorted(classes.items()), shapes]
 
 
@@ -216,7 +216,7 @@ def _describe_object(value, seen, depth) -> list:
     if hasattr(value, "get_config"):
         try:
             config = value.get_config()
-        except (NotImplementedError, TypeError, ValueError):
+        except Exception:  # noqa: BLE001 - any failure: fall back to the object's attributes
             config = None
     if isinstance(config, dict):
         config = {k: v for k, v in config.items() if k != "name"}  # auto-named, no behaviour

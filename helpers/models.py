@@ -145,8 +145,9 @@ class FashionNet(keras.Model):
     Adaptive average pooling to 2x2 takes rows ``floor(i*H/2)`` to ``ceil((i+1)*H/2)`` for
     output row ``i`` (likewise for columns), as PyTorch's ``AdaptiveAvgPool2d`` does; for the
     fixed 3x3 (or 7x7) map it is an ``AveragePooling2D`` of pool 2 and stride 1 (4 and 3), which
-    works on every Keras 3 (``AdaptiveAveragePooling2D`` needs Keras 3.13). To train on features only, differentiate with respect
-    to ``model.backbone.trainable_variables`` (the classifier gets no gradient from them).
+    works on every Keras 3 (``AdaptiveAveragePooling2D`` needs Keras 3.13). To train on
+    features only, differentiate with respect to ``model.backbone.trainable_variables`` (the
+    classifier gets no gradient from them).
     Saved and reloaded with ``model.save("net.keras")`` / ``keras.models.load_model`` once
     ``helpers.models`` is imported (which registers the class).
 

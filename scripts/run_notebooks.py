@@ -47,7 +47,7 @@ def result_path(path: Path, out_dir: Path) -> Path:
 
 
 def run_one(path: Path, out_dir: Path, cell_timeout: int) -> None:
-    """Child side: execute ``path``, save notebook + HTML + result file (kernel killed at the end)."""
+    """Child side: execute ``path``; save notebook, HTML and result file; kill the kernel."""
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
     from nbconvert import HTMLExporter

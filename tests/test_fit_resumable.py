@@ -1,15 +1,12 @@
 """Tests of helpers.training.fit_resumable: keyed by a fingerprint, resumed exactly, never stale."""
 
 import functools
-import json
-import warnings
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import _runs
 from helpers.training import fingerprint, fit_resumable
 
 

@@ -1,7 +1,6 @@
 """scripts/run_notebooks.py: a run that hangs after saving, or dies, never blocks the runner."""
 
 import importlib.util
-import json
 import sys
 import time
 from pathlib import Path

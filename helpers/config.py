@@ -173,6 +173,13 @@ def seed_everything(seed: int = DEFAULT_SEED) -> None:
     except ImportError:  # helpers without TensorFlow (e.g. data tooling) still seed the rest
         return
     keras.utils.set_random_seed(seed)
+    # Keras 3.10 keeps its global SeedGenerator across set_random_seed, so keras.random draws
+    # without a seed would not repeat; newer Keras drops it there. Do the same on older ones.
+    try:
+        from keras.src.backend.common import global_state
+    except ImportError:  # a future Keras that moved it resets the generator itself
+        return
+    global_state.set_global_attribute("global_seed_generator", None)  # its name in 3.10-3.15
 
 
 def _version_tuple(version: str) -> tuple[int, int]:

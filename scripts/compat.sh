@@ -6,7 +6,8 @@
 # Builds build/compat/<set>/venv afresh with the Python named in the file's "# python:" line,
 # installs the course WITHOUT extras under the file's constraints (+ the test tools, unpinned
 # unless the file pins them), then runs the unit tests and every notebook in the sample profile
-# (executed notebooks and HTML in build/compat/<set>/notebooks). Exit status 0 only if all pass.
+# (executed notebooks and HTML in build/compat/<set>/notebooks; data cache and outputs in
+# build/compat/<set>/data). Exit status 0 only if all pass.
 set -u
 constraints=$1
 name=$(basename "$constraints" .txt)
@@ -28,6 +29,9 @@ export PIP_CONSTRAINT=$constraints PIP_DISABLE_PIP_VERSION_CHECK=1
 "$venv/bin/python" -m pip list --format=freeze 2>/dev/null | grep -iE \
   '^(tensorflow|keras|numpy|pandas|matplotlib|scikit-learn|tqdm|ipywidgets|ipykernel|jupyter.client|nbclient|nbval|pytest)==' \
   | tr '\n' ' '; echo
+# Its own data cache and outputs: sets run side by side must not write the same saved models
+# (and an installed course outside a checkout would otherwise share ~/.cache).
+export COURSE_DATA_DIR=$PWD/$root/data
 status=0
 # The course's own sources are tested (the installed copy is the same code); -p no:cacheprovider
 # and the rest come from pyproject's pytest options.

@@ -5,6 +5,8 @@
 #   make bench  the speed benchmarks in benchmarks/
 #   make release  dist/: student notebooks + course wheel (students/), autograders (autograder/)
 #   make grade SUBMISSIONS=<folder>  grade every notebook / hand-in zip there -> <folder>/grades.csv
+#   make compat the tests + notebooks on other version sets (constraints/*.txt), in throw-away
+#               venvs under build/compat/ (slow, downloads; run before every release)
 #   make clean  remove build/ and caches (keeps .venv and downloaded data; `make distclean` for all)
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -21,7 +23,7 @@ ifeq ($(origin COURSE_DATA_MIRROR), undefined)
   endif
 endif
 
-.PHONY: install test unit run lab bench bench-quick release grade clean distclean
+.PHONY: install test unit run lab bench bench-quick release grade compat clean distclean
 
 install: $(STAMP)
 
@@ -42,8 +44,9 @@ unit: $(STAMP)
 run: $(STAMP)
 	COURSE_PROFILE=sample $(PY) scripts/run_notebooks.py --out build notebooks/*.ipynb
 
+# JupyterLab refuses to start as root (containers, many lab machines) without --allow-root.
 lab: $(STAMP)
-	$(PY) -m jupyter lab notebooks/
+	$(PY) -m jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/
 
 bench: $(STAMP)
 	@for script in benchmarks/bench_*.py; do \
@@ -62,6 +65,11 @@ grade: $(STAMP)
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=<folder>"; exit 2; }
 	@test -d dist/autograder || $(MAKE) release
 	COURSE_PROFILE=$${COURSE_PROFILE:-sample} $(PY) scripts/grade.py "$(SUBMISSIONS)"
+# Not part of `make test`: each set installs TensorFlow afresh. COMPAT_SETS picks the files.
+COMPAT_SETS ?= constraints/floors.txt constraints/colab-2026-08.txt
+compat:
+	@status=0; for set in $(COMPAT_SETS); do scripts/compat.sh $$set || status=1; done; \
+	  exit $$status
 
 clean:
 	rm -rf build .pytest_cache

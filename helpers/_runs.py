@@ -25,9 +25,13 @@ import zipfile
 from pathlib import Path
 from typing import Callable
 
+import keras
+import numpy as np
+
 RUN_FILE = "run.json"
 LATEST_FILE = "LATEST"
 STATE_FILE = "state.json"
+FIT_WEIGHTS_FILE = "model.weights.h5"  # with the optimizer's variables (Keras 3 saves both)
 
 
 class DamagedRun(Exception):
@@ -74,6 +78,8 @@ def open_run(parent: str | os.PathLike, fingerprint: str, settings: dict, what: 
     if not folder.is_dir():
         others = sorted(p.name for p in parent.glob("*") if p.is_dir() and p != folder
                         and (p.name.startswith("run-") or (p / "history.json").is_file()))
+        if (parent / "history.json").is_file():  # a run saved before run folders existed
+            others.append("history.json")
         if others:
             notes.append(f"{parent} holds {len(others)} run(s) with other settings (kept, not "
                          f"reused: {', '.join(others[:3])}{', ...' if len(others) > 3 else ''}); "
@@ -171,3 +177,72 @@ def warn_damaged(error: DamagedRun, folder: Path, stacklevel: int = 3) -> Path:
     warnings.warn(f"Cannot resume from {error.path} ({error.reason}). The run was set aside "
                   f"as {aside} (nothing deleted); training afresh.", stacklevel=stacklevel)
     return aside
+
+
+# --- fit_resumable's checkpoint -----------------------------------------------------------
+
+class FitCheckpoint(keras.callbacks.Callback):
+    """Saves weights + optimizer state + history after every epoch; marks the run finished."""
+
+    def __init__(self, folder: Path, history: dict):
+        super().__init__()
+        self.folder = folder
+        self.history = {key: list(values) for key, values in history.items()}
+        self.epoch = len(next(iter(history.values()), []))
+
+    def on_epoch_end(self, epoch, logs=None):
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(float(value))
+        self.epoch = epoch + 1
+        self._save(finished=False)
+
+    def on_train_end(self, logs=None):  # not called when fit raises (a kill, an error)
+        self._save(finished=True)
+
+    def _save(self, finished):
+        state = {"epoch": self.epoch, "history": self.history, "finished": finished,
+                 "iterations": int(self.model.optimizer.iterations.numpy())}
+        save_checkpoint(self.folder, self.epoch, state, lambda path: self.model.save_weights(
+            path / FIT_WEIGHTS_FILE))
+
+
+def load_fit_checkpoint(model, folder):
+    """Restore the newest checkpoint into ``model`` and return its state (None: no checkpoint).
+
+    On a damaged checkpoint the model and optimizer are put back as they were (a half-done
+    load must not leak into the fresh run) and :class:`DamagedRun` is raised.
+    """
+    found = latest_checkpoint(folder)
+    if found is None:
+        return None
+    path, state = found
+    variables = [*model.variables, *model.optimizer.variables]
+    before = [np.array(v.numpy()) for v in variables]
+    weights = path / FIT_WEIGHTS_FILE
+    try:
+        try:
+            model.load_weights(weights)
+        except READ_ERRORS as error:
+            raise DamagedRun(weights, f"unreadable weights ({error})") from error
+        iterations = int(model.optimizer.iterations.numpy())
+        if not isinstance(state.get("history"), dict) or iterations != state.get("iterations"):
+            raise DamagedRun(path / STATE_FILE, "it does not match the weights "
+                                   f"(optimizer iterations {iterations})")
+    except DamagedRun:
+        for variable, value in zip(variables, before):
+            variable.assign(value)
+        raise
+    return state
+
+
+def check_fit_arguments(model, epochs):
+    if not isinstance(model, keras.Model):
+        raise ValueError(f"model must be a keras.Model, got {type(model).__name__}.")
+    if getattr(model, "optimizer", None) is None or not getattr(model, "compiled", True):
+        raise ValueError("fit_resumable needs a compiled model: call model.compile(optimizer=..., "
+                         "loss=...) first.")
+    if not model.built:
+        raise ValueError("fit_resumable needs a built model (its weights exist): start it with "
+                         "keras.Input(shape) or call model.build(input_shape) first.")
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
+        raise ValueError(f"epochs must be an int >= 1, got {epochs!r}.")

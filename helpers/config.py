@@ -24,8 +24,8 @@ PROFILES = ("full", "sample")
 DEFAULT_SEED = 42
 
 #: The TensorFlow / Keras versions the course is written for (older ones miss Keras 3 APIs).
-MIN_TENSORFLOW = (2, 16)
-MIN_KERAS = (3, 0)
+MIN_TENSORFLOW = (2, 19)
+MIN_KERAS = (3, 10)
 
 T = TypeVar("T")
 
@@ -208,6 +208,13 @@ def seed_everything(seed: int = DEFAULT_SEED) -> None:
     except ImportError:  # helpers without TensorFlow (e.g. data tooling) still seed the rest
         return
     keras.utils.set_random_seed(seed)
+    # Keras 3.10 keeps its global SeedGenerator across set_random_seed, so keras.random draws
+    # without a seed would not repeat; newer Keras drops it there. Do the same on older ones.
+    try:
+        from keras.src.backend.common import global_state
+    except ImportError:  # a future Keras that moved it resets the generator itself
+        return
+    global_state.set_global_attribute("global_seed_generator", None)  # its name in 3.10-3.15
 
 
 def _version_tuple(version: str) -> tuple[int, int]:
@@ -279,6 +286,7 @@ def setup_notebook(seed: int = DEFAULT_SEED, use_drive: bool = False) -> dict:
         except RuntimeError:  # already initialised by an earlier cell: growth is then fixed
             pass
     seed_everything(seed)
+    _warn_if_cpu_only(profile, gpus)
     mirror = mirror_dir()
     print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, Python {sys.version.split()[0]}")
     print(f"Device: {len(gpus)} GPU(s) {[g.name for g in gpus]}" if gpus else
@@ -291,3 +299,69 @@ def setup_notebook(seed: int = DEFAULT_SEED, use_drive: bool = False) -> dict:
     print(keep_outputs_on_drive(use_drive))
     return {"profile": profile, "gpus": [g.name for g in gpus], "data_dir": data_dir(),
             "mirror": mirror, "seed": seed}
+
+
+#: What the CPU warning extrapolates to: one epoch of notebook 01's network on Tiny ImageNet's
+#: 190 classes x 500 training images, in batches of 100 (the notebook's sizes).
+CPU_WARNING_IMAGES, CPU_WARNING_BATCH = 190 * 500, 100
+_cpu_warning_given = False
+
+
+def _warn_if_cpu_only(profile: str, gpus: list, measure=None) -> None:
+    """In the full profile without a GPU, warn once with the measured cost of an epoch on the CPU.
+
+    ``measure`` (for tests) returns the seconds of one training batch; by default they are
+    estimated from one timed convolution (see :func:`_seconds_per_training_batch`).
+    """
+    global _cpu_warning_given
+    if profile != "full" or gpus or _cpu_warning_given:
+        return
+    _cpu_warning_given = True
+    import warnings
+
+    how = ("On Colab choose a GPU: Runtime > Change runtime type > Hardware accelerator: a GPU "
+           "(e.g. T4) > Save, then run the notebook again from the top. For a quick look "
+           "without a GPU, run with COURSE_PROFILE=sample (smaller data, fewer epochs).")
+    try:
+        seconds = (measure or _seconds_per_training_batch)()
+    except Exception as error:  # the warning matters more than its figure
+        warnings.warn(f"No GPU: TensorFlow sees only the CPU, so the full-profile trainings will "
+                      f"be slow (timing a training step failed: {error}). {how}", stacklevel=3)
+        return
+    minutes = seconds * CPU_WARNING_IMAGES / CPU_WARNING_BATCH / 60
+    warnings.warn(
+        f"No GPU: TensorFlow sees only the CPU. Timed on it now: about {seconds:.1f} s per "
+        f"training batch of {CPU_WARNING_BATCH} images of notebook 01's network, i.e. about "
+        f"{minutes:,.0f} minutes per epoch on its full training set ({CPU_WARNING_IMAGES:,} "
+        f"images). {how}",
+        stacklevel=3)
+
+
+#: Multiply-accumulates of one forward pass of ``models.neural_codes_net()`` on one 64x64 image
+#: (tests/test_cpu_warning.py recounts them from the model's layers).
+NEURAL_CODES_NET_MACS = 1_017_245_696
+
+
+def _seconds_per_training_batch() -> float:
+    """Estimated seconds of one training batch of notebook 01's network on this CPU.
+
+    Times one convolution shaped like the network's conv2 (a second or so, unlike building
+    and stepping the 40-million-parameter network itself) and scales by multiply-accumulates:
+    a training step costs about three forward passes (forward, and two products backward).
+    """
+    import time
+
+    import numpy as np
+    import tensorflow as tf
+
+    batch = 10
+    inputs = tf.constant(np.random.default_rng(0).random((batch, 32, 32, 96), dtype=np.float32))
+    kernel = tf.constant(np.random.default_rng(1).random((5, 5, 96, 192), dtype=np.float32))
+    times = []
+    for _ in range(3):  # the first call sets up the kernel; keep the fastest of the others
+        start = time.perf_counter()
+        tf.nn.conv2d(inputs, kernel, strides=1, padding="SAME").numpy()
+        times.append(time.perf_counter() - start)
+    conv_macs = batch * 32 * 32 * 192 * 5 * 5 * 96
+    seconds_per_mac = min(times[1:]) / conv_macs
+    return seconds_per_mac * 3 * NEURAL_CODES_NET_MACS * CPU_WARNING_BATCH

@@ -20,6 +20,8 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
+from helpers.fingerprint import fingerprint
+
 
 def extract_codes(model: keras.Model, images: np.ndarray | tf.data.Dataset,
                   layer_names: str | Sequence[str], batch_size: int = 256,
@@ -58,11 +60,14 @@ def extract_codes(model: keras.Model, images: np.ndarray | tf.data.Dataset,
     Notes
     -----
     Cache files are ``<cache_key or 'codes'>-<layer>-<hash>.npy`` where the hash covers: the
-    values of the weights feeding the requested layers, the image array (its bytes, shape and
-    dtype), the preprocessing function's code and constants, ``flatten``, the layer's name
-    and output shape, and ``cache_key``. A dataset's content cannot be hashed without reading
-    it, so for a dataset ``cache_key`` must name the data *and its order*; likewise change
-    ``cache_key`` when ``preprocess`` reads values from outside its own code. Files are
+    architecture of the sub-model up to the requested layers (its full Keras configuration,
+    e.g. max or average pooling, and the code of custom layers), the values of its weights,
+    the image array (its bytes, shape and dtype), the preprocessing's behaviour (its code,
+    default arguments, closure values and the module-level values and functions it uses; see
+    :func:`helpers.fingerprint.fingerprint`), ``flatten``, the layer's name and output shape,
+    and ``cache_key``. A dataset's content cannot be hashed without reading it, so for a
+    dataset ``cache_key`` must name the data *and its order*; likewise change ``cache_key``
+    when ``preprocess`` reads files or other state that its code does not show. Files are
     written whole (temporary file, then rename), so an interrupted run leaves no partial file.
     Empty input gives (0, d) arrays. Each preprocessed batch is cast to the model's input
     dtype.
@@ -78,7 +83,9 @@ def extract_codes(model: keras.Model, images: np.ndarray | tf.data.Dataset,
     """
     names = [layer_names] if isinstance(layer_names, str) else list(layer_names)
     _check_arguments(model, images, names, batch_size, cache_dir, cache_key)
-    sub_model = keras.Model(model.input, [model.get_layer(name).output for name in names])
+    # model.inputs, not model.input: after load_model, some Keras 3 releases give .input as a
+    # one-element list, which makes a sub-model that expects a list.
+    sub_model = keras.Model(model.inputs[0], [model.get_layer(name).output for name in names])
     preprocess = preprocess or _default_preprocess
     paths = None
     if cache_dir is not None:
@@ -207,7 +214,7 @@ def _run_in_batches(sub_model, names, images, batch_size, preprocess, flatten, v
     else:
         cardinality = int(images.cardinality())
         total = cardinality if cardinality >= 0 else None
-    dtype = sub_model.input.dtype
+    dtype = sub_model.inputs[0].dtype
     outputs = {name: [] for name in names}
     for batch in tqdm(_batches(images, batch_size), total=total, disable=not verbose,
                       desc=f"codes of {', '.join(names)}", unit="batch"):
@@ -239,7 +246,9 @@ def _cache_paths(sub_model, names, images, preprocess, flatten, cache_dir, label
     if isinstance(images, np.ndarray):
         digest.update(f"{images.shape}{images.dtype}".encode())
         digest.update(memoryview(np.ascontiguousarray(images)).cast("B"))
-    digest.update(_callable_identity(preprocess).encode())
+    # Architecture (not only the weights: a MaxPool -> AveragePool change keeps them) and the
+    # preprocessing's behaviour (code, closure and default constants, used globals).
+    digest.update(fingerprint(sub_model, preprocess).encode())
     digest.update(f"flatten={flatten} key={label}".encode())
     cache_dir.mkdir(parents=True, exist_ok=True)
     paths = {}
@@ -249,21 +258,6 @@ def _cache_paths(sub_model, names, images, preprocess, flatten, cache_dir, label
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{label}-{name}")
         paths[name] = cache_dir / f"{safe}-{layer_digest.hexdigest()[:16]}.npy"
     return paths
-
-
-def _callable_identity(function) -> str:
-    code = getattr(function, "__code__", None)
-    if code is None:  # a partial or callable object: its repr may change per run (a miss, not stale)
-        return f"{type(function).__module__}.{type(function).__qualname__}:{function!r}"
-    return (f"{function.__module__}.{function.__qualname__}:{_code_identity(code)}:"
-            f"{getattr(function, '__defaults__', None)!r}")
-
-
-def _code_identity(code) -> str:
-    # Nested code objects (a lambda inside) repr with their address; describe them by content.
-    consts = [_code_identity(const) if hasattr(const, "co_code") else repr(const)
-              for const in code.co_consts]
-    return f"{code.co_code.hex()}|{consts}|{code.co_names}"
 
 
 def _save_atomically(path: Path, array: np.ndarray) -> None:

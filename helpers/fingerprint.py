@@ -34,7 +34,8 @@ __all__ = ["fingerprint", "describe"]
 
 # Code from these packages is described by name: it cannot change while a notebook runs.
 _LIBRARY_PACKAGES = {"builtins", "keras", "tensorflow", "tf_keras", "numpy", "scipy",
-                     "sklearn", "jax", "torch", "functools", "math", "operator", "typing"}
+                     "sklearn", "jax", "torch", "pandas", "matplotlib", "PIL", "h5py", "tqdm",
+                     "IPython", "ipywidgets", "functools", "math", "operator", "typing"}
 _MAX_DEPTH = 12
 
 
@@ -190,13 +191,23 @@ def _describe_class(cls: type, seen, depth) -> list:
 
 
 def _describe_model(model: keras.Model) -> Any:
+    # The configuration names each layer's class but not its code: custom layers (and a
+    # subclassed model, whose configuration may not show its layers at all) add their class
+    # code, and the weights' shapes pin down what a configuration leaves out.
+    classes = {}
+    pending = [model]
+    while pending:
+        layer = pending.pop()
+        if not _is_library(type(layer)):
+            classes.setdefault(_qualified_name(type(layer)), describe(type(layer)))
+        pending.extend(getattr(layer, "layers", None) or [])
+    shapes = [list(weight.shape) for weight in model.weights]
     try:
         config = keras.saving.serialize_keras_object(model)
-        return ["config", _canonical_names(json.loads(json.dumps(config, default=repr)))]
-    except (NotImplementedError, TypeError, ValueError):
-        # A subclassed model without get_config: its class code and its weights' shapes.
-        shapes = [list(weight.shape) for weight in model.weights]
-        return ["class", describe(type(model)), shapes]
+        config = _canonical_names(json.loads(json.dumps(config, default=repr)))
+    except Exception:  # noqa: BLE001 - e.g. a subclassed model without get_config
+        config = None  # classes and shapes only
+    return ["config", config, sorted(classes.items()), shapes]
 
 
 def _describe_object(value, seen, depth) -> list:
@@ -205,7 +216,7 @@ def _describe_object(value, seen, depth) -> list:
     if hasattr(value, "get_config"):
         try:
             config = value.get_config()
-        except (NotImplementedError, TypeError, ValueError):
+        except Exception:  # noqa: BLE001 - any failure: fall back to the object's attributes
             config = None
     if isinstance(config, dict):
         config = {k: v for k, v in config.items() if k != "name"}  # auto-named, no behaviour

@@ -142,10 +142,12 @@ class FashionNet(keras.Model):
 
     Notes
     -----
-    Adaptive average pooling to 2x2 uses ``keras.layers.AdaptiveAveragePooling2D``, which takes
-    rows ``floor(i*H/2)`` to ``ceil((i+1)*H/2)`` for output row ``i`` (likewise for columns), as
-    PyTorch's ``AdaptiveAvgPool2d`` does. To train on features only, differentiate with respect
-    to ``model.backbone.trainable_variables`` (the classifier gets no gradient from them).
+    Adaptive average pooling to 2x2 takes rows ``floor(i*H/2)`` to ``ceil((i+1)*H/2)`` for
+    output row ``i`` (likewise for columns), as PyTorch's ``AdaptiveAvgPool2d`` does; for the
+    fixed 3x3 (or 7x7) map it is an ``AveragePooling2D`` of pool 2 and stride 1 (4 and 3), which
+    works on every Keras 3 (``AdaptiveAveragePooling2D`` needs Keras 3.13). To train on
+    features only, differentiate with respect to ``model.backbone.trainable_variables`` (the
+    classifier gets no gradient from them).
     Saved and reloaded with ``model.save("net.keras")`` / ``keras.models.load_model`` once
     ``helpers.models`` is imported (which registers the class).
 
@@ -197,9 +199,31 @@ def _fashion_backbone(padding: str) -> keras.Model:
         x = layers.Conv2D(filters, 3, padding=padding, activation="relu", name=f"conv{block}")(x)
         x = layers.MaxPooling2D(2, name=f"pool{block}")(x)
     x = layers.Conv2D(64, 3, padding=padding, activation="relu", name="conv3")(x)
-    x = layers.AdaptiveAveragePooling2D(2, name="adaptive_pool")(x)
+    x = _adaptive_average_pooling(x, 2, name="adaptive_pool")
     outputs = layers.Flatten(name="embedding")(x)
     return keras.Model(inputs, outputs, name="fashion_backbone")
+
+
+def _adaptive_average_pooling(x, output_size: int, name: str):
+    """PyTorch's ``AdaptiveAvgPool2d(output_size)`` on a map of fixed size, as AveragePooling2D.
+
+    ``keras.layers.AdaptiveAveragePooling2D`` exists only from Keras 3.13 (older Colab images
+    lack it). For a known map size, PyTorch's windows (rows ``floor(i*H/out)`` to
+    ``ceil((i+1)*H/out)``) are often all of one width and one step -- always for ``out=2`` --
+    and are then exactly an average pooling with that pool size and stride.
+    """
+    pool, strides = [], []
+    for size in x.shape[1:3]:
+        starts = [i * size // output_size for i in range(output_size)]
+        ends = [-(-(i + 1) * size // output_size) for i in range(output_size)]
+        widths = {end - start for start, end in zip(starts, ends)}
+        steps = {b - a for a, b in zip(starts, starts[1:])} or {1}
+        if size is None or len(widths) != 1 or len(steps) != 1:
+            raise ValueError(f"Adaptive pooling of a {size}-wide map to {output_size} has "
+                             "uneven windows; it needs a fixed map size that pools evenly.")
+        pool.append(widths.pop())
+        strides.append(steps.pop())
+    return layers.AveragePooling2D(tuple(pool), strides=tuple(strides), name=name)(x)
 
 
 def fashion_net(num_classes: int = 10, padding: str = "valid") -> FashionNet:

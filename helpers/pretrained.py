@@ -195,7 +195,7 @@ def _load_full_or_conv_weights(model: keras.Model, path: Path, include_top: bool
     """Load ``path`` as a file of the model's own kind, else of the other kind via a donor model
     whose layers are copied by name. Returns True when the top came from the file."""
     for file_has_top in (include_top, not include_top):
-        shape = (224, 224, 3) if file_has_top else model.input.shape[1:]
+        shape = (224, 224, 3) if file_has_top else model.inputs[0].shape[1:]
         donor = model if file_has_top == include_top else keras.applications.VGG16(
             weights=None, include_top=file_has_top, input_shape=shape)
         try:

@@ -4,50 +4,35 @@
 :func:`fingerprint` of everything that shapes the run, a complete checkpoint after every epoch,
 a finished run loaded instead of retrained.
 
-``train_metric_model`` trains any Keras model with a loss ``loss_fn(codes, labels)`` (for
-instance :func:`helpers.losses.triplet_loss`), one epoch at a time, and after every epoch
-writes into ``out_dir``:
+``train_metric_model`` trains any Keras model by SGD on a loss ``loss_fn(codes, labels)`` (for
+instance :func:`helpers.losses.triplet_loss`), one epoch at a time, with the same kind of run
+folders and checkpoints; the batches of epoch ``k`` depend only on ``seed`` and ``k``, so an
+interrupted run sees the same batches as an uninterrupted one.
 
-``model.keras``
-    The model (or ``model.weights.h5`` when the model cannot be serialised as a whole).
-``optimizer.npz``
-    The optimizer's state (iteration count, momentum buffers).
-``history.json``
-    ``{"epoch": [...], "loss": [...], "seconds": [...]}``, written last: it is the record of
-    which epochs are finished.
-
-Calling it again with the same ``out_dir`` (e.g. after a Colab session died) restores the
-weights and optimizer state and continues from the last finished epoch; the batches of epoch
-``k`` depend only on ``seed`` and ``k``, so an interrupted run sees the same batches as an
-uninterrupted one.
+The run folders and their checkpoints are in :mod:`helpers._runs`, the SGD parts in
+:mod:`helpers._sgd`, the fingerprints in :mod:`helpers.fingerprint`.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
-import warnings
 from pathlib import Path
 from typing import Callable, Sequence
 
 import keras
-import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from helpers import _runs
+from helpers import _runs, _sgd
+from helpers._sgd import epoch_batches as _epoch_batches  # noqa: F401 (tests use it)
 from helpers.fingerprint import fingerprint
 
 __all__ = ["fit_resumable", "fingerprint", "train_metric_model", "load_history"]
 
-HISTORY_FILE = "history.json"
-SETTINGS_FILE = "settings.json"
-MODEL_FILE = "model.keras"
-WEIGHTS_FILE = "model.weights.h5"
-OPTIMIZER_FILE = "optimizer.npz"
-FIT_WEIGHTS_FILE = "model.weights.h5"  # with the optimizer's variables (Keras 3 saves both)
+HISTORY_FILE = "history.json"  # the layout before run folders; still read by load_history
+CURRENT_FILE = "CURRENT"  # in train_metric_model's out_dir: the run of the last call
 
 
 def fit_resumable(
@@ -128,7 +113,7 @@ def fit_resumable(
     >>> again == history
     True
     """
-    _check_fit_arguments(model, epochs)
+    _runs.check_fit_arguments(model, epochs)
     # What compile() was given, as given (get_compile_config cannot serialise a partial loss,
     # and names the optimizer "sgd_1" after a re-run); the optimizer as the object it became.
     given = dict(getattr(getattr(model, "_compile_config", None), "config", None)
@@ -144,7 +129,7 @@ def fit_resumable(
         say(note)
     model.optimizer.build(model.trainable_variables)
     try:
-        state = _load_fit_checkpoint(model, folder)
+        state = _runs.load_fit_checkpoint(model, folder)
     except _runs.DamagedRun as error:
         _runs.warn_damaged(error, folder, stacklevel=2)
         folder, _ = _runs.open_run(run_dir, key, settings, "fit_resumable")
@@ -159,78 +144,11 @@ def fit_resumable(
         say(f"Resuming {folder} after epoch {done} of {epochs}.")
     if seed is not None:
         keras.utils.set_random_seed(int(seed) + 1000 * done)
-    checkpoint = _FitCheckpoint(folder, history)
+    checkpoint = _runs.FitCheckpoint(folder, history)
     model.fit(train_data, epochs=epochs, initial_epoch=done, validation_data=validation_data,
               callbacks=[*callbacks, checkpoint], verbose=verbose,
               shuffle=not isinstance(train_data, tf.data.Dataset))  # a dataset shuffles itself
     return checkpoint.history
-
-
-class _FitCheckpoint(keras.callbacks.Callback):
-    """Saves weights + optimizer state + history after every epoch; marks the run finished."""
-
-    def __init__(self, folder: Path, history: dict):
-        super().__init__()
-        self.folder = folder
-        self.history = {key: list(values) for key, values in history.items()}
-        self.epoch = len(next(iter(history.values()), []))
-
-    def on_epoch_end(self, epoch, logs=None):
-        for key, value in (logs or {}).items():
-            self.history.setdefault(key, []).append(float(value))
-        self.epoch = epoch + 1
-        self._save(finished=False)
-
-    def on_train_end(self, logs=None):  # not called when fit raises (a kill, an error)
-        self._save(finished=True)
-
-    def _save(self, finished):
-        state = {"epoch": self.epoch, "history": self.history, "finished": finished,
-                 "iterations": int(self.model.optimizer.iterations.numpy())}
-        _runs.save_checkpoint(self.folder, self.epoch, state, lambda path: self.model.save_weights(
-            path / FIT_WEIGHTS_FILE))
-
-
-def _load_fit_checkpoint(model, folder):
-    """Restore the newest checkpoint into ``model`` and return its state (None: no checkpoint).
-
-    On a damaged checkpoint the model and optimizer are put back as they were (a half-done
-    load must not leak into the fresh run) and :class:`_runs.DamagedRun` is raised.
-    """
-    found = _runs.latest_checkpoint(folder)
-    if found is None:
-        return None
-    path, state = found
-    variables = [*model.variables, *model.optimizer.variables]
-    before = [np.array(v.numpy()) for v in variables]
-    weights = path / FIT_WEIGHTS_FILE
-    try:
-        try:
-            model.load_weights(weights)
-        except _runs.READ_ERRORS as error:
-            raise _runs.DamagedRun(weights, f"unreadable weights ({error})") from error
-        iterations = int(model.optimizer.iterations.numpy())
-        if not isinstance(state.get("history"), dict) or iterations != state.get("iterations"):
-            raise _runs.DamagedRun(path / _runs.STATE_FILE, "it does not match the weights "
-                                   f"(optimizer iterations {iterations})")
-    except _runs.DamagedRun:
-        for variable, value in zip(variables, before):
-            variable.assign(value)
-        raise
-    return state
-
-
-def _check_fit_arguments(model, epochs):
-    if not isinstance(model, keras.Model):
-        raise ValueError(f"model must be a keras.Model, got {type(model).__name__}.")
-    if getattr(model, "optimizer", None) is None or not getattr(model, "compiled", True):
-        raise ValueError("fit_resumable needs a compiled model: call model.compile(optimizer=..., "
-                         "loss=...) first.")
-    if not model.built:
-        raise ValueError("fit_resumable needs a built model (its weights exist): start it with "
-                         "keras.Input(shape) or call model.build(input_shape) first.")
-    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
-        raise ValueError(f"epochs must be an int >= 1, got {epochs!r}.")
 
 
 def _short_name(value) -> str:
@@ -271,10 +189,9 @@ def train_metric_model(
         ``loss_fn(codes, labels) -> scalar tensor``, e.g.
         ``functools.partial(helpers.losses.triplet_loss, margin=0.2)``.
     out_dir : path
-        Folder for ``history.json``, ``model.keras`` and ``optimizer.npz``; created if missing.
-        If it already holds a history, training resumes after its last epoch.
+        Parent folder of the run folders (see Notes); created if missing.
     epochs : int
-        Total number of epochs, counting those already in ``out_dir``.
+        Total number of epochs, counting those already saved.
     batch_size : int, default=100
     learning_rate : float, default=0.01
     momentum : float, default=0.9
@@ -285,7 +202,8 @@ def train_metric_model(
     seed : int, default=42
         Seed of the per-epoch shuffles.
     verbose : bool, default=True
-        Show one progress bar per epoch, which stays as one line with the epoch's mean loss.
+        Show one progress bar per epoch, which stays as one line with the epoch's mean loss,
+        and one line when a saved run is loaded, resumed or not reused.
 
     Returns
     -------
@@ -301,11 +219,20 @@ def train_metric_model(
 
     Notes
     -----
-    Only weights that receive a gradient are updated (with ``embed`` on a sub-path, a
-    classification head is left alone). Under the ``mixed_float16`` policy the optimizer is
-    wrapped in a ``LossScaleOptimizer``. If a run dies between saving the model and the history,
-    the next call repeats that one epoch from the newer weights. Resuming with other settings
-    than the saved ones gives a warning.
+    The run lives in ``out_dir/run-<fingerprint>/``, keyed by :func:`fingerprint` of the
+    model's configuration, ``loss_fn`` (its code and arguments), ``embed``, the images and
+    labels, ``batch_size``, ``learning_rate``, ``momentum``, ``seed`` and the mixed-precision
+    policy; ``out_dir/CURRENT`` names the run of the last call (for :func:`load_history`).
+    A call resumes a saved run only when all of these match: after its last finished epoch,
+    from the saved weights *and* momentum buffers (an interrupted run gives the same weights
+    as an uninterrupted one), or, when it already has ``epochs`` epochs, it is loaded without
+    training. Anything else trains afresh and says so; other runs stay in ``out_dir``. The
+    starting weights are not part of the key: they follow from the model's seed. Each
+    checkpoint is one folder written completely before it replaces the previous one, so a
+    death at any moment leaves a complete checkpoint; a damaged file gives a warning naming it,
+    and that run is set aside (not deleted) for a fresh start. Only weights that receive a
+    gradient are updated (with ``embed`` on a sub-path, a classification head is left alone).
+    Under the ``mixed_float16`` policy the optimizer is wrapped in a ``LossScaleOptimizer``.
 
     Examples
     --------
@@ -321,35 +248,55 @@ def train_metric_model(
     >>> history["epoch"]
     [1, 2]
     """
-    images, labels = _validate_training_inputs(model, images, labels, loss_fn, epochs, batch_size)
+    images, labels = _sgd.validate_training_inputs(model, images, labels, loss_fn, epochs,
+                                                   batch_size)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if not model.built:
+        model(images[:1], training=False)  # creates the weights without touching BN statistics
     settings = {"batch_size": int(batch_size), "learning_rate": float(learning_rate),
-                "momentum": float(momentum), "seed": int(seed)}
+                "momentum": float(momentum), "seed": int(seed),
+                "loss": _short_name(loss_fn), "policy": keras.mixed_precision.global_policy().name}
+    key = fingerprint("train_metric_model", model, loss_fn, embed, images, labels, settings)
+    say = tqdm.write if verbose else (lambda *_: None)
+    folder, notes = _runs.open_run(out_dir, key, settings, "train_metric_model")
+    optimizer = _sgd.make_optimizer(learning_rate, momentum)
+    optimizer.build(model.trainable_variables)
+    try:
+        state = _sgd.load_metric_checkpoint(model, optimizer, folder)
+    except _runs.DamagedRun as error:
+        _runs.warn_damaged(error, folder, stacklevel=2)
+        folder, _ = _runs.open_run(out_dir, key, settings, "train_metric_model")
+        state = None
+    if state and state["epoch"] > epochs:
+        notes.append(f"{folder} holds {state['epoch']} epochs, more than the {epochs} asked "
+                     f"for; set aside as {_runs.set_aside(folder).name}, training afresh.")
+        _sgd.reset(model, optimizer, state.pop("initial"))
+        folder, _ = _runs.open_run(out_dir, key, settings, "train_metric_model")
+        state = None
+    for note in notes:
+        say(note)
+    _runs.write_json(out_dir / CURRENT_FILE, {"run": folder.name})
+    history = state["history"] if state else {"epoch": [], "loss": [], "seconds": []}
+    if state and state["epoch"] == epochs:
+        say(f"Loaded the finished run from {folder} ({epochs} epochs); not retraining.")
+        return history
     if embed is None:
         def embed(batch):
             return model(batch, training=True)
 
-    if not model.built:
-        model(images[:1], training=False)  # creates the weights without touching BN statistics
-    optimizer = _make_optimizer(learning_rate, momentum)
-    optimizer.build(model.trainable_variables)
-
-    history = _resume(model, optimizer, out_dir, settings)
-    (out_dir / SETTINGS_FILE).write_text(json.dumps(settings, indent=1))
-    first_epoch = len(history["epoch"]) + 1
-
-    train_step = _make_train_step(model, optimizer, embed, loss_fn)
+    train_step = _sgd.make_train_step(model, optimizer, embed, loss_fn)
     with tf.device("/CPU:0"):  # tf.data runs on the host; prefetch hands batches to the GPU
         images_t, labels_t = tf.convert_to_tensor(images), tf.convert_to_tensor(labels)
     steps = len(images) // batch_size
+    first_epoch = len(history["epoch"]) + 1
     for epoch in range(first_epoch, epochs + 1):
         start = time.perf_counter()
         desc = f"epoch {epoch}/{epochs}" + (" (resumed)" if epoch == first_epoch > 1 else "")
         bar = tqdm(total=steps, desc=desc, unit="batch", disable=not verbose, leave=True)
         batch_losses = []
-        for batch_images, batch_labels in _epoch_batches(images_t, labels_t, batch_size,
-                                                         seed, epoch):
+        for batch_images, batch_labels in _sgd.epoch_batches(images_t, labels_t, batch_size,
+                                                             seed, epoch):
             batch_losses.append(train_step(batch_images, batch_labels))
             bar.update(1)
         loss = float(tf.reduce_mean(tf.stack(batch_losses)))
@@ -358,12 +305,12 @@ def train_metric_model(
         if not math.isfinite(loss):
             raise FloatingPointError(
                 f"The loss of epoch {epoch} is {loss}; nothing of this epoch was saved, so "
-                f"{out_dir} still holds epoch {epoch - 1}. Lower the learning rate "
+                f"{folder} still holds epoch {epoch - 1}. Lower the learning rate "
                 f"(now {learning_rate}) and call again to resume.")
         history["epoch"].append(epoch)
         history["loss"].append(loss)
         history["seconds"].append(round(time.perf_counter() - start, 3))
-        _save_checkpoint(model, optimizer, history, out_dir)
+        _sgd.save_metric_checkpoint(model, optimizer, history, folder)
     return history
 
 
@@ -373,7 +320,8 @@ def load_history(path: str | os.PathLike) -> dict:
     Parameters
     ----------
     path : path
-        The ``history.json`` file, or the folder that holds it.
+        The ``out_dir`` given to :func:`train_metric_model` (its last call's run is read), a
+        run folder in it, or a ``history.json`` file.
 
     Returns
     -------
@@ -390,12 +338,17 @@ def load_history(path: str | os.PathLike) -> dict:
     [0.5]
     """
     path = Path(path)
-    if path.is_dir():
-        path = path / HISTORY_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"No training history at {path}; pass the out_dir given to "
-                                "train_metric_model or its history.json.")
-    history = json.loads(path.read_text())
+    if (path / CURRENT_FILE).is_file():
+        path = path / _runs.read_json(path / CURRENT_FILE).get("run", "")
+    if (path / _runs.LATEST_FILE).is_file():
+        history = _runs.latest_checkpoint(path)[1].get("history")
+    else:
+        path = path / HISTORY_FILE if path.is_dir() else path
+        if not path.is_file():
+            raise FileNotFoundError(f"No training history at {path}; pass the out_dir given to "
+                                    "train_metric_model, one of its run folders or a "
+                                    "history.json.")
+        history = _runs.read_json(path)
     keys = ("epoch", "loss", "seconds")
     if not isinstance(history, dict) or not all(isinstance(history.get(k), list) for k in keys) \
             or len({len(history[k]) for k in keys}) != 1:
@@ -404,119 +357,3 @@ def load_history(path: str | os.PathLike) -> dict:
     return history
 
 
-# --- helpers ----------------------------------------------------------------------------------
-
-def _validate_training_inputs(model, images, labels, loss_fn, epochs, batch_size):
-    if not isinstance(model, keras.Model):
-        raise ValueError(f"model must be a keras.Model, got {type(model).__name__}.")
-    if not callable(loss_fn):
-        raise ValueError("loss_fn must be callable as loss_fn(codes, labels), e.g. "
-                         "functools.partial(helpers.losses.triplet_loss, margin=0.2).")
-    images, labels = np.asarray(images), np.asarray(labels)
-    if labels.ndim != 1 or len(labels) != len(images):
-        raise ValueError(f"labels must have shape (n,) matching the {len(images)} images, "
-                         f"got shape {labels.shape}.")
-    for name, value, low in (("epochs", epochs, 0), ("batch_size", batch_size, 1)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise ValueError(f"{name} must be an int >= {low}, got {value!r}.")
-    if batch_size > len(images):
-        raise ValueError(f"batch_size={batch_size} is larger than the {len(images)} training "
-                         "images; use a smaller batch.")
-    return images, labels
-
-
-def _make_optimizer(learning_rate, momentum):
-    optimizer = keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum)
-    if keras.mixed_precision.global_policy().name == "mixed_float16":
-        # float16 gradients underflow without loss scaling.
-        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-    return optimizer
-
-
-def _make_train_step(model, optimizer, embed, loss_fn):
-    variables = model.trainable_variables
-
-    @tf.function(reduce_retracing=True)
-    def train_step(batch_images, batch_labels):
-        with tf.GradientTape() as tape:
-            loss = loss_fn(embed(batch_images), batch_labels)
-            scaled_loss = optimizer.scale_loss(loss)
-        gradients = tape.gradient(scaled_loss, variables)
-        # Weights off the embedding path (e.g. a classifier head) get None: leave them alone.
-        pairs = [(g, v) for g, v in zip(gradients, variables) if g is not None]
-        if not pairs:
-            raise ValueError("The loss does not depend on any trainable weight of the model; "
-                             "check that embed uses the model.")
-        optimizer.apply_gradients(pairs)
-        return loss
-
-    return train_step
-
-
-def _epoch_batches(images, labels, batch_size, seed, epoch):
-    order = np.random.default_rng([seed, epoch]).permutation(len(labels))
-    return (tf.data.Dataset.from_tensor_slices(order)
-            .batch(batch_size, drop_remainder=True)
-            .map(lambda index: (tf.gather(images, index), tf.gather(labels, index)),
-                 num_parallel_calls=tf.data.AUTOTUNE)
-            .prefetch(tf.data.AUTOTUNE))
-
-
-def _resume(model, optimizer, out_dir, settings):
-    if not (out_dir / HISTORY_FILE).is_file():
-        return {"epoch": [], "loss": [], "seconds": []}
-    history = load_history(out_dir)
-    if not history["epoch"]:
-        return history
-    if (out_dir / MODEL_FILE).is_file():
-        model.load_weights(out_dir / MODEL_FILE)
-    elif (out_dir / WEIGHTS_FILE).is_file():
-        model.load_weights(out_dir / WEIGHTS_FILE)
-    else:
-        raise FileNotFoundError(
-            f"{out_dir} has a history of {len(history['epoch'])} epochs but no {MODEL_FILE}: "
-            "delete history.json to start over, or point out_dir at the complete folder.")
-    _restore_optimizer(optimizer, out_dir / OPTIMIZER_FILE)
-    if (out_dir / SETTINGS_FILE).is_file():
-        saved = json.loads((out_dir / SETTINGS_FILE).read_text())
-        changed = {k: (saved.get(k), v) for k, v in settings.items() if saved.get(k) != v}
-        if changed:
-            warnings.warn(f"Resuming {out_dir} with other settings than it was started with "
-                          f"(saved, now): {changed}.", stacklevel=3)
-    return history
-
-
-def _restore_optimizer(optimizer, path):
-    if not path.is_file():
-        warnings.warn(f"No optimizer state at {path}: momentum restarts from zero.", stacklevel=4)
-        return
-    with np.load(path) as saved:
-        values = [saved[f"arr_{i}"] for i in range(len(saved.files))]
-    variables = optimizer.variables
-    if [v.shape for v in values] != [tuple(v.shape) for v in variables]:
-        warnings.warn(f"The optimizer state in {path} does not fit this model: momentum "
-                      "restarts from zero.", stacklevel=4)
-        return
-    for variable, value in zip(variables, values):
-        if not variable.path.endswith("learning_rate"):  # the caller's learning rate wins
-            variable.assign(value)
-
-
-def _save_checkpoint(model, optimizer, history, out_dir):
-    """Write model, optimizer, then history, each through a temporary file and a rename."""
-    partial_model = out_dir / ".partial.keras"
-    try:
-        model.save(partial_model)
-        os.replace(partial_model, out_dir / MODEL_FILE)
-    except NotImplementedError:
-        # A subclassed model without get_config cannot be saved whole; its weights resume fine.
-        partial_model.unlink(missing_ok=True)
-        partial_weights = out_dir / ".partial.weights.h5"
-        model.save_weights(partial_weights)
-        os.replace(partial_weights, out_dir / WEIGHTS_FILE)
-    partial_optimizer = out_dir / ".partial.npz"
-    np.savez(partial_optimizer, *[keras.ops.convert_to_numpy(v) for v in optimizer.variables])
-    os.replace(partial_optimizer, out_dir / OPTIMIZER_FILE)
-    partial_history = out_dir / ".partial.json"
-    partial_history.write_text(json.dumps(history, indent=1))
-    os.replace(partial_history, out_dir / HISTORY_FILE)

@@ -71,7 +71,7 @@ def test_seed_everything_repeats_python_numpy_and_keras_draws():
 
 
 @pytest.mark.parametrize("tf_version, keras_version, ok", [
-    ("2.21.0", "3.15.1", True), ("2.16.1", "3.0.0", True),
+    ("2.21.0", "3.15.1", True), ("2.19.0", "3.10.0", True), ("2.16.1", "3.0.0", False),
     ("2.15.0", "2.15.0", False), ("2.21.0", "2.15.0", False), ("2.10.0rc1", "3.1", False),
 ])
 def test_versions_older_than_the_course_needs_fail_early(tf_version, keras_version, ok):

@@ -148,3 +148,85 @@ def test_l2_normalize_names_the_zero_rows_and_refuses_nan():
         features.l2_normalize(np.array([[1.0, 0.0], [0.0, 0.0]]))
     with pytest.raises(ValueError, match="NaN"):
         features.l2_normalize(np.array([[1.0, np.nan]]))
+
+
+def _pool_model(pooling):
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, name="conv")(inputs)
+    x = pooling(2)(x)
+    return keras.Model(inputs, keras.layers.Dense(2, name="fc")(keras.layers.Flatten()(x)))
+
+
+def test_a_max_to_average_pooling_change_with_the_same_weights_recomputes_the_codes(
+        images, tmp_path):
+    keras.utils.set_random_seed(4)
+    max_model = _pool_model(keras.layers.MaxPooling2D)
+    average_model = _pool_model(keras.layers.AveragePooling2D)
+    average_model.set_weights(max_model.get_weights())
+    from_max = features.extract_codes(max_model, images, "fc", cache_dir=tmp_path, verbose=False)
+    from_average = features.extract_codes(average_model, images, "fc", cache_dir=tmp_path,
+                                          verbose=False)
+    expected = average_model.predict(images / 255.0, verbose=0)
+    np.testing.assert_allclose(from_average["fc"], expected, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(from_average["fc"], from_max["fc"])
+
+
+def test_a_changed_closure_default_or_global_constant_in_preprocess_recomputes(images, tmp_path):
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((8, 8, 3))
+    model = keras.Model(inputs, keras.layers.Dense(2, name="fc")(keras.layers.Flatten()(inputs)))
+    kernel, bias = model.get_layer("fc").get_weights()
+    flat = images.reshape(len(images), -1).astype(np.float32)
+
+    def scaled_by(scale):
+        def preprocess(batch):
+            return batch.astype(np.float32) * scale
+        return preprocess
+
+    def with_default(batch, scale=3.0):
+        return batch.astype(np.float32) * scale
+
+    for scale, preprocess in [(1 / 255, scaled_by(1 / 255)), (2 / 255, scaled_by(2 / 255)),
+                              (3.0, with_default)]:
+        codes = features.extract_codes(model, images, "fc", cache_dir=tmp_path,
+                                       preprocess=preprocess, verbose=False)
+        np.testing.assert_allclose(codes["fc"], (flat * scale) @ kernel + bias, rtol=1e-4,
+                                   atol=1e-4)
+
+    def with_other_default(batch, scale=5.0):
+        return batch.astype(np.float32) * scale
+
+    with_other_default.__name__ = with_other_default.__qualname__ = with_default.__qualname__
+    codes = features.extract_codes(model, images, "fc", cache_dir=tmp_path,
+                                   preprocess=with_other_default, verbose=False)
+    np.testing.assert_allclose(codes["fc"], (flat * 5.0) @ kernel + bias, rtol=1e-4, atol=1e-4)
+    global _SCALE
+    for _SCALE in (0.5, 0.25):
+        codes = features.extract_codes(model, images, "fc", cache_dir=tmp_path,
+                                       preprocess=_scale_by_global, verbose=False)
+        np.testing.assert_allclose(codes["fc"], (flat * _SCALE) @ kernel + bias, rtol=1e-4,
+                                   atol=1e-4)
+
+
+_SCALE = 1.0
+
+
+def _scale_by_global(batch):
+    return batch.astype(np.float32) * _SCALE
+
+
+def test_a_custom_layer_whose_code_changed_recomputes_the_codes(images, tmp_path):
+    def model_with(factor):
+        class Times(keras.layers.Layer):  # same name and config, other code
+            def call(self, x):
+                return x * factor
+        inputs = keras.Input((8, 8, 3))
+        return keras.Model(inputs, Times(name="times")(inputs))
+
+    twice = features.extract_codes(model_with(2.0), images, "times", cache_dir=tmp_path,
+                                   verbose=False)
+    thrice = features.extract_codes(model_with(3.0), images, "times", cache_dir=tmp_path,
+                                    verbose=False)
+    flat = images.reshape(len(images), -1) / 255.0
+    np.testing.assert_allclose(twice["times"], flat * 2.0, rtol=1e-5)
+    np.testing.assert_allclose(thrice["times"], flat * 3.0, rtol=1e-5)

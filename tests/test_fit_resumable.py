@@ -1,15 +1,12 @@
 """Tests of helpers.training.fit_resumable: keyed by a fingerprint, resumed exactly, never stale."""
 
 import functools
-import json
-import warnings
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import _runs
 from helpers.training import fingerprint, fit_resumable
 
 
@@ -170,3 +167,11 @@ def test_an_uncompiled_model_is_refused_with_what_to_do(tmp_path):
     model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(1)])
     with pytest.raises(ValueError, match="compile"):
         fit_resumable(model, _data(), epochs=1, run_dir=tmp_path)
+
+
+def test_the_fingerprint_of_a_subclassed_model_follows_its_settings_not_its_instance():
+    from helpers import models
+
+    assert fingerprint(models.fashion_net()) == fingerprint(models.fashion_net())
+    assert fingerprint(models.fashion_net()) != fingerprint(models.fashion_net(padding="same"))
+    assert fingerprint(models.fashion_net()) != fingerprint(models.fashion_net(num_classes=5))

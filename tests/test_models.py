@@ -145,3 +145,20 @@ def test_augmented_car_cnn_is_the_baseline_at_inference_and_random_when_training
     images = np.random.default_rng(5).random((4, 64, 64, 3), dtype=np.float32)
     np.testing.assert_allclose(augmented(images, training=False), baseline(images), rtol=1e-6)
     assert not np.allclose(augmented.get_layer("random_rotation")(images, training=True), images)
+
+
+@pytest.mark.parametrize("size", [2, 3, 4, 7, 8, 9])
+def test_the_average_pooling_stand_in_equals_pytorchs_adaptive_pooling_to_two(size):
+    maps = np.random.default_rng(size).random((2, size, size, 3), dtype=np.float32)
+    inputs = keras.Input((size, size, 3))
+    pooled = keras.Model(inputs, models._adaptive_average_pooling(inputs, 2, name="pool"))(maps)
+    np.testing.assert_allclose(pooled, _adaptive_average_pool_loop(maps), rtol=1e-6)
+    if hasattr(keras.layers, "AdaptiveAveragePooling2D"):  # Keras >= 3.13: the same numbers
+        keras_pooled = keras.layers.AdaptiveAveragePooling2D(2)(maps)
+        np.testing.assert_allclose(pooled, keras_pooled, rtol=1e-6)
+
+
+def test_adaptive_pooling_with_uneven_windows_is_refused():
+    inputs = keras.Input((5, 5, 3))
+    with pytest.raises(ValueError, match="uneven windows"):
+        models._adaptive_average_pooling(inputs, 3, name="pool")

@@ -57,6 +57,8 @@ def load_car_vs_other(image_size: int = 64, *, batch_size: int = 256) -> ImageSp
     ...
     ValueError: image_size must be an int >= 8; got 0.
     """
+    import inspect
+
     import keras
 
     check_count("image_size", image_size, 8)
@@ -66,7 +68,10 @@ def load_car_vs_other(image_size: int = 64, *, batch_size: int = 256) -> ImageSp
         dataset = keras.utils.image_dataset_from_directory(
             fetched.path / split, labels="inferred", label_mode="int",
             class_names=list(CLASS_NAMES), image_size=(image_size, image_size),
-            batch_size=batch_size, shuffle=False, verbose=False)
+            batch_size=batch_size, shuffle=False,
+            # verbose= exists from Keras 3.1; before, the "Found N files" line cannot be hidden.
+            **({"verbose": False} if "verbose" in inspect.signature(
+                keras.utils.image_dataset_from_directory).parameters else {}))
         images, labels = [], []
         for batch_images, batch_labels in dataset.as_numpy_iterator():
             images.append(np.clip(np.round(batch_images), 0, 255).astype(np.uint8))

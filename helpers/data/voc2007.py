@@ -100,8 +100,8 @@ def parse_annotation(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     ...                     "</object><object><name>cat</name><difficult>0</difficult></object>"
     ...                     "</annotation>")
     >>> labels, difficult = parse_annotation(path)
-    >>> labels[CLASS_NAMES.index("cat")], difficult[CLASS_NAMES.index("dog")]
-    (np.uint8(1), np.True_)
+    >>> int(labels[CLASS_NAMES.index("cat")]), bool(difficult[CLASS_NAMES.index("dog")])
+    (1, True)
     """
     labels = np.zeros(len(CLASS_NAMES), np.uint8)
     seen = np.zeros(len(CLASS_NAMES), bool)

@@ -69,3 +69,15 @@ def test_the_test_set_is_the_same_for_every_n_train(caltech):
 def test_asking_for_more_images_than_a_class_has_names_the_class(caltech):
     with pytest.raises(ValueError, match="class 0 has 9 items but the split needs 10"):
         load_caltech256(n_train=6, n_val=2, n_test=2, decode=False)
+
+
+def test_caltech256_files_lists_every_picture_but_clutter_with_its_class(caltech):
+    from helpers.data.caltech256 import caltech256_files
+
+    files = caltech256_files()
+    paths, labels = files.all
+    expected = [f"{folder}/{folder[:3]}_{number:04d}.jpg" for folder in CLASSES
+                for number in range(1, PER_CLASS + 1)]
+    assert [p.split("256_ObjectCategories/")[1] for p in paths] == expected
+    assert labels.tolist() == [label for label in range(3) for _ in range(PER_CLASS)]
+    assert files.class_names == ["ak47", "american-flag", "backpack"]

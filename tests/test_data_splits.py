@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from helpers.data.splits import check_count, fraction_split, per_class_split
+from helpers.data.splits import check_count, fraction_split, per_class_split, short_classes
 
 
 def test_fraction_split_is_spec_01s_split():
@@ -51,3 +51,31 @@ def test_check_count_accepts_none_only_when_allowed():
         check_count("n", None)
     with pytest.raises(ValueError):
         check_count("n", True)
+
+
+def test_per_class_split_gives_a_short_class_what_is_left_and_reports_it():
+    labels = np.array([0] * 10 + [1] * 6 + [2] * 9)
+    val, test, train = per_class_split(labels, [2, 2, 5], seed=4, short_last=True)
+    assert [int((labels[train] == c).sum()) for c in range(3)] == [5, 2, 5]
+    assert [int((labels[val] == c).sum()) for c in range(3)] == [2, 2, 2]
+    assert short_classes(labels, [2, 2, 5]) == {1: 2}
+    assert not (set(val) & set(test) or set(val) & set(train) or set(test) & set(train))
+
+
+def test_per_class_split_with_short_last_keeps_validation_and_test_for_every_n():
+    labels = np.random.default_rng(2).integers(0, 5, 200)
+    first = per_class_split(labels, [6, 6, 2], seed=9, short_last=True)
+    for n in (4, 16, 100):
+        val, test, train = per_class_split(labels, [6, 6, n], seed=9, short_last=True)
+        assert np.array_equal(val, first[0]) and np.array_equal(test, first[1])
+        assert set(first[2]) <= set(train)
+    again = per_class_split(labels, [6, 6, 16], seed=9, short_last=True)
+    other_seed = per_class_split(labels, [6, 6, 16], seed=10, short_last=True)
+    assert np.array_equal(again[2], per_class_split(labels, [6, 6, 16], seed=9, short_last=True)[2])
+    assert not np.array_equal(again[0], other_seed[0])
+
+
+def test_per_class_split_with_short_last_still_refuses_a_class_with_nothing_to_train_on():
+    with pytest.raises(ValueError, match="class 1 has 4 items but the split needs at least 5"):
+        per_class_split(np.array([0] * 9 + [1] * 4), [2, 2, 3], seed=0, short_last=True)
+    assert short_classes(np.array([0] * 9 + [1] * 7), [2, 2, 3]) == {}

@@ -60,3 +60,14 @@ def test_splits_match_an_independent_per_tribe_shuffle(tribes):
 def test_too_few_pictures_for_the_split_is_a_clear_error(tribes):
     with pytest.raises(ValueError, match="needs 7"):
         load_urban_tribes(n_train=1, n_test=6, decode=False)
+
+
+def test_urban_tribes_files_lists_every_picture_with_its_tribe(tribes):
+    from helpers.data.urban_tribes import urban_tribes_files
+
+    files = urban_tribes_files()
+    paths, labels = files.all
+    names = [p.rsplit("/", 1)[1] for p in paths]
+    assert names == sorted(f"{tribe}_{number:03d}.jpg" for tribe, count in TRIBES.items()
+                           for number in range(count))
+    assert [files.class_names[label] for label in labels] == [name.split("_")[0].lower() for name in names]

@@ -55,6 +55,27 @@ def load_caltech256(n_train: int, n_val: int = 24, n_test: int = 24, seed: int =
     check_count("n_train", n_train)
     check_count("n_val", n_val, 0)
     check_count("n_test", n_test, 0)
+    files = caltech256_files(max_classes)
+    paths, labels = files.all
+    return split_image_files(files.fetched, paths, labels, files.class_names,
+                             {"val": n_val, "test": n_test, "train": n_train}, seed,
+                             image_size=image_size, decode=decode, progress=progress)
+
+
+def caltech256_files(max_classes: int | None = None) -> ImageSplits:
+    """Every Caltech-256 image file with its class, unsplit (for a notebook's own split).
+
+    Parameters
+    ----------
+    max_classes : int, optional
+        As in :func:`load_caltech256` (None: all 256 in the full profile, 10 in the sample).
+
+    Returns
+    -------
+    ImageSplits
+        One split, ``all``: ``(paths (n,) str array, labels (n,) int64)`` in folder order;
+        ``class_names``; ``fetched.path`` is the folder the paths live under.
+    """
     check_count("max_classes", max_classes, allow_none=True)
     if max_classes is None:
         max_classes = config.by_profile(full=None, sample=SAMPLE_MAX_CLASSES)
@@ -65,9 +86,8 @@ def load_caltech256(n_train: int, n_val: int = 24, n_test: int = 24, seed: int =
     paths, labels = [], []
     for label, folder in enumerate(folders):
         files = sorted(folder.glob("*.jpg"))
-        paths += files
+        paths += [str(path) for path in files]
         labels += [label] * len(files)
     names = [folder.name.split(".", 1)[-1] for folder in folders]
-    return split_image_files(fetched, paths, np.array(labels), names,
-                             {"val": n_val, "test": n_test, "train": n_train}, seed,
-                             image_size=image_size, decode=decode, progress=progress)
+    return ImageSplits({"all": (np.array(paths), np.array(labels, dtype=np.int64))}, names,
+                       fetched)

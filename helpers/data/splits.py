@@ -43,7 +43,8 @@ def fraction_split(count: int, fractions: Sequence[float], seed: int) -> list[np
     return np.split(order, cuts)
 
 
-def per_class_split(labels: np.ndarray, counts: Sequence[int], seed: int) -> list[np.ndarray]:
+def per_class_split(labels: np.ndarray, counts: Sequence[int], seed: int, *,
+                    short_last: bool = False) -> list[np.ndarray]:
     """For every class, shuffle its items with ``seed`` and take ``counts`` of them in turn.
 
     The parts are taken in the order given, so with ``counts=(n_val, n_test, n_train)`` the
@@ -58,6 +59,11 @@ def per_class_split(labels: np.ndarray, counts: Sequence[int], seed: int) -> lis
         Items per class in each part.
     seed : int
         Seed of ``numpy.random.default_rng``; classes are visited in increasing label order.
+    short_last : bool
+        False: a class with fewer items than ``sum(counts)`` is an error. True: such a class
+        fills the leading parts and gives the last part what remains (at least one item);
+        :func:`short_classes` lists these classes. The shuffles do not depend on ``counts``,
+        so the leading parts stay the same for every size of the last.
 
     Returns
     -------
@@ -67,7 +73,8 @@ def per_class_split(labels: np.ndarray, counts: Sequence[int], seed: int) -> lis
     Raises
     ------
     ValueError
-        If a class has fewer items than ``sum(counts)`` (the message names it).
+        If a class has fewer items than ``sum(counts)`` (with ``short_last``: fewer than
+        ``sum(counts[:-1]) + 1``); the message names it.
 
     Examples
     --------
@@ -78,12 +85,13 @@ def per_class_split(labels: np.ndarray, counts: Sequence[int], seed: int) -> lis
     labels = np.asarray(labels)
     rng = np.random.default_rng(seed)
     parts = [[] for _ in counts]
-    needed = int(sum(counts))
+    needed = int(sum(counts[:-1])) + 1 if short_last and len(counts) else int(sum(counts))
     for label in np.unique(labels):
         members = np.flatnonzero(labels == label)
         if len(members) < needed:
             raise ValueError(
-                f"class {label} has {len(members)} items but the split needs {needed} "
+                f"class {label} has {len(members)} items but the split needs "
+                f"{'at least ' if short_last else ''}{needed} "
                 f"({' + '.join(map(str, counts))}); ask for fewer per class.")
         shuffled = members[rng.permutation(len(members))]
         start = 0
@@ -91,6 +99,22 @@ def per_class_split(labels: np.ndarray, counts: Sequence[int], seed: int) -> lis
             part.append(shuffled[start:start + count])
             start += count
     return [np.concatenate(part) if part else np.zeros(0, int) for part in parts]
+
+
+def short_classes(labels: np.ndarray, counts: Sequence[int]) -> dict[int, int]:
+    """Classes too small for ``counts``: class -> items left for the last part.
+
+    The report that goes with ``per_class_split(..., short_last=True)``.
+
+    Examples
+    --------
+    >>> short_classes(np.array([0, 0, 0, 1, 1, 1, 1, 1]), [1, 4])
+    {0: 2}
+    """
+    classes, sizes = np.unique(np.asarray(labels), return_counts=True)
+    leading, wanted = int(sum(counts[:-1])), int(counts[-1])
+    return {int(label): int(size) - leading for label, size in zip(classes, sizes)
+            if size - leading < wanted}
 
 
 @dataclass

@@ -44,6 +44,22 @@ def load_urban_tribes(n_train: int, n_test: int = 32, seed: int = 42, *, image_s
     """
     check_count("n_train", n_train)
     check_count("n_test", n_test, 0)
+    files = urban_tribes_files()
+    paths, labels = files.all
+    return split_image_files(files.fetched, paths, labels, files.class_names,
+                             {"test": n_test, "train": n_train}, seed, image_size=image_size,
+                             decode=decode, progress=progress)
+
+
+def urban_tribes_files() -> ImageSplits:
+    """Every Urban Tribes picture with its tribe, unsplit (for a notebook's own split).
+
+    Returns
+    -------
+    ImageSplits
+        One split, ``all``: ``(paths (n,) str array, labels (n,) int64)`` sorted by file name;
+        ``class_names`` (the tribes, sorted); ``fetched.path`` is the pictures' folder.
+    """
     fetched = sources.fetch("urban_tribes")
     files = sorted(path for path in fetched.path.rglob("*")
                    if path.suffix.lower() in (".jpg", ".jpeg", ".png") and "_" in path.name
@@ -52,6 +68,6 @@ def load_urban_tribes(n_train: int, n_test: int = 32, seed: int = 42, *, image_s
         raise FileNotFoundError(f"No <tribe>_<n>.jpg pictures under {fetched.path}.")
     tribes = [path.name.split("_", 1)[0].lower() for path in files]
     names = sorted(set(tribes))
-    labels = np.array([names.index(tribe) for tribe in tribes])
-    return split_image_files(fetched, files, labels, names, {"test": n_test, "train": n_train},
-                             seed, image_size=image_size, decode=decode, progress=progress)
+    labels = np.array([names.index(tribe) for tribe in tribes], dtype=np.int64)
+    return ImageSplits({"all": (np.array([str(path) for path in files]), labels)}, names,
+                       fetched)

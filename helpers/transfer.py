@@ -1,0 +1,309 @@
+"""Transfer learning with a frozen VGG16 (notebook 04): heads on cached codes, and what a layer sees.
+
+Everything below VGG16's new classifier is frozen, so its input (the ``fc2`` code of an image)
+never changes: compute it once (:func:`extract_codes_in_chunks`, cached on disk through
+:func:`helpers.features.extract_codes`) and train only the softmax on the codes
+(:func:`code_head`, :func:`train_head`); :func:`transfer_model` is the same classifier as one
+end-to-end Keras model. :func:`gradient_ascent_step` and :func:`visualise_filters` draw what a
+conv filter responds to; :func:`temperature_softmax` softens VGG16's own 1000-way output.
+These are the course's reference implementations: the notebook asks students to write the same
+steps, and the tests and ``benchmarks/bench_transfer.py`` use these.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tqdm.auto import tqdm
+
+from helpers import features
+
+#: Name of the new N-way softmax layer (VGG16's own 1000-way layer is ``predictions``).
+HEAD_LAYER = "new_predictions"
+
+
+def code_head(n_classes: int, code_size: int = 4096, name: str = "softmax_head") -> keras.Model:
+    """An N-way softmax on a code: ``Input(code_size) -> Dense(n_classes, softmax)``.
+
+    Parameters
+    ----------
+    n_classes : int
+        Classes of the new task.
+    code_size : int
+        Length of the input code (4096 for VGG16's ``fc2``).
+
+    Returns
+    -------
+    keras.Model
+        Its only layer with weights is named :data:`HEAD_LAYER`, as in :func:`transfer_model`.
+    """
+    if n_classes < 2 or code_size < 1:
+        raise ValueError(f"need n_classes >= 2 and code_size >= 1; got {n_classes}, {code_size}.")
+    inputs = keras.Input((code_size,), name="codes")
+    outputs = keras.layers.Dense(n_classes, activation="softmax", name=HEAD_LAYER)(inputs)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def transfer_model(vgg: keras.Model, n_classes: int, layer: str = "fc2") -> keras.Model:
+    """VGG16 up to ``layer``, frozen, with a new N-way softmax on top: the end-to-end model.
+
+    Parameters
+    ----------
+    vgg : keras.Model
+        ``keras.applications.VGG16(include_top=True)`` (its ``predictions`` layer is left out).
+    n_classes : int
+        Classes of the new task.
+    layer : str
+        The layer the softmax reads (``'fc2'``).
+
+    Returns
+    -------
+    keras.Model
+        Image (preprocessed, 224x224x3) -> class probabilities; only :data:`HEAD_LAYER` is
+        trainable. The layers are ``vgg``'s own objects, so ``vgg``'s layers are frozen too.
+    """
+    codes = vgg.get_layer(layer).output
+    outputs = keras.layers.Dense(n_classes, activation="softmax", name=HEAD_LAYER)(codes)
+    model = keras.Model(vgg.input, outputs, name=f"vgg16_{layer}_transfer")
+    for model_layer in model.layers:
+        model_layer.trainable = model_layer.name == HEAD_LAYER
+    return model
+
+
+def train_head(head: keras.Model, train: tuple, validation: tuple | None = None, *,
+               epochs: int = 20, patience: int | None = 6, learning_rate: float = 1e-3,
+               batch_size: int = 32, verbose: int = 0) -> dict[str, list]:
+    """Compile ``head`` with RMSprop and sparse cross-entropy and fit it, with early stopping.
+
+    Parameters
+    ----------
+    head : keras.Model
+        E.g. :func:`code_head`, or :func:`transfer_model` fed with images.
+    train : (inputs, labels)
+        Codes (n, d) or images, and int labels (n,).
+    validation : (inputs, labels), optional
+        Monitored every epoch; with ``patience`` it stops training when ``val_loss`` has not
+        improved for ``patience`` epochs and restores the best epoch's weights.
+    epochs : int
+        At most this many epochs.
+    patience : int or None
+        None: no early stopping (then ``validation`` is only monitored).
+    learning_rate : float
+        RMSprop's learning rate.
+
+    Returns
+    -------
+    dict of str -> list
+        The history: ``loss``, ``accuracy`` and, with validation, ``val_loss``,
+        ``val_accuracy``, one entry per epoch run.
+    """
+    head.compile(optimizer=keras.optimizers.RMSprop(learning_rate),
+                 loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    callbacks = []
+    if validation is not None and patience is not None:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience,
+                                                       restore_best_weights=True))
+    history = head.fit(*train, validation_data=validation, epochs=epochs, batch_size=batch_size,
+                       callbacks=callbacks, verbose=verbose)
+    return history.history
+
+
+def accuracy_of(head: keras.Model, codes: np.ndarray, labels: np.ndarray) -> float:
+    """Fraction of ``codes`` whose most probable class is their label.
+
+    Direct calls in blocks of 1,024 rows: ``predict`` would trace a new function for every head
+    of a sweep (and TensorFlow warns about frequent retracing).
+    """
+    predicted = [np.asarray(head(codes[start:start + 1024], training=False)).argmax(axis=1)
+                 for start in range(0, len(codes), 1024)]
+    return float(np.mean(np.concatenate(predicted) == np.asarray(labels)))
+
+
+def pooled_probe(vgg: keras.Model, pooled: Sequence[str] = ("block5_conv1", "block5_conv2"),
+                 codes: Sequence[str] = ("fc2",)) -> tuple[keras.Model, list[str]]:
+    """A model whose outputs are ``codes`` and 2x2 max-pooled copies of the ``pooled`` layers.
+
+    One forward pass then gives every code the notebook needs. ``block5_conv3`` pooled 2x2 is
+    VGG16's own ``block5_pool``; ask for that layer in ``codes``.
+
+    Returns
+    -------
+    model : keras.Model
+    names : list of str
+        Output layer names, for :func:`helpers.features.extract_codes`: each of ``codes``,
+        then ``<layer>_pooled`` for each of ``pooled``.
+    """
+    outputs, names = [], []
+    for name in codes:
+        outputs.append(vgg.get_layer(name).output)
+        names.append(name)
+    for name in pooled:
+        layer = keras.layers.MaxPooling2D(2, name=f"{name}_pooled")
+        outputs.append(layer(vgg.get_layer(name).output))
+        names.append(layer.name)
+    return keras.Model(vgg.input, outputs, name="vgg16_probe"), names
+
+
+def extract_codes_in_chunks(model: keras.Model, images: np.ndarray, layer_names: Sequence[str],
+                            *, dtypes: dict[str, str] | None = None, chunk_size: int = 2048,
+                            batch_size: int = 64, preprocess: Callable | None = None,
+                            cache_dir: str | os.PathLike | None = None, cache_key: str = "codes",
+                            verbose: bool = True) -> dict[str, np.ndarray]:
+    """:func:`helpers.features.extract_codes` over consecutive chunks of ``images``.
+
+    Each chunk is cached on its own (so an interrupted extraction resumes at the first missing
+    chunk) and cast at once to its layer's dtype in ``dtypes`` (default float32): the pooled
+    block5 codes of 20,480 images are 3 GB in float16, twice that in float32, too much for
+    Colab's memory with the float32 copies a single call would hold.
+
+    Returns
+    -------
+    dict of str -> (n, d) array
+        As ``extract_codes`` (flattened codes), in the requested dtypes.
+
+    Raises
+    ------
+    ValueError
+        If a code does not fit its dtype (a float16 overflow), naming the layer.
+    """
+    dtypes = dtypes or {}
+    result: dict[str, np.ndarray] = {}
+    starts = range(0, len(images), chunk_size)
+    for start in tqdm(starts, desc="codes, chunk by chunk", unit="chunk", disable=not verbose):
+        stop = min(start + chunk_size, len(images))
+        codes = features.extract_codes(model, images[start:stop], list(layer_names),
+                                       batch_size=batch_size, preprocess=preprocess,
+                                       cache_dir=cache_dir, verbose=False,
+                                       cache_key=f"{cache_key}-rows{start}-{stop}")
+        for name, chunk in codes.items():
+            if name not in result:
+                result[name] = np.empty((len(images), chunk.shape[1]), dtypes.get(name, "float32"))
+            with np.errstate(over="ignore"):  # an overflow is reported just below
+                result[name][start:stop] = chunk
+            if not np.all(np.isfinite(result[name][start:stop])):
+                raise ValueError(f"codes of {name} overflow {result[name].dtype} (largest "
+                                 f"{np.abs(chunk).max():.3g}); keep that layer in float32.")
+    return result
+
+
+@tf.function
+def gradient_ascent_step(feature_model: keras.Model, images: tf.Tensor, filter_indices: tf.Tensor,
+                         step_size: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """One normalised gradient-ascent step on the input: image ``i`` towards filter ``i``.
+
+    Parameters
+    ----------
+    feature_model : keras.Model
+        Image batch -> a conv layer's output (k, h, w, channels).
+    images : (k, H, W, 3) float32 tensor
+        The current images (preprocessed input space).
+    filter_indices : (k,) int32 tensor
+        The filter each image should excite.
+    step_size : float32 scalar tensor
+        Length of each image's step: its gradient is divided by its own L2 norm first, so the
+        step does not depend on how strongly the filter already responds.
+
+    Returns
+    -------
+    images : (k, H, W, 3) tensor
+        ``images + step_size * g / ||g||`` with ``g`` the gradient of image ``i``'s objective.
+    objectives : (k,) tensor
+        Mean activation of filter ``filter_indices[i]`` over image ``i``'s feature map, before
+        the step.
+    """
+    with tf.GradientTape() as tape:
+        tape.watch(images)
+        activations = feature_model(images, training=False)
+        # One channel per image, by a one-hot mask (tf.gather with batch_dims has no gradient).
+        mask = tf.one_hot(filter_indices, tf.shape(activations)[-1], dtype=activations.dtype)
+        chosen = tf.reduce_sum(activations * mask[:, None, None, :], axis=-1)  # (k, h, w)
+        objectives = tf.reduce_mean(chosen, axis=[1, 2])
+        total = tf.reduce_sum(objectives)
+    # Each objective depends on its own image only, so the gradient of the sum is per image.
+    gradients = tape.gradient(total, images)
+    norms = tf.sqrt(tf.reduce_sum(tf.square(gradients), axis=[1, 2, 3], keepdims=True))
+    return images + step_size * gradients / (norms + 1e-12), objectives
+
+
+def visualise_filters(feature_model: keras.Model, start_images: np.ndarray,
+                      filter_indices: Sequence[int], steps: int = 30, step_size: float = 10.0,
+                      step: Callable = gradient_ascent_step) -> tuple[np.ndarray, np.ndarray]:
+    """Run ``steps`` gradient-ascent steps from ``start_images`` (one per filter).
+
+    Returns
+    -------
+    images : (k, H, W, 3) float32 array
+        The final inputs, in the preprocessed space.
+    objectives : (steps, k) array
+        Each filter's mean activation before every step.
+    """
+    images = tf.convert_to_tensor(np.asarray(start_images, np.float32))
+    indices = tf.constant(np.asarray(filter_indices), tf.int32)
+    size = tf.constant(step_size, tf.float32)
+    trace = []
+    for _ in range(steps):
+        images, objectives = step(feature_model, images, indices, size)
+        trace.append(np.asarray(objectives))
+    return images.numpy(), np.array(trace)
+
+
+def strongest_filters(feature_model: keras.Model, image: np.ndarray, count: int = 16) -> np.ndarray:
+    """The ``count`` filters with the highest mean activation on ``image`` (1, H, W, 3), strongest first."""
+    activations = np.asarray(feature_model(np.asarray(image, np.float32), training=False))
+    return np.argsort(-activations[0].mean(axis=(0, 1)), kind="stable")[:count]
+
+
+def deprocess_vgg16(images: np.ndarray) -> np.ndarray:
+    """Undo ``vgg16.preprocess_input`` (BGR, ImageNet mean removed) for display: RGB in [0, 1]."""
+    bgr = np.asarray(images, np.float64) + np.array([103.939, 116.779, 123.68])
+    return np.clip(bgr[..., ::-1] / 255.0, 0.0, 1.0)
+
+
+def stretch(images: np.ndarray) -> np.ndarray:
+    """Each image rescaled to fill [0, 1] (for drawing what gradient ascent produced)."""
+    images = np.asarray(images, np.float64)
+    low = images.min(axis=(1, 2, 3), keepdims=True)
+    high = images.max(axis=(1, 2, 3), keepdims=True)
+    return (images - low) / np.maximum(high - low, 1e-12)
+
+
+def temperature_softmax(logits: np.ndarray, temperature: float) -> np.ndarray:
+    """``softmax(logits / T)`` along the last axis, without overflow.
+
+    Parameters
+    ----------
+    logits : (..., c) array
+        Pre-softmax scores (VGG16's 1000 ImageNet logits).
+    temperature : float
+        T > 0; T = 1 is the ordinary softmax, larger T flattens the distribution.
+
+    Returns
+    -------
+    (..., c) float32 array
+        Rows summing to 1.
+
+    Examples
+    --------
+    >>> temperature_softmax(np.array([0.0, np.log(3.0)]), 1.0).round(3)
+    array([0.25, 0.75], dtype=float32)
+    """
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0; got {temperature!r}.")
+    scaled = np.asarray(logits, np.float64) / temperature
+    scaled -= scaled.max(axis=-1, keepdims=True)  # exp of at most 0: no overflow
+    weights = np.exp(scaled)
+    return (weights / weights.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
+def imagenet_logits(vgg: keras.Model, fc2_codes: np.ndarray) -> np.ndarray:
+    """VGG16's 1000 pre-softmax scores from its ``fc2`` codes: ``codes @ W + b`` of ``predictions``.
+
+    ``predictions`` is a Dense layer on ``fc2``, so this gives exactly the logits whose softmax
+    is VGG16's output, without another pass over the images.
+    """
+    kernel, bias = vgg.get_layer("predictions").get_weights()
+    return (np.asarray(fc2_codes, np.float32) @ kernel + bias).astype(np.float32)

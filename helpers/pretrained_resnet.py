@@ -153,7 +153,9 @@ def _load_local(model: keras.Model, path: Path) -> WeightsInfo:
     except ValueError:
         donor = keras.applications.ResNet50(weights=None, include_top=True)
         try:
-            donor.load_weights(path)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # Keras warns per layer before raising
+                donor.load_weights(path)
         except ValueError as error:
             raise ValueError(f"{path} is not a Keras ResNet50 weights file (with or without the "
                              "top); pass one saved from keras.applications.ResNet50.") from error

@@ -184,9 +184,6 @@ def rss_bytes(field: str) -> int:
 
 def memory_child(n: int, d: int) -> None:
     """Run in a fresh process: peak resident memory growth of one mean_average_precision call."""
-    from helpers import _ranking
-
-    _ranking.progress = lambda blocks, what: blocks  # no progress bar in a measuring child
     codes, labels = clustered_codes(n, d, seed=3)
     mean_average_precision(codes[:50], labels[:50])  # TensorFlow's own start-up memory first
     Path("/proc/self/clear_refs").write_text("5")  # reset the peak (VmHWM) to the current RSS

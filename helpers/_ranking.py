@@ -205,9 +205,9 @@ def clamp_at_zero(distances: np.ndarray) -> np.ndarray:
     return distances
 
 
-def progress(blocks: range, what: str):
-    """A progress bar over blocks, shown only when there are enough of them to wait for."""
-    return tqdm(blocks, desc=what, leave=False, disable=len(blocks) < 8)
+def progress(blocks: range, what: str, verbose: bool):
+    """A progress bar over blocks when asked for (``verbose``) and there are several blocks."""
+    return tqdm(blocks, desc=what, leave=False, disable=not verbose or len(blocks) < 2)
 
 
 def _class_runs(query_classes: np.ndarray) -> list[tuple[int, int]]:
@@ -243,7 +243,7 @@ def _sorted_keys(
 
 
 def iter_positive_ranks(
-    codes: np.ndarray, class_ids: np.ndarray, query_indices: np.ndarray
+    codes: np.ndarray, class_ids: np.ndarray, query_indices: np.ndarray, verbose: bool = False
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield ``(positions, ranks)`` for groups of same-class queries of a self-retrieval.
 
@@ -261,7 +261,7 @@ def iter_positive_ranks(
     # One buffer for every block: a fresh (block, n) int64 array each time costs page faults.
     key_buffer = np.empty((block_size, n_items), dtype=np.int64)
     with full_float32_matmul():
-        for start in progress(range(0, len(order), block_size), "ranking queries"):
+        for start in progress(range(0, len(order), block_size), "ranking queries", verbose):
             positions = order[start : start + block_size]
             queries = query_indices[positions]
             query_classes = class_ids[queries]

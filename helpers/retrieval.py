@@ -26,7 +26,7 @@ __all__ = [
     "knn",
     "average_precision",
     "mean_average_precision",
-    "precision_recall_curve",
+    "precision_recall_at_k",
     "per_class_average_precision",
 ]
 
@@ -39,13 +39,18 @@ def _check_same_width(queries: np.ndarray, database: np.ndarray) -> None:
         )
 
 
-def sq_distances(queries: ArrayLike, database: ArrayLike) -> np.ndarray:
+def sq_distances(queries: ArrayLike, database: ArrayLike, *, normalize: bool = True) -> np.ndarray:
     """Squared Euclidean distances between every query and every database row.
 
     Parameters
     ----------
     queries : (n_q, d) array or tensor
     database : (n_db, d) array or tensor
+    normalize : bool, default True
+        L2-normalise every row of both first. The default is the course's retrieval setting
+        (SPEC: codes are compared after L2 normalisation), the same default as every function of
+        this module, so that :func:`knn` returns the ranking :func:`mean_average_precision`
+        scores. Pass ``normalize=False`` for distances between the raw codes.
 
     Returns
     -------
@@ -60,18 +65,18 @@ def sq_distances(queries: ArrayLike, database: ArrayLike) -> np.ndarray:
 
     Examples
     --------
-    >>> sq_distances([[0.0, 0.0], [1.0, 1.0]], [[0.0, 0.0], [3.0, 4.0]])
-    array([[ 0., 25.],
+    >>> sq_distances([[0.0, 1.0], [1.0, 1.0]], [[0.0, 2.0], [3.0, 4.0]], normalize=False)
+    array([[ 1., 18.],
            [ 2., 13.]], dtype=float32)
     """
-    queries = _ranking.check_codes(queries, "queries")
-    database = _ranking.check_codes(database, "database")
+    queries = _ranking.check_codes(queries, "queries", normalize=normalize)
+    database = _ranking.check_codes(database, "database", normalize=normalize)
     _check_same_width(queries, database)
     distances = np.empty((len(queries), len(database)), dtype=np.float32)
     blocks = _ranking.DistanceBlocks(database)
     block_size = _ranking.rows_per_block(len(database), len(queries))
     with _ranking.full_float32_matmul():
-        for start in _ranking.progress(range(0, len(queries), block_size), "distances"):
+        for start in range(0, len(queries), block_size):
             stop = start + block_size
             distances[start:stop] = blocks.block(queries[start:stop]).numpy()
             _ranking.clamp_at_zero(distances[start:stop])
@@ -79,7 +84,12 @@ def sq_distances(queries: ArrayLike, database: ArrayLike) -> np.ndarray:
 
 
 def knn(
-    queries: ArrayLike, database: ArrayLike, k: int, exclude: ArrayLike | None = None
+    queries: ArrayLike,
+    database: ArrayLike,
+    k: int,
+    *,
+    exclude: ArrayLike | None = None,
+    normalize: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` nearest database rows of every query, nearest first, ties broken by index.
 
@@ -92,12 +102,18 @@ def knn(
     exclude : (n_q,) int array, optional
         A database index to leave out for each query; ``exclude=np.arange(n)`` when the queries
         are the database (self-retrieval). Excluded by index, whatever its distance.
+    normalize : bool, default True
+        L2-normalise the rows first, as :func:`sq_distances` and :func:`mean_average_precision`
+        do by default: with the same ``normalize``, the neighbours are the head of the ranking
+        that :func:`mean_average_precision` scores.
 
     Returns
     -------
-    indices : (n_q, k) int64 array
     sq_dists : (n_q, k) float32 array
         Squared distances, non-decreasing along each row.
+    indices : (n_q, k) int64 array
+        Database rows, nearest first. This order of outputs is that of scikit-learn's
+        ``NearestNeighbors.kneighbors`` and faiss's ``index.search``.
 
     Notes
     -----
@@ -106,7 +122,7 @@ def knn(
     Examples
     --------
     >>> points = [[0.0], [1.0], [3.0], [1.0]]
-    >>> indices, sq_dists = knn(points, points, k=2, exclude=[0, 1, 2, 3])
+    >>> sq_dists, indices = knn(points, points, k=2, exclude=[0, 1, 2, 3], normalize=False)
     >>> indices
     array([[1, 3],
            [3, 0],
@@ -115,8 +131,8 @@ def knn(
     >>> sq_dists[0]
     array([1., 1.], dtype=float32)
     """
-    queries = _ranking.check_codes(queries, "queries")
-    database = _ranking.check_codes(database, "database")
+    queries = _ranking.check_codes(queries, "queries", normalize=normalize)
+    database = _ranking.check_codes(database, "database", normalize=normalize)
     _check_same_width(queries, database)
     n_db = len(database)
     exclude = _ranking.check_exclude(exclude, len(queries), n_db)
@@ -133,7 +149,7 @@ def knn(
     blocks = _ranking.DistanceBlocks(database)
     block_size = _ranking.rows_per_block(n_db, len(queries))
     with _ranking.full_float32_matmul():
-        for start in _ranking.progress(range(0, len(queries), block_size), "neighbours"):
+        for start in range(0, len(queries), block_size):
             stop = min(start + block_size, len(queries))
             clamped = tf.maximum(blocks.block(queries[start:stop]), 0.0)
             negated, found = tf.math.top_k(-clamped, k=fetched)
@@ -145,7 +161,7 @@ def knn(
                 negated = negated[keep].reshape(stop - start, k)
                 found = found[keep].reshape(stop - start, k)
             indices[start:stop], sq_dists[start:stop] = found, -negated + 0.0  # no -0.0
-    return indices, sq_dists
+    return sq_dists, indices
 
 
 def average_precision(sorted_labels: ArrayLike, query_label) -> float:
@@ -188,22 +204,26 @@ def average_precision(sorted_labels: ArrayLike, query_label) -> float:
     return float(_ranking.ap_from_ranks(ranks[None, :])[0])
 
 
-def _self_retrieval_ranks(codes, labels, query_indices, normalize):
+def _self_retrieval_ranks(codes, labels, query_indices, normalize, verbose):
     """Validate a self-retrieval problem; yield its (positions, ranks) groups."""
     codes = _ranking.check_codes(codes, "codes", normalize=normalize)
     if len(codes) < 2:
         raise ValueError("codes must have at least 2 rows: each query is ranked against the others.")
     class_ids = _ranking.check_labels(labels, len(codes))
     query_indices = _ranking.check_query_indices(query_indices, len(codes))
-    return len(codes), len(query_indices), _ranking.iter_positive_ranks(codes, class_ids, query_indices)
+    return len(codes), len(query_indices), _ranking.iter_positive_ranks(
+        codes, class_ids, query_indices, verbose=verbose
+    )
 
 
 def mean_average_precision(
     codes: ArrayLike,
     labels: ArrayLike,
     query_indices: ArrayLike | None = None,
+    *,
     normalize: bool = True,
     return_per_query: bool = False,
+    verbose: bool = False,
 ) -> float | tuple[float, np.ndarray]:
     """Mean average precision of self-retrieval: each query ranks every other row of ``codes``.
 
@@ -216,9 +236,13 @@ def mean_average_precision(
     query_indices : (n_q,) int array, optional
         Rows used as queries (default: every row). Each is ranked against the other ``n - 1``.
     normalize : bool, default True
-        L2-normalise the rows first (the retrieval setting of Babenko et al.).
+        L2-normalise the rows first (the retrieval setting of Babenko et al. and of the course).
+        Same default as :func:`knn` and :func:`sq_distances`, so that ``knn`` lists the head of
+        the ranking scored here.
     return_per_query : bool, default False
         Also return the AP of every query.
+    verbose : bool, default False
+        Show a progress bar over the blocks of queries.
 
     Returns
     -------
@@ -250,7 +274,9 @@ def mean_average_precision(
     >>> round(mean_ap, 3)
     0.833
     """
-    n_items, n_queries, groups = _self_retrieval_ranks(codes, labels, query_indices, normalize)
+    n_items, n_queries, groups = _self_retrieval_ranks(
+        codes, labels, query_indices, normalize, verbose
+    )
     per_query = np.empty(n_queries)
     for positions, ranks in groups:
         per_query[positions] = _ranking.ap_from_ranks(ranks)
@@ -261,17 +287,25 @@ def mean_average_precision(
     return (mean_ap, per_query) if return_per_query else mean_ap
 
 
-def precision_recall_curve(
+def precision_recall_at_k(
     codes: ArrayLike,
     labels: ArrayLike,
     query_indices: ArrayLike | None = None,
+    *,
     normalize: bool = True,
+    verbose: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Mean precision and mean recall at every list length k = 1 .. n-1 of self-retrieval.
 
+    Not scikit-learn's ``precision_recall_curve``: that one takes one binary problem
+    ``(y_true, scores)`` and returns (precision, recall, thresholds) at each distinct score; this
+    one takes codes and labels, ranks the other items for every query, and returns precision and
+    recall *at list length k* averaged over the queries (one point per k, so curves of several
+    codes share their x positions).
+
     Parameters
     ----------
-    codes, labels, query_indices, normalize
+    codes, labels, query_indices, normalize, verbose
         As in :func:`mean_average_precision`.
 
     Returns
@@ -288,14 +322,16 @@ def precision_recall_curve(
 
     Examples
     --------
-    >>> precision, recall = precision_recall_curve(
+    >>> precision, recall = precision_recall_at_k(
     ...     [[0.0], [0.1], [1.0], [1.2]], [0, 0, 1, 1], normalize=False)
     >>> precision.round(3)
     array([1.   , 0.5  , 0.333])
     >>> recall
     array([1., 1., 1.])
     """
-    n_items, n_queries, groups = _self_retrieval_ranks(codes, labels, query_indices, normalize)
+    n_items, n_queries, groups = _self_retrieval_ranks(
+        codes, labels, query_indices, normalize, verbose
+    )
     hits = np.zeros(n_items - 1)
     recall_gain = np.zeros(n_items - 1)
     n_missing = 0

@@ -1,4 +1,8 @@
-"""A resumable SGD loop for metric learning: a loss on embeddings, not on class scores.
+"""Training that survives a dead session and never reuses a run it does not belong to.
+
+``fit_resumable`` wraps ``model.fit`` for compiled Keras models: one run folder per
+:func:`fingerprint` of everything that shapes the run, a complete checkpoint after every epoch,
+a finished run loaded instead of retrained.
 
 ``train_metric_model`` trains any Keras model with a loss ``loss_fn(codes, labels)`` (for
 instance :func:`helpers.losses.triplet_loss`), one epoch at a time, and after every epoch
@@ -26,20 +30,212 @@ import os
 import time
 import warnings
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import keras
 import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-__all__ = ["train_metric_model", "load_history"]
+from helpers import _runs
+from helpers.fingerprint import fingerprint
+
+__all__ = ["fit_resumable", "fingerprint", "train_metric_model", "load_history"]
 
 HISTORY_FILE = "history.json"
 SETTINGS_FILE = "settings.json"
 MODEL_FILE = "model.keras"
 WEIGHTS_FILE = "model.weights.h5"
 OPTIMIZER_FILE = "optimizer.npz"
+FIT_WEIGHTS_FILE = "model.weights.h5"  # with the optimizer's variables (Keras 3 saves both)
+
+
+def fit_resumable(
+    model: keras.Model,
+    train_data,
+    *,
+    epochs: int,
+    run_dir: str | os.PathLike,
+    validation_data=None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    data_fingerprint=None,
+    seed: int | None = None,
+    verbose: int | str = 2,
+) -> dict[str, list]:
+    """``model.fit`` that survives a dead session and never reuses a run it does not belong to.
+
+    The run lives in a sub-folder of ``run_dir`` named by :func:`fingerprint` of the model's
+    configuration, the optimizer, the loss (function code and arguments), the metrics,
+    ``data_fingerprint``, ``epochs`` and ``seed``. After every epoch the weights, the optimizer
+    state and the history so far are saved as one checkpoint (see :mod:`helpers._runs`).
+    Calling again with the same arguments (e.g. after Colab disconnected):
+
+    * a finished run is loaded (weights and history), not retrained;
+    * an unfinished run resumes after its last finished epoch, history included;
+    * other arguments train afresh in another sub-folder; the old run is kept.
+
+    Each of these says so in one printed line (unless ``verbose=0``).
+
+    Parameters
+    ----------
+    model : keras.Model
+        A built (``keras.Input``) and compiled model.
+    train_data : tf.data.Dataset or keras.utils.PyDataset
+        Batches of ``(inputs, targets)``, as ``model.fit`` takes them.
+    epochs : int
+        Total number of epochs, counting those already saved.
+    run_dir : path
+        Parent folder of the run folders, e.g. ``config.output_dir("01") / "classifier"``.
+    validation_data : optional
+        As for ``model.fit``.
+    callbacks : sequence of keras.callbacks.Callback
+        Passed to ``model.fit``. Their own state (e.g. ``EarlyStopping``'s patience count)
+        starts over after a restart.
+    data_fingerprint : any, optional
+        Something that changes when the data change (a dataset name and size, the arrays
+        themselves, the profile); the data pipeline cannot be hashed without reading it.
+    seed : int, optional
+        Recorded in the fingerprint; when given, ``keras.utils.set_random_seed`` is called
+        before training (with the resumed epoch mixed in on a resume).
+    verbose : int or str
+        As for ``model.fit``; 0 also silences the one-line notes.
+
+    Returns
+    -------
+    history : dict of str -> list
+        ``model.fit``'s ``history.history`` over all epochs of the run, across restarts.
+
+    Notes
+    -----
+    A resumed run continues from exactly the saved weights and optimizer state (its iteration
+    count is checked). It equals an uninterrupted run when the batches of each epoch do not
+    depend on how often ``train_data`` was iterated before (no shuffling, or a shuffle with a
+    fixed seed and ``reshuffle_each_iteration=False``); a reshuffling dataset gives equally
+    random, but different, batches after a restart. Damaged files give a warning naming the
+    file; that run folder is set aside (not deleted) and training starts afresh.
+
+    Examples
+    --------
+    >>> import tempfile, keras, numpy as np, tensorflow as tf
+    >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    >>> model.compile(optimizer="sgd", loss="mse")
+    >>> data = tf.data.Dataset.from_tensor_slices((np.ones((8, 3)), np.ones((8, 1)))).batch(4)
+    >>> folder = tempfile.mkdtemp()
+    >>> history = fit_resumable(model, data, epochs=2, run_dir=folder, verbose=0)
+    >>> len(history["loss"])
+    2
+    >>> again = fit_resumable(model, data, epochs=2, run_dir=folder, verbose=0)  # loaded
+    >>> again == history
+    True
+    """
+    _check_fit_arguments(model, epochs)
+    # What compile() was given, as given (get_compile_config cannot serialise a partial loss,
+    # and names the optimizer "sgd_1" after a re-run); the optimizer as the object it became.
+    given = dict(getattr(getattr(model, "_compile_config", None), "config", None)
+                 or {"loss": model.loss})
+    given.pop("optimizer", None)
+    key = fingerprint("fit_resumable", model, model.optimizer, given, data_fingerprint,
+                      int(epochs), seed)
+    settings = {"epochs": int(epochs), "seed": seed, "optimizer": type(model.optimizer).__name__,
+                "loss": _short_name(model.loss)}
+    folder, notes = _runs.open_run(run_dir, key, settings, "fit_resumable")
+    say = print if verbose else (lambda *_: None)
+    for note in notes:
+        say(note)
+    model.optimizer.build(model.trainable_variables)
+    try:
+        state = _load_fit_checkpoint(model, folder)
+    except _runs.DamagedRun as error:
+        _runs.warn_damaged(error, folder, stacklevel=2)
+        folder, _ = _runs.open_run(run_dir, key, settings, "fit_resumable")
+        state = None
+    history = state["history"] if state else {}
+    done = state["epoch"] if state else 0
+    if state and state.get("finished"):
+        say(f"Loaded the finished run from {folder} ({done} epochs); not retraining "
+            "(move that folder away to train again).")
+        return history
+    if done:
+        say(f"Resuming {folder} after epoch {done} of {epochs}.")
+    if seed is not None:
+        keras.utils.set_random_seed(int(seed) + 1000 * done)
+    checkpoint = _FitCheckpoint(folder, history)
+    model.fit(train_data, epochs=epochs, initial_epoch=done, validation_data=validation_data,
+              callbacks=[*callbacks, checkpoint], verbose=verbose,
+              shuffle=not isinstance(train_data, tf.data.Dataset))  # a dataset shuffles itself
+    return checkpoint.history
+
+
+class _FitCheckpoint(keras.callbacks.Callback):
+    """Saves weights + optimizer state + history after every epoch; marks the run finished."""
+
+    def __init__(self, folder: Path, history: dict):
+        super().__init__()
+        self.folder = folder
+        self.history = {key: list(values) for key, values in history.items()}
+        self.epoch = len(next(iter(history.values()), []))
+
+    def on_epoch_end(self, epoch, logs=None):
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(float(value))
+        self.epoch = epoch + 1
+        self._save(finished=False)
+
+    def on_train_end(self, logs=None):  # not called when fit raises (a kill, an error)
+        self._save(finished=True)
+
+    def _save(self, finished):
+        state = {"epoch": self.epoch, "history": self.history, "finished": finished,
+                 "iterations": int(self.model.optimizer.iterations.numpy())}
+        _runs.save_checkpoint(self.folder, self.epoch, state, lambda path: self.model.save_weights(
+            path / FIT_WEIGHTS_FILE))
+
+
+def _load_fit_checkpoint(model, folder):
+    """Restore the newest checkpoint into ``model`` and return its state (None: no checkpoint).
+
+    On a damaged checkpoint the model and optimizer are put back as they were (a half-done
+    load must not leak into the fresh run) and :class:`_runs.DamagedRun` is raised.
+    """
+    found = _runs.latest_checkpoint(folder)
+    if found is None:
+        return None
+    path, state = found
+    variables = [*model.variables, *model.optimizer.variables]
+    before = [np.array(v.numpy()) for v in variables]
+    weights = path / FIT_WEIGHTS_FILE
+    try:
+        try:
+            model.load_weights(weights)
+        except _runs.READ_ERRORS as error:
+            raise _runs.DamagedRun(weights, f"unreadable weights ({error})") from error
+        iterations = int(model.optimizer.iterations.numpy())
+        if not isinstance(state.get("history"), dict) or iterations != state.get("iterations"):
+            raise _runs.DamagedRun(path / _runs.STATE_FILE, "it does not match the weights "
+                                   f"(optimizer iterations {iterations})")
+    except _runs.DamagedRun:
+        for variable, value in zip(variables, before):
+            variable.assign(value)
+        raise
+    return state
+
+
+def _check_fit_arguments(model, epochs):
+    if not isinstance(model, keras.Model):
+        raise ValueError(f"model must be a keras.Model, got {type(model).__name__}.")
+    if getattr(model, "optimizer", None) is None or not getattr(model, "compiled", True):
+        raise ValueError("fit_resumable needs a compiled model: call model.compile(optimizer=..., "
+                         "loss=...) first.")
+    if not model.built:
+        raise ValueError("fit_resumable needs a built model (its weights exist): start it with "
+                         "keras.Input(shape) or call model.build(input_shape) first.")
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
+        raise ValueError(f"epochs must be an int >= 1, got {epochs!r}.")
+
+
+def _short_name(value) -> str:
+    value = getattr(value, "func", value)  # a partial: the function's name
+    return str(getattr(value, "__name__", None) or getattr(value, "name", None) or value)
 
 
 def train_metric_model(

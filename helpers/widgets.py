@@ -90,8 +90,9 @@ class RetrievalExplorer:
             raise ValueError(f"query_index must be in 0..{n - 1} and k in 1..{n - 1}; got "
                              f"{query_index} and {k}.")
         codes = self.codes[name]
-        ranking, _ = retrieval.knn(codes[query_index:query_index + 1], codes, k=n - 1,
-                                   exclude=[query_index])
+        # The codes were L2-normalised in __init__ (and an all-zero row refused there).
+        _, ranking = retrieval.knn(codes[query_index:query_index + 1], codes, k=n - 1,
+                                   exclude=[query_index], normalize=False)
         ranking = ranking[0]
         query_label = self.labels[query_index]
         ap = retrieval.average_precision(self.labels[ranking], query_label)

@@ -52,7 +52,7 @@ def test_sq_distances_match_float64_differences():
     queries, _ = gaussian_codes(n=7, seed=1)
     database, _ = gaussian_codes(n=11, seed=2)
     expected = ((queries[:, None, :].astype(np.float64) - database[None, :, :]) ** 2).sum(axis=2)
-    got = retrieval.sq_distances(queries, database)
+    got = retrieval.sq_distances(queries, database, normalize=False)
     assert got.dtype == np.float32 and got.shape == (7, 11)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)
 
@@ -60,7 +60,7 @@ def test_sq_distances_match_float64_differences():
 def test_sq_distances_of_duplicates_are_clamped_at_zero_not_negative():
     rng = np.random.default_rng(3)
     rows = (1000 + rng.standard_normal((20, 64))).astype(np.float32)  # large norms: big rounding
-    distances = retrieval.sq_distances(rows, rows)
+    distances = retrieval.sq_distances(rows, rows, normalize=False)
     assert (distances >= 0).all()
     # |x|^2 is about 6.4e7 here, so the expansion's rounding is ~8 per entry against an exact 0.
     assert np.abs(np.diag(distances)).max() <= 64
@@ -69,7 +69,7 @@ def test_sq_distances_of_duplicates_are_clamped_at_zero_not_negative():
 def test_knn_matches_a_full_stable_sort_with_ties_and_exclusion():
     codes, _ = integer_codes(n=50, d=2, seed=4)  # only 9 distinct points: ties everywhere
     exact = ((codes[:, None, :].astype(np.int64) - codes[None, :, :].astype(np.int64)) ** 2).sum(2)
-    indices, sq_dists = retrieval.knn(codes, codes, k=12, exclude=np.arange(50))
+    sq_dists, indices = retrieval.knn(codes, codes, k=12, exclude=np.arange(50), normalize=False)
     for query in range(50):
         others = np.delete(np.arange(50), query)
         expected = others[np.argsort(exact[query, others], kind="stable")][:12]
@@ -79,21 +79,23 @@ def test_knn_matches_a_full_stable_sort_with_ties_and_exclusion():
 
 def test_knn_without_exclusion_puts_a_lower_index_duplicate_before_the_query():
     codes = np.array([[1.0, 2.0], [1.0, 2.0], [5.0, 5.0]])
-    indices, sq_dists = retrieval.knn(codes, codes, k=3)
+    sq_dists, indices = retrieval.knn(codes, codes, k=3, normalize=False)
     np.testing.assert_array_equal(indices, [[0, 1, 2], [0, 1, 2], [2, 0, 1]])
     np.testing.assert_array_equal(sq_dists[2], [0, 25, 25])
 
 
 def test_knn_excludes_the_query_by_index_not_by_dropping_the_first_column():
     codes = np.array([[1.0, 2.0], [1.0, 2.0], [5.0, 5.0]])
-    indices, _ = retrieval.knn(codes, codes, k=1, exclude=[0, 1, 2])
+    _, indices = retrieval.knn(codes, codes, k=1, exclude=[0, 1, 2], normalize=False)
     # Row 1's nearest is its duplicate, row 0, which sorts before row 1 itself.
     np.testing.assert_array_equal(indices[:, 0], [1, 0, 0])
 
 
 def test_knn_accepts_tensors_and_matches_brute_force():
     codes, _ = gaussian_codes(n=30, seed=5)
-    indices, _ = retrieval.knn(tf.constant(codes), tf.constant(codes), k=5, exclude=np.arange(30))
+    _, indices = retrieval.knn(
+        tf.constant(codes), tf.constant(codes), k=5, exclude=np.arange(30), normalize=False
+    )
     for query in range(30):
         assert list(indices[query]) == brute_force_ranking(codes, query)[:5]
 
@@ -234,7 +236,7 @@ def test_pr_curve_matches_a_brute_force_loop_and_ends_at_recall_one():
         hits = np.cumsum(relevant)
         precision_sum += hits / np.arange(1, n)
         recall_sum += hits / relevant.sum()
-    precision, recall = retrieval.precision_recall_curve(codes, labels, normalize=False)
+    precision, recall = retrieval.precision_recall_at_k(codes, labels, normalize=False)
     np.testing.assert_allclose(precision, precision_sum / n, atol=1e-12)
     np.testing.assert_allclose(recall, recall_sum / n, atol=1e-12)
     assert recall[-1] == pytest.approx(1.0)
@@ -243,7 +245,7 @@ def test_pr_curve_matches_a_brute_force_loop_and_ends_at_recall_one():
 
 
 def test_pr_curve_of_two_well_separated_pairs():
-    precision, recall = retrieval.precision_recall_curve(
+    precision, recall = retrieval.precision_recall_at_k(
         [[0.0], [0.1], [5.0], [5.2]], ["x", "x", "y", "y"], normalize=False
     )
     np.testing.assert_allclose(precision, [1, 1 / 2, 1 / 3])

@@ -1,0 +1,173 @@
+"""Run folders keyed by a fingerprint, with checkpoints that a death at any moment cannot break.
+
+Layout of one run (``<parent>/run-<first 16 hex digits of the fingerprint>/``)::
+
+    run.json          {"fingerprint": <full digest>, "what": ..., "settings": {...}}
+    LATEST            {"checkpoint": "ckpt-0003"}   (replaced atomically, written last)
+    ckpt-0003/        everything of one finished epoch: weights, optimizer state, state.json
+
+A checkpoint folder is written completely under a temporary name and renamed; only then does
+``LATEST`` point at it, so ``LATEST`` always names a complete checkpoint (weights, optimizer
+state, history and epoch of the same moment). Written by hand because Keras's
+``BackupAndRestore`` writes its weights and its epoch record as two separate files (a death
+between them resumes the wrong epoch) and its options differ across Keras 3 releases.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+import warnings
+import zipfile
+from pathlib import Path
+from typing import Callable
+
+RUN_FILE = "run.json"
+LATEST_FILE = "LATEST"
+STATE_FILE = "state.json"
+
+
+class DamagedRun(Exception):
+    """A saved file of a run cannot be read; ``path`` names it."""
+
+    def __init__(self, path: Path, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path = Path(path)
+        self.reason = reason
+
+
+# Errors that reading a damaged json, zip (.keras, .npz) or HDF5 (.h5) file raises.
+READ_ERRORS = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, TypeError)
+
+
+def run_folder(parent: str | os.PathLike, fingerprint: str) -> Path:
+    """The folder of the run with this fingerprint (not created)."""
+    return Path(parent) / f"run-{fingerprint[:16]}"
+
+
+def open_run(parent: str | os.PathLike, fingerprint: str, settings: dict, what: str
+             ) -> tuple[Path, list[str]]:
+    """Create (or reopen) the run folder of ``fingerprint``; say what else ``parent`` holds.
+
+    A folder of the same name holding another fingerprint (a prefix collision, or a damaged
+    ``run.json``) is set aside, never deleted.
+
+    Returns
+    -------
+    folder : Path
+    notes : list of str
+        One-line notes for the user (other runs kept, a damaged file set aside).
+    """
+    parent = Path(parent)
+    folder = run_folder(parent, fingerprint)
+    notes = []
+    if folder.is_dir():
+        try:
+            saved = read_json(folder / RUN_FILE)
+            if saved.get("fingerprint") != fingerprint:
+                raise DamagedRun(folder / RUN_FILE, "it belongs to another run")
+        except DamagedRun as error:
+            notes.append(f"{error}; set aside as {set_aside(folder).name}, starting afresh.")
+    if not folder.is_dir():
+        others = sorted(p.name for p in parent.glob("*") if p.is_dir() and p != folder
+                        and (p.name.startswith("run-") or (p / "history.json").is_file()))
+        if others:
+            notes.append(f"{parent} holds {len(others)} run(s) with other settings (kept, not "
+                         f"reused: {', '.join(others[:3])}{', ...' if len(others) > 3 else ''}); "
+                         f"training afresh in {folder.name}.")
+        folder.mkdir(parents=True)
+        write_json(folder / RUN_FILE, {"fingerprint": fingerprint, "what": what,
+                                       "settings": settings})
+    return folder, notes
+
+
+def set_aside(folder: Path) -> Path:
+    """Rename ``folder`` to ``<name>.aside-<time>`` (kept for the user to inspect or delete)."""
+    target = folder.with_name(f"{folder.name}.aside-{time.strftime('%Y%m%d-%H%M%S')}")
+    suffix = 1
+    while target.exists():
+        target = folder.with_name(f"{folder.name}.aside-{time.strftime('%Y%m%d-%H%M%S')}-{suffix}")
+        suffix += 1
+    folder.rename(target)
+    return target
+
+
+def latest_checkpoint(folder: Path) -> tuple[Path, dict] | None:
+    """The newest complete checkpoint and its ``state.json``, or None if there is none yet.
+
+    Raises
+    ------
+    DamagedRun
+        If ``LATEST`` or the checkpoint's ``state.json`` cannot be read.
+    """
+    if not (folder / LATEST_FILE).is_file():
+        return None
+    pointer = read_json(folder / LATEST_FILE)
+    name = pointer.get("checkpoint")
+    if not isinstance(name, str) or not (folder / name).is_dir():
+        raise DamagedRun(folder / LATEST_FILE, f"it names a missing checkpoint {name!r}")
+    return folder / name, read_json(folder / name / STATE_FILE)
+
+
+def save_checkpoint(folder: Path, epoch: int, state: dict,
+                    write_files: Callable[[Path], None]) -> Path:
+    """Write one complete checkpoint: ``write_files(tmp)`` + ``state.json``, rename, point.
+
+    Older checkpoints of this run are removed only after ``LATEST`` names the new one.
+    """
+    name, copy = f"ckpt-{epoch:04d}", 1
+    while (folder / name).exists():  # e.g. the finished mark after the last epoch's checkpoint:
+        name, copy = f"ckpt-{epoch:04d}.{copy}", copy + 1  # never touch what LATEST may name
+    partial = Path(tempfile.mkdtemp(prefix=f".{name}.partial-", dir=folder))
+    try:
+        write_files(partial)
+        write_json(partial / STATE_FILE, state)
+        target = folder / name
+        os.replace(partial, target)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    write_json(folder / LATEST_FILE, {"checkpoint": name})
+    for old in folder.iterdir():  # our own superseded checkpoints and leftovers of a death
+        if old.is_dir() and old.name != name and (old.name.startswith("ckpt-")
+                                                   or old.name.startswith(".ckpt-")):
+            shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+def read_json(path: Path) -> dict:
+    """Read a json object; any problem is a :class:`DamagedRun` naming ``path``."""
+    try:
+        value = json.loads(Path(path).read_text())
+    except FileNotFoundError as error:
+        raise DamagedRun(path, "the file is missing") from error
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError) as error:
+        raise DamagedRun(path, f"not readable as JSON ({error})") from error
+    if not isinstance(value, dict):
+        raise DamagedRun(path, "expected a JSON object")
+    return value
+
+
+def write_json(path: Path, value) -> None:
+    """Write ``value`` as JSON through a temporary file and an atomic rename."""
+    handle, temporary = tempfile.mkstemp(dir=Path(path).parent, suffix=".json.partial")
+    try:
+        with os.fdopen(handle, "w") as file:
+            json.dump(value, file, indent=1)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def warn_damaged(error: DamagedRun, folder: Path, stacklevel: int = 3) -> Path:
+    """Set ``folder`` aside after a damaged file and say so in one warning; return new place."""
+    aside = set_aside(folder)
+    warnings.warn(f"Cannot resume from {error.path} ({error.reason}). The run was set aside "
+                  f"as {aside} (nothing deleted); training afresh.", stacklevel=stacklevel)
+    return aside

@@ -91,6 +91,7 @@ def test_a_preprocess_function_receives_float_pixels_in_0_255():
     (np.zeros((2, 4, 4, 3), np.uint8), {"crop_size": 5}, "exceeds the images' size"),
     (np.zeros((0, 4, 4, 3), np.uint8), {"crop_size": 2}, "no images"),
     ([[0]], {"crop_size": 1}, "numpy array"),
+    (np.zeros((2, 4, 4, 3), np.float32), {"crop_size": 2}, "must be uint8"),
     (np.zeros((2, 4, 4, 3), np.uint8), {"crop_size": 2, "labels": [1]}, "2 images but 1 labels"),
     (np.zeros((2, 4, 4, 3), np.uint8), {"crop_size": 2, "preprocess": "imagenet"}, "preprocess"),
 ])

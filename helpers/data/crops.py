@@ -13,6 +13,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from helpers.data.pipeline import _gatherer, _preprocessor
+
 
 def crop_dataset(images: np.ndarray, labels=None, *, crop_size: int, training: bool,
                  batch_size: int = 64, seed: int | None = None,
@@ -64,11 +66,11 @@ def crop_dataset(images: np.ndarray, labels=None, *, crop_size: int, training: b
     _check(images, labels, crop_size, batch_size)
     count, height, width = images.shape[:3]
     scale = _preprocessor(preprocess)
-    targets = np.asarray(labels) if labels is not None else np.zeros(count, np.int8)
     dataset = tf.data.Dataset.range(count)
     if training:
         dataset = dataset.shuffle(count, seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    targets = None if labels is None else np.asarray(labels)
     dataset = dataset.map(_gatherer(images, targets), num_parallel_calls=tf.data.AUTOTUNE)
     if training:
         # one seed pair per batch, new every epoch; stateless ops then make the crops
@@ -145,37 +147,6 @@ def _random_crops(batch, seed_pair, crop_size: int):
     return crop_batch(pixels, top, left, flip, crop_size), target
 
 
-def _gatherer(images: np.ndarray, targets: np.ndarray):
-    """A map function turning a batch of indices into the images and targets at them."""
-    import tensorflow as tf
-
-    def take(indices):
-        order = np.sort(indices)  # a memory-mapped cache reads faster in file order
-        inverse = np.argsort(np.argsort(indices))
-        return images[order][inverse], targets[indices]
-
-    def gather(indices):
-        pixels, target = tf.numpy_function(take, [indices],
-                                           (tf.as_dtype(images.dtype), tf.as_dtype(targets.dtype)))
-        pixels.set_shape((None,) + images.shape[1:])
-        target.set_shape((None,) + targets.shape[1:])
-        return pixels, target
-
-    return gather
-
-
-def _preprocessor(preprocess):
-    import tensorflow as tf
-
-    if preprocess is None:
-        return lambda batch: batch
-    if preprocess == "scale":
-        return lambda batch: tf.cast(batch, tf.float32) / 255.0
-    if callable(preprocess):
-        return lambda batch: preprocess(tf.cast(batch, tf.float32))
-    raise ValueError(f"preprocess must be 'scale', None or a function; got {preprocess!r}.")
-
-
 def _check(images, labels, crop_size, batch_size) -> None:
     if not isinstance(images, np.ndarray) or images.ndim != 4:
         raise ValueError("images must be a (n, h, w, c) numpy array (decode the files first, e.g. "
@@ -183,6 +154,9 @@ def _check(images, labels, crop_size, batch_size) -> None:
                          f"{getattr(images, 'shape', '')}.")
     if len(images) == 0:
         raise ValueError("crop_dataset got no images.")
+    if images.dtype != np.uint8:
+        raise ValueError(f"images must be uint8 (got {images.dtype}); keep the decoded cache uint8 "
+                         "and let the pipeline scale it.")
     for name, value in (("crop_size", crop_size), ("batch_size", batch_size)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name} must be a positive integer; got {value!r}.")

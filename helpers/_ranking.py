@@ -108,6 +108,9 @@ def check_labels(labels, n_items: int, name: str = "labels") -> np.ndarray:
         raise ValueError(
             f"{name} has {len(array)} entries but codes has {n_items} rows; pass one label per row."
         )
+    if array.dtype.kind == "f" and np.isnan(array).any():  # np.unique would make NaN a class
+        rows = np.flatnonzero(np.isnan(array))
+        raise ValueError(f"{name} hold NaN at rows {row_list(rows)}; give every item a class.")
     return np.unique(array, return_inverse=True)[1].astype(np.int64).ravel()
 
 

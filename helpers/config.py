@@ -102,11 +102,28 @@ def data_dir() -> Path:
     """The data cache: ``$COURSE_DATA_DIR``, else ``/content/data`` on Colab, else ``<repo>/data``.
 
     Outside a checkout (a plain pip install) the fallback is ``~/.cache/neural-codes-course``.
-    The folder is created if missing.
+    The folder is created if missing. A relative ``$COURSE_DATA_DIR`` is taken relative to the
+    project root (the checkout's folder; the home folder outside a checkout), never to the
+    current directory, so a notebook and ``make`` (run from different folders) share one cache.
+
+    Raises
+    ------
+    NotADirectoryError
+        If ``$COURSE_DATA_DIR`` (or a parent of it) is a file; the message names the variable.
     """
     env = os.environ.get("COURSE_DATA_DIR")
     if env:
         path = Path(env).expanduser()
+        if not path.is_absolute():
+            path = (repo_root() or Path.home()) / path
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise NotADirectoryError(
+                f"COURSE_DATA_DIR={env!r} names {path}, which is (or lies under) a file, not a "
+                "folder. Point COURSE_DATA_DIR at a folder (it is created if missing), or unset "
+                "it.") from None
+        return path
     elif on_colab():
         path = Path("/content/data")
     elif repo_root() is not None:

@@ -122,16 +122,23 @@ def l2_normalize(codes: np.ndarray) -> np.ndarray:
     if codes.ndim != 2:
         raise ValueError(f"codes must be a 2-D (n, d) array, got shape {codes.shape}; "
                          "flatten feature maps first (codes.reshape(len(codes), -1)).")
+    if codes.dtype.kind not in "biuf":
+        raise ValueError(f"codes must be numeric, got dtype {codes.dtype}.")
     if not np.all(np.isfinite(codes)):
         raise ValueError("codes hold NaN or infinite values; check the model and its inputs.")
-    codes = codes.astype(np.float32)
-    norms = np.linalg.norm(codes, axis=1, keepdims=True)
-    zero_rows = np.flatnonzero(norms[:, 0] == 0)
+    # Each row is divided by its largest magnitude (in float64) before the norm is taken:
+    # squaring finite but huge values (float64 1e200, float32 3e38) would overflow to inf.
+    peaks = np.abs(codes).max(axis=1).astype(np.float64) if codes.size else np.ones(len(codes))
+    zero_rows = np.flatnonzero(peaks == 0)
     if zero_rows.size:
         raise ValueError(f"{zero_rows.size} code(s) are all zero (rows {zero_rows[:10].tolist()}"
                          f"{'...' if zero_rows.size > 10 else ''}) and have no direction; use "
                          "codes taken before the ReLU, or drop those images.")
-    return codes / norms
+    unit = np.empty(codes.shape, np.float32)
+    for start in range(0, len(codes), 8192):  # row blocks: no float64 copy of a large matrix
+        block = codes[start:start + 8192].astype(np.float64) / peaks[start:start + 8192, None]
+        unit[start:start + 8192] = block / np.linalg.norm(block, axis=1, keepdims=True)
+    return unit
 
 
 def _default_preprocess(batch: np.ndarray) -> np.ndarray:
@@ -154,7 +161,7 @@ def _check_arguments(model, images, names, batch_size, cache_dir, cache_key) -> 
                          f"{known}.")
     if len(set(names)) != len(names):
         raise ValueError(f"layer_names repeats a layer: {names}.")
-    if not isinstance(batch_size, int) or batch_size < 1:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
     input_rank = len(model.inputs[0].shape)
     if isinstance(images, tf.data.Dataset):
@@ -178,12 +185,20 @@ def _check_arguments(model, images, names, batch_size, cache_dir, cache_key) -> 
 
 
 def _batches(images, batch_size):
+    batch_size, seen = int(batch_size), 0
     if isinstance(images, np.ndarray):
-        for start in range(0, len(images), batch_size):
-            yield images[start:start + batch_size]
+        batches = (images[start:start + batch_size] for start in range(0, len(images), batch_size))
     else:
-        for element in images.as_numpy_iterator():
-            yield element[0] if isinstance(element, (tuple, list)) else element
+        batches = (element[0] if isinstance(element, (tuple, list)) else element
+                   for element in images.as_numpy_iterator())
+    for batch in batches:
+        # a NaN pixel would pass a ReLU network as a finite code: refuse it here
+        if batch.dtype.kind == "f" and not np.all(np.isfinite(batch)):
+            bad = np.flatnonzero(~np.isfinite(batch.reshape(len(batch), -1)).all(axis=1)) + seen
+            raise ValueError(f"images hold NaN or infinite pixel values (images {bad[:10].tolist()}"
+                             "); fix or drop them before extracting codes.")
+        seen += len(batch)
+        yield batch
 
 
 def _run_in_batches(sub_model, names, images, batch_size, preprocess, flatten, verbose):

@@ -65,8 +65,9 @@ def test_a_truncated_archive_without_checksum_fails_verification(tmp_path, name,
 
 
 def test_read_sha256sums_parses_text_and_binary_mode_lines(tmp_path):
-    (tmp_path / "SHA256SUMS").write_text("AA11  one.zip\nbb22 *two.tar\n\n")
-    assert archives.read_sha256sums(tmp_path) == {"one.zip": "aa11", "two.tar": "bb22"}
+    one, two = hashlib.sha256(b"1").hexdigest(), hashlib.sha256(b"2").hexdigest()
+    (tmp_path / "SHA256SUMS").write_text(f"{one.upper()}  one.zip\n{two} *two.tar\n\n")
+    assert archives.read_sha256sums(tmp_path) == {"one.zip": one, "two.tar": two}
     assert archives.read_sha256sums(tmp_path / "nowhere") == {}
 
 

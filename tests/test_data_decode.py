@@ -1,5 +1,8 @@
 """Tests of helpers.data.decode against PIL decoding done in the test."""
 
+import json
+import zlib
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -61,9 +64,12 @@ def test_the_decoded_cache_is_reused_and_keyed_by_the_selection(jpegs, tmp_path)
     cache_files = list((tmp_path / ".decoded").glob("*.npy"))
     assert len(cache_files) == 1
     assert np.array_equal(np.load(cache_files[0]), first)
-    # the second call must read the file: poison it and see the poison come back
+    # the second call must read the file: poison it (with a matching sidecar, so it passes its
+    # checks) and see the poison come back
     poisoned = np.zeros_like(first)
     np.save(cache_files[0], poisoned)
+    cache_files[0].with_suffix(".json").write_text(json.dumps(
+        {"shape": list(poisoned.shape), "dtype": "uint8", "crc32": zlib.crc32(poisoned.tobytes())}))
     assert not cached_decode(jpegs, tmp_path, progress=False).any()
     reversed_order = cached_decode(jpegs[::-1], tmp_path, progress=False)
     assert np.array_equal(reversed_order, first[::-1])

@@ -1,23 +1,28 @@
-"""Checksums, streamed downloads and one-time unpacking of data archives.
+"""Checksums, checksum lists and bounded, verified downloads of data archives.
 
-The fetching policy (which place to try first) lives in :mod:`helpers.data.sources`; this
-module only does the file work, and does it so that a half-written file is never mistaken for
-a complete one: downloads go to a ``.part`` file renamed into place after verification, and an
-unpacked folder counts as present only once its marker file, written last, exists.
+The fetching policy (which place to try first) lives in :mod:`helpers.data.sources`, unpacking in
+:mod:`helpers.data.unpacking` (re-exported here); this module does the file work so that a
+half-written file is never mistaken for a complete one: a download goes to a ``.part`` file of a
+name unique to the process, is verified, and only then renamed into place.
 """
 
 from __future__ import annotations
 
+import errno
 import gzip
 import hashlib
-import json
+import http.client
+import math
 import os
+import re
 import shutil
 import tarfile
 import tempfile
+import time
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,12 +30,55 @@ from tqdm.auto import tqdm
 
 #: Seconds a download may wait for the server before it counts as failed (``COURSE_DOWNLOAD_TIMEOUT``).
 DEFAULT_TIMEOUT = 15.0
-MARKER_NAME = ".unpacked.json"
+#: Seconds one download from one URL may take in all (``COURSE_DOWNLOAD_DEADLINE``): a server
+#: trickling a byte now and then never trips the per-read timeout, but trips this.
+DEFAULT_DEADLINE = 3600.0
 _CHUNK = 1 << 20
+_USER_AGENT = "neural-codes-course data loader (Python urllib)"
+_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 
 
 class ArchiveError(ValueError):
     """An archive that is truncated, corrupt or not what the registry says it is."""
+
+
+class UnsafeArchiveError(ArchiveError):
+    """An archive with an entry pointing outside its folder, or that unpacks past the size limit."""
+
+
+class DiskFullError(OSError):
+    """No space left on the device of the data cache; the message says where and what to do."""
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """True for the OS errors of a full disk or an exhausted quota."""
+    return isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def disk_full_error(error: OSError, folder: Path, doing: str) -> DiskFullError:
+    """A :class:`DiskFullError` naming the folder, the operation and the remedy."""
+    try:
+        free = f"{human_size(disk_free(folder))} free"
+    except OSError:
+        free = "free space unknown"
+    return DiskFullError(error.errno, f"No space left on the disk of {folder} while {doing} "
+                         f"({free}). Free some space, or point COURSE_DATA_DIR at a larger disk, "
+                         "then load again.")
+
+
+def human_size(count: int) -> str:
+    """A byte count for a message: ``'2.48 GB'``, ``'3.0 MB'``, ``'5,000 bytes'``."""
+    if count >= 1e9:
+        return f"{count / 1e9:.2f} GB"
+    return f"{count / 1e6:.1f} MB" if count >= 1e6 else f"{count:,} bytes"
+
+
+def disk_free(folder: Path) -> int:
+    """Free bytes on the file system of ``folder`` (or of its nearest existing parent)."""
+    folder = Path(folder)
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return shutil.disk_usage(folder).free
 
 
 @dataclass(frozen=True)
@@ -39,6 +87,9 @@ class Archive:
 
     ``size`` (bytes), ``md5`` and ``sha256`` are None where no official value is known; a
     file is then checked only by reading it through (a truncated archive still fails).
+    ``mirrors`` are further URLs of the same file, tried in order after ``url`` and verified
+    by the same checksums. ``max_unpacked`` bounds the bytes it may unpack to (default: see
+    :func:`helpers.data.unpacking.unpack_limit`).
     """
 
     filename: str
@@ -46,6 +97,13 @@ class Archive:
     size: int | None = None
     md5: str | None = None
     sha256: str | None = None
+    mirrors: tuple[str, ...] = ()
+    max_unpacked: int | None = None
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        """Every known URL of the file, official first."""
+        return tuple(url for url in (self.url, *self.mirrors) if url)
 
 
 def file_digest(path: Path, algorithm: str = "sha256") -> str:
@@ -139,7 +197,7 @@ def _read_through(path: Path) -> None:
                         archive.extractfile(member).read()
         elif path.suffix == ".zip":
             raise ArchiveError(f"{path.name} is not a readable zip file (truncated?).")
-    except (OSError, EOFError, tarfile.TarError, zipfile.BadZipFile) as error:
+    except (OSError, EOFError, zlib.error, tarfile.TarError, zipfile.BadZipFile) as error:
         raise ArchiveError(f"{path.name} cannot be read to its end ({error}).") from error
 
 
@@ -150,142 +208,176 @@ def _is_tar_name(name: str) -> bool:
 def read_sha256sums(folder: Path) -> dict[str, str]:
     """The ``SHA256SUMS`` of a mirror folder as ``{file name: digest}`` (empty when absent).
 
+    Reads the GNU format of ``sha256sum`` (``<hex>  name``, ``<hex> *name`` for binary mode)
+    and the BSD format of ``shasum --tag`` / ``sha256 -r`` (``SHA256 (name) = <hex>``), a leading
+    ``./`` in names, a UTF-8 byte-order mark, blank lines and ``#`` comments.
+
+    Raises
+    ------
+    ArchiveError
+        If the file is not text or holds a line of neither format (the message quotes it).
+
     Examples
     --------
     >>> import tempfile, pathlib
     >>> folder = pathlib.Path(tempfile.mkdtemp())
-    >>> _ = (folder / "SHA256SUMS").write_text("ab12  a.zip\\ncd34 *b.tar\\n")
-    >>> read_sha256sums(folder)
-    {'a.zip': 'ab12', 'b.tar': 'cd34'}
+    >>> _ = (folder / "SHA256SUMS").write_text("ab" * 32 + "  ./a.zip\\nSHA256 (b.tar) = " + "CD" * 32)
+    >>> {name: digest[:4] for name, digest in read_sha256sums(folder).items()}
+    {'a.zip': 'abab', 'b.tar': 'cdcd'}
     """
     sums_file = folder / "SHA256SUMS"
     if not sums_file.is_file():
         return {}
+    remedy = f"Regenerate it in {folder} with: sha256sum * > SHA256SUMS"
+    try:
+        text = sums_file.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ArchiveError(f"{sums_file} is not a text checksum list. {remedy}") from None
     sums = {}
-    for line in sums_file.read_text().splitlines():
-        parts = line.strip().split(None, 1)
-        if len(parts) == 2:
-            sums[parts[1].lstrip("*").strip()] = parts[0].lower()
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        bsd = re.fullmatch(r"SHA256 ?\((.+)\) ?= ?([0-9a-fA-F]{64})", line)
+        if bsd:
+            name, digest = bsd.group(1), bsd.group(2)
+        else:
+            parts = line.split(None, 1)
+            if len(parts) != 2 or not _HEX64.fullmatch(parts[0]):
+                raise ArchiveError(f"{sums_file}, line {number}: {line[:80]!r} is not "
+                                   f"'<sha256>  <name>' nor 'SHA256 (<name>) = <sha256>'. {remedy}")
+            digest, name = parts[0], parts[1].strip()
+            name = name[1:] if name.startswith("*") else name
+        while name.startswith("./"):
+            name = name[2:]
+        sums[name] = digest.lower()
     return sums
 
 
-def download_timeout() -> float:
-    """Seconds to wait for a server: ``$COURSE_DOWNLOAD_TIMEOUT`` or 15."""
-    value = os.environ.get("COURSE_DOWNLOAD_TIMEOUT", "")
+def _seconds_setting(variable: str, default: float) -> float:
+    value = os.environ.get(variable, "").strip()
+    if not value:
+        return default
     try:
-        return float(value) if value else DEFAULT_TIMEOUT
+        seconds = float(value)
     except ValueError:
-        raise ValueError(f"COURSE_DOWNLOAD_TIMEOUT={value!r} is not a number of seconds.") from None
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"{variable}={value!r} must be a positive, finite number of seconds "
+                         f"(e.g. {default:g}); fix or unset it.")
+    return seconds
+
+
+def download_timeout() -> float:
+    """Seconds one read may wait for the server: ``$COURSE_DOWNLOAD_TIMEOUT`` or 15.
+
+    Raises
+    ------
+    ValueError
+        If the variable is not a positive, finite number (the message names it).
+    """
+    return _seconds_setting("COURSE_DOWNLOAD_TIMEOUT", DEFAULT_TIMEOUT)
+
+
+def download_deadline() -> float:
+    """Seconds one download from one URL may take in all: ``$COURSE_DOWNLOAD_DEADLINE`` or 3600."""
+    return _seconds_setting("COURSE_DOWNLOAD_DEADLINE", DEFAULT_DEADLINE)
 
 
 def download(archive: Archive, destination: Path) -> Path:
-    """Stream ``archive.url`` to ``destination`` with a progress bar, verify, then move into place.
+    """Download ``archive`` from its first URL that works, verify it, then move it into place.
 
-    The bytes go to ``<destination>.part``; only a verified file is renamed to ``destination``
-    (``os.replace``, atomic on one file system), so an interrupted download leaves no file
-    that looks complete.
+    Every URL of :attr:`Archive.urls` is tried in order; the bytes go to a ``.part`` file of a
+    name unique to this process, and only a verified file is renamed to ``destination``
+    (``os.replace``, atomic on one file system). Each read waits at most
+    :func:`download_timeout` seconds and the whole download at most :func:`download_deadline`.
 
     Raises
     ------
     OSError
-        When the URL is unknown or the server cannot be reached (the message says why).
+        When no URL is known or none delivered (the message names every URL tried and why).
     ArchiveError
-        When the downloaded bytes fail verification (the partial file is removed).
+        When every URL delivered bytes that fail verification.
+    DiskFullError
+        When the disk fills up (not retried: another URL would not help).
     """
-    if not archive.url:
+    if not archive.urls:
         raise OSError(f"no official download URL is known for {archive.filename}")
+    timeout, deadline = download_timeout(), download_deadline()
     destination.parent.mkdir(parents=True, exist_ok=True)
-    partial = destination.with_name(destination.name + ".part")
+    failures: list[str] = []
+    all_bad_bytes = True
+    for url in archive.urls:
+        partial = Path(tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".part",
+                                        dir=destination.parent)[1])
+        try:
+            _stream(url, partial, archive, timeout, deadline)
+            verify_file(partial, archive)
+            os.replace(partial, destination)
+            return destination
+        except ArchiveError as error:
+            failures.append(f"{url} delivered a bad file "
+                            f"({str(error).replace(partial.name, archive.filename)})")
+        except (OSError, http.client.HTTPException, ValueError) as error:
+            if is_disk_full(error):
+                raise disk_full_error(error, destination.parent,
+                                      f"downloading {archive.filename}") from error
+            all_bad_bytes = False
+            reason = error if isinstance(error, urllib.error.HTTPError) else \
+                getattr(error, "reason", error)
+            failures.append(f"download of {url} failed ({reason})")
+        finally:
+            partial.unlink(missing_ok=True)
+    message = f"{archive.filename}: every URL failed: " + "; ".join(failures)
+    raise ArchiveError(message) if all_bad_bytes else OSError(message)
+
+
+def _stream(url: str, partial: Path, archive: Archive, timeout: float, deadline: float) -> None:
+    """Copy ``url`` into ``partial``, bounded per read and overall, checking the promised length."""
+    stop_at = time.monotonic() + deadline
+    # some servers refuse urllib's default agent; this one says who asks
+    request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        promised = _content_length(response.headers.get("Content-Length"))
+        received = 0
+        with open(partial, "wb") as handle, tqdm(
+            total=promised or archive.size, unit="B", unit_scale=True, desc=archive.filename
+        ) as bar:
+            while True:
+                if time.monotonic() > stop_at:
+                    raise TimeoutError(f"not finished after the {deadline:g} s deadline "
+                                       f"({received:,} bytes received); raise "
+                                       "COURSE_DOWNLOAD_DEADLINE on a slow connection")
+                # read1: one socket read, so the deadline is checked however slowly bytes come
+                chunk = response.read1(_CHUNK) if hasattr(response, "read1") else \
+                    response.read(_CHUNK)
+                if not chunk:
+                    break
+                _write(handle, chunk)
+                received += len(chunk)
+                bar.update(len(chunk))
+    if promised is not None and received != promised:
+        raise OSError(f"the server promised {promised:,} bytes and sent {received:,} "
+                      "(connection cut?)")
+
+
+def _content_length(value: str | None) -> int | None:
+    """The Content-Length header as bytes, or None when absent or not a count (then unused)."""
     try:
-        with urllib.request.urlopen(archive.url, timeout=download_timeout()) as response:
-            total = int(response.headers.get("Content-Length") or 0) or archive.size
-            with open(partial, "wb") as handle, tqdm(
-                total=total, unit="B", unit_scale=True, desc=archive.filename
-            ) as bar:
-                for chunk in iter(lambda: response.read(_CHUNK), b""):
-                    handle.write(chunk)
-                    bar.update(len(chunk))
-        verify_file(partial, archive)
-    except (urllib.error.URLError, OSError, ArchiveError) as error:
-        partial.unlink(missing_ok=True)
-        if isinstance(error, ArchiveError):
-            raise
-        reason = getattr(error, "reason", error)
-        raise OSError(f"download of {archive.url} failed ({reason})") from error
-    os.replace(partial, destination)
-    return destination
-
-
-def read_marker(folder: Path) -> dict | None:
-    """The marker an unpacking left in ``folder``, or None when unpacking never finished."""
-    marker = folder / MARKER_NAME
-    if not marker.is_file():
+        length = int((value or "").strip())
+    except ValueError:
         return None
-    try:
-        return json.loads(marker.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
+    return length if length >= 0 else None
 
 
-def write_marker(folder: Path, record: dict) -> None:
-    """Write the marker last, atomically, so its presence means the folder is complete."""
-    folder.mkdir(parents=True, exist_ok=True)
-    temporary = folder / (MARKER_NAME + ".tmp")
-    temporary.write_text(json.dumps(record, indent=1, sort_keys=True))
-    os.replace(temporary, folder / MARKER_NAME)
+def _write(handle, chunk: bytes) -> None:
+    handle.write(chunk)  # one place for every byte written, where tests inject a full disk
 
 
-def unpack(paths: list[Path], folder: Path, root: str, *, packed: bool = True) -> Path:
-    """Unpack archives (or copy plain files) into ``folder`` and return ``folder / root``.
+from helpers.data.unpacking import MARKER_NAME, read_marker, unpack, write_marker  # noqa: E402
 
-    Everything is first extracted into a temporary folder beside ``folder`` and moved into
-    place afterwards, so a failure part-way leaves the old state untouched.
-
-    Parameters
-    ----------
-    paths : list of Path
-        Archives (zip / tar / tar.gz) or, with ``packed=False``, files to copy as they are.
-    folder : Path
-        The data set's cache folder.
-    root : str
-        The folder the archives create (e.g. ``'tiny-imagenet-200'``); with ``packed=False``
-        the files are copied into ``folder / root``.
-
-    Raises
-    ------
-    ArchiveError
-        If an archive is unreadable or does not create ``root``.
-    """
-    folder.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".unpacking-", dir=folder))
-    try:
-        for path in paths:
-            if not packed:
-                (staging / root).mkdir(exist_ok=True)
-                shutil.copyfile(path, staging / root / path.name)
-            else:
-                _extract(path, staging)
-        if not (staging / root).is_dir():
-            found = sorted(entry.name for entry in staging.iterdir())
-            raise ArchiveError(f"{[p.name for p in paths]} do not contain {root}/ (found {found}).")
-        target = folder / root
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging / root, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return folder / root
-
-
-def _extract(path: Path, staging: Path) -> None:
-    try:
-        if zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as archive:
-                archive.extractall(staging)
-        elif _is_tar_name(path.name) or tarfile.is_tarfile(path):
-            with tarfile.open(path) as archive:
-                archive.extractall(staging, filter="data")
-        else:
-            raise ArchiveError(f"{path.name} is neither a zip nor a tar archive (truncated?).")
-    except (OSError, EOFError, tarfile.TarError, zipfile.BadZipFile) as error:
-        raise ArchiveError(f"{path.name} cannot be unpacked ({error}); it is truncated or corrupt.") from error
+__all__ = [
+    "Archive", "ArchiveError", "DiskFullError", "MARKER_NAME", "UnsafeArchiveError", "download",
+    "download_deadline", "download_timeout", "file_digest", "read_marker", "read_sha256sums",
+    "unpack", "verify_file", "write_marker",
+]

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 
 from helpers import config
-from helpers.data import archives, sources
+from helpers.data import archives, locks, sources
 from helpers.data.sources import DataNotFoundError, FetchedData
 from helpers.data.splits import ImageSplits, check_count
 
@@ -75,59 +76,93 @@ def load_car_vs_other(image_size: int = 64, *, batch_size: int = 256) -> ImageSp
 
 
 def fetch_car_vs_other() -> FetchedData:
-    """``a5_images`` from an archive, else built from Tiny ImageNet, else (sample profile) generated."""
+    """``a5_images`` from an archive, else built from Tiny ImageNet, else (sample profile) generated.
+
+    The build runs under the data set's inter-process lock: a second notebook asking at the
+    same time waits and then reads the finished tree instead of building over it.
+    """
     try:
         return sources.fetch("car_vs_other", allow_sample=False)
     except DataNotFoundError as no_archive:
         folder = config.data_dir() / "car_vs_other"
-        try:
-            tiny = sources.fetch("tiny_imagenet", allow_sample=False)
-        except DataNotFoundError as no_tiny:
-            if config.is_sample():
-                return sources.fetch_sample("car_vs_other")
-            raise DataNotFoundError(f"{no_archive}\n\nBuilding it from Tiny ImageNet failed too:\n"
-                                    f"{no_tiny}") from None
-        root = build_from_tiny_imagenet(tiny.path, folder)
-        origin = f"built from Tiny ImageNet ({tiny.origin})"
-        archives.write_marker(folder, {"origin": origin, "is_subset": tiny.is_subset})
+        with locks.folder_lock(folder, "car vs other (built from Tiny ImageNet)"):
+            built = sources.from_marker("car_vs_other", folder, "cache")
+            if built is not None:  # another process built it while this one waited
+                return built
+            try:
+                tiny = sources.fetch("tiny_imagenet", allow_sample=False)
+            except DataNotFoundError as no_tiny:
+                if config.is_sample():
+                    return sources.fetch_sample("car_vs_other")
+                raise DataNotFoundError(f"{no_archive}\n\nBuilding it from Tiny ImageNet failed "
+                                        f"too:\n{no_tiny}") from None
+            origin = f"built from Tiny ImageNet ({tiny.origin})"
+            root = build_from_tiny_imagenet(tiny.path, folder, marker={
+                "origin": origin, "is_subset": tiny.is_subset})
         return FetchedData("car_vs_other", root, "built from Tiny ImageNet", origin, tiny.is_subset)
 
 
-def build_from_tiny_imagenet(tiny_root: Path, folder: Path, seed: int = 42) -> Path:
+def build_from_tiny_imagenet(tiny_root: Path, folder: Path, seed: int = 42, *,
+                             marker: dict | None = None) -> Path:
     """Copy Tiny ImageNet JPEGs into ``folder/a5_images/{train,validation}/{car,other}/NNNN.jpg``.
 
     Cars come from :data:`CAR_WNIDS`, others from every class that is not a vehicle; each pool
     is shuffled with ``seed``. A ``SOURCES.tsv`` records the original file of every image.
+    The tree is built in a folder of a unique name, its file count per class folder checked
+    against what was written, and then moved into place in one rename, under ``folder``'s
+    inter-process lock; with ``marker``, the completion marker (with those counts) comes last.
 
     Returns
     -------
     Path
         ``folder / 'a5_images'``.
     """
+    with locks.folder_lock(folder, "car vs other (built from Tiny ImageNet)"):
+        locks.clean_leftovers(folder)
+        staging = Path(tempfile.mkdtemp(prefix=".building-", dir=folder))
+        try:
+            counts = _copy_images(Path(tiny_root), staging, seed)
+            found = {name: len(os.listdir(staging / name)) for name in counts}
+            if found != counts:
+                raise OSError(f"Building car vs other in {staging} wrote {counts} files per "
+                              f"folder but {found} are there; the disk or the source changed.")
+            target = folder / "a5_images"
+            (folder / archives.MARKER_NAME).unlink(missing_ok=True)
+            if target.exists():  # an unmarked tree: a killed or damaged build
+                os.replace(target, Path(tempfile.mkdtemp(prefix=".stale-", dir=folder)) / "old")
+            os.replace(staging, target)
+            if marker is not None:
+                archives.write_marker(folder, {**marker, "counts": counts})
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+            locks.clean_leftovers(folder)
+    return target
+
+
+def _copy_images(tiny_root: Path, staging: Path, seed: int) -> dict[str, int]:
+    """Copy the chosen images into ``staging``; returns the files written per class folder."""
     wnids = sorted((tiny_root / "wnids.txt").read_text().split())
     pools = {"car": [w for w in wnids if w in CAR_WNIDS],
              "other": [w for w in wnids if w not in CAR_WNIDS + VEHICLE_WNIDS]}
     rng = np.random.default_rng(seed)
     wanted = sum(SPLIT_SIZES.values())
-    staging = folder / ".building-a5_images"
-    shutil.rmtree(staging, ignore_errors=True)
-    lines = []
+    lines, counts = [], {f"{split}/{kind}": 0 for split in SPLIT_SIZES for kind in pools}
     for kind, classes in pools.items():
         files = sorted(path for wnid in classes
                        for path in (tiny_root / "train" / wnid / "images").glob("*.JPEG"))
         chosen = [files[i] for i in rng.permutation(len(files))[:wanted]]
         if len(chosen) < wanted:
             warnings.warn(f"Tiny ImageNet at {tiny_root} has only {len(chosen)} {kind} images "
-                          f"(wanted {wanted}); the car-vs-other splits are smaller.", stacklevel=3)
+                          f"(wanted {wanted}); the car-vs-other splits are smaller.", stacklevel=4)
         n_train = round(len(chosen) * SPLIT_SIZES["train"] / wanted)
         for index, path in enumerate(chosen):
             split, number = ("train", index) if index < n_train else ("validation", index - n_train)
             name = f"{split}/{kind}/{number:04d}.jpg"
             (staging / split / kind).mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, staging / name)
+            counts[f"{split}/{kind}"] += 1
             lines.append(f"{name}\t{path.parent.parent.name}\t{path.name}")
+    for name in counts:
+        (staging / name).mkdir(parents=True, exist_ok=True)
     (staging / "SOURCES.tsv").write_text("\n".join(lines) + "\n")
-    target = folder / "a5_images"
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(staging, target)
-    return target
+    return counts

@@ -3,21 +3,32 @@
 Decoding runs in a parallel ``tf.data`` map (TensorFlow's JPEG decoder releases the GIL, so both
 cores work), and batches are copied into one preallocated array: memory stays at the size of
 the result (100,000 Tiny ImageNet images = 1.2 GB), with no float32 or list-of-arrays copy.
-``cached_decode`` stores the array as ``.npy`` next to the images, so a second load only reads it.
+``cached_decode`` stores the array as ``.npy`` next to the images, so a second load only reads it;
+a small ``.json`` sidecar records its shape, dtype and CRC-32, checked before the array is used.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import os
+import tempfile
+import warnings
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from helpers.data.locks import clean_leftovers, folder_lock
+
 CACHE_FOLDER = ".decoded"
 _BATCH = 256
+_CRC_CHUNK = 64 << 20
+#: Cache files already checked by this process, by (path, size, mtime): checked once per kernel.
+_checked: set[tuple] = set()
 
 
 def decode_images(paths: Sequence[str | os.PathLike], image_size: int | tuple[int, int] | None = None,
@@ -127,22 +138,118 @@ def cached_decode(paths: Sequence[str | os.PathLike], cache_dir: str | os.PathLi
     cache_dir = Path(cache_dir)
     key = _cache_key(paths, cache_dir, image_size)
     cache_file = cache_dir / CACHE_FOLDER / f"{key}.npy"
-    if cache_file.is_file():
-        try:
-            # copy-on-write mapping: instant, pages are read on first use (from the OS page
-            # cache on a re-run), and a notebook may still modify its arrays in place
-            images = np.asarray(np.load(cache_file, mmap_mode="c"))
-            if len(images) == len(paths):
+    expected = _expected_shape(len(paths), image_size)
+    images = _read_cache(cache_file, expected)  # the common case needs no lock
+    if images is not None:
+        return images
+    lock, unwritable = contextlib.ExitStack(), None
+    try:  # one process decodes and writes; another loading the same set waits, then reads
+        lock.enter_context(folder_lock(cache_file.parent, "the decoded-image cache"))
+        clean_leftovers(cache_file.parent)
+    except OSError as error:
+        unwritable = error
+    with lock:
+        if unwritable is None:
+            images = _read_cache(cache_file, expected, set_aside=True)
+            if images is not None:
                 return images
-        except (OSError, ValueError):  # a damaged cache file is rebuilt, not trusted
-            pass
-    images = decode_images(paths, image_size, progress=progress)
-    cache_file.parent.mkdir(parents=True, exist_ok=True)
-    temporary = cache_file.with_name(cache_file.name + f".{os.getpid()}.tmp")
-    with open(temporary, "wb") as handle:
-        np.save(handle, images)
-    os.replace(temporary, cache_file)
+        images = decode_images(paths, image_size, progress=progress)
+        if unwritable is not None:
+            _warn_not_saved(cache_file, unwritable)
+        else:
+            _write_cache(cache_file, images)
     return images
+
+
+def _expected_shape(count: int, image_size) -> tuple:
+    size = _as_size(image_size)
+    return (count,) + (size if size else (None, None)) + (3,)
+
+
+def _read_cache(cache_file: Path, expected: tuple, *, set_aside: bool = False) -> np.ndarray | None:
+    """The cached array if it is present and sound; a damaged one is set aside (with ``set_aside``)."""
+    if not cache_file.is_file():
+        return None
+    sidecar = cache_file.with_suffix(".json")
+    try:
+        record = json.loads(sidecar.read_text())
+        # copy-on-write mapping: instant, pages are read on first use (from the OS page
+        # cache on a re-run), and a notebook may still modify its arrays in place
+        images = np.load(cache_file, mmap_mode="c")
+        problem = _problem(images, record, expected, cache_file)
+    except FileNotFoundError:  # written by an older version, or a crash between two renames:
+        return None  # not damage, so no warning; the rebuilt file replaces it
+    except Exception as error:  # noqa: BLE001 - a damaged header fails numpy's parser in many
+        # ways (EOFError, tokenize.TokenError, ValueError, ...); any of them means "rebuild"
+        problem = f"cannot be read ({type(error).__name__}: {str(error)[:120]})"
+    if problem is None:
+        return np.asarray(images)
+    if set_aside:  # under the lock: nobody is writing it; keep the bytes out of the way
+        bad = cache_file.with_name(cache_file.name + ".bad")
+        os.replace(cache_file, bad)
+        sidecar.unlink(missing_ok=True)
+        warnings.warn(f"The decoded-image cache {cache_file} {problem}; moved it to {bad.name} "
+                      "and decoding the images again.", stacklevel=4)
+    return None
+
+
+def _problem(images: np.ndarray, record: dict, expected: tuple, cache_file: Path) -> str | None:
+    shape = tuple(images.shape)
+    if shape != tuple(record["shape"]) or str(images.dtype) != record["dtype"]:
+        return (f"holds {images.dtype} {shape} but its sidecar says {record['dtype']} "
+                f"{tuple(record['shape'])}")
+    if images.dtype != np.uint8 or len(shape) != 4 or any(
+            want is not None and want != got for want, got in zip(expected, shape)):
+        return f"holds {images.dtype} {shape}, not uint8 images of shape {expected}"
+    stat = cache_file.stat()
+    identity = (str(cache_file), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+    if identity not in _checked:
+        if _crc32(images) != record["crc32"]:
+            return "fails its CRC-32 check (damaged on disk)"
+        _checked.add(identity)
+    return None
+
+
+def _crc32(images: np.ndarray) -> int:
+    flat = images.reshape(-1).view(np.uint8)
+    crc = 0
+    for start in range(0, flat.size, _CRC_CHUNK):
+        crc = zlib.crc32(flat[start:start + _CRC_CHUNK], crc)
+    return crc
+
+
+def _write_cache(cache_file: Path, images: np.ndarray) -> None:
+    """Save array and sidecar under unique temporary names, then rename; failure only warns."""
+    temporaries = []
+    try:
+        for suffix in (".npy", ".json"):
+            handle, name = tempfile.mkstemp(prefix=cache_file.stem + ".", suffix=suffix + ".tmp",
+                                            dir=cache_file.parent)
+            temporaries.append(Path(name))
+            with os.fdopen(handle, "wb") as stream:
+                if suffix == ".npy":
+                    _save(stream, images)
+                else:
+                    stream.write(json.dumps({"shape": list(images.shape), "dtype": str(images.dtype),
+                                             "crc32": _crc32(images)}).encode())
+        os.replace(temporaries[0], cache_file)  # the array first: a sidecar never outlives it
+        os.replace(temporaries[1], cache_file.with_suffix(".json"))
+        stat = cache_file.stat()  # just written from memory: this process need not check it again
+        _checked.add((str(cache_file), stat.st_size, stat.st_mtime_ns, stat.st_ino))
+    except OSError as error:
+        _warn_not_saved(cache_file, error)
+    finally:
+        for temporary in temporaries:
+            temporary.unlink(missing_ok=True)
+
+
+def _save(stream, images: np.ndarray) -> None:
+    np.save(stream, images)  # one place for the bytes written, where tests inject a full disk
+
+
+def _warn_not_saved(cache_file: Path, error: OSError) -> None:
+    warnings.warn(f"Could not save the decoded-image cache {cache_file} ({error}); the images are "
+                  "fine, but the next load decodes them again.", stacklevel=4)
 
 
 def _as_size(image_size: int | tuple[int, int] | None) -> tuple[int, int] | None:

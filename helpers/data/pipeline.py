@@ -11,6 +11,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from helpers.data.splits import check_count
+
 
 def make_dataset(images, labels=None, *, batch_size: int = 32, shuffle: bool = False,
                  seed: int | None = None, preprocess: Callable | str = "scale",
@@ -51,8 +53,7 @@ def make_dataset(images, labels=None, *, batch_size: int = 32, shuffle: bool = F
     """
     import tensorflow as tf
 
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1; got {batch_size}.")
+    check_count("batch_size", batch_size)  # any int, numpy's too; not 2.5, not True
     from_files = not isinstance(images, np.ndarray) or images.dtype.kind in "USO"
     count = len(images)
     if count == 0:

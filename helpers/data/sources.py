@@ -11,9 +11,11 @@
 5. in the sample profile only, a generated sample in the official layout
    (``data_dir() / 'samples' / name``, kept apart so it is never mistaken for real data).
 
-A file that fails its checks is reported with a warning, set aside as ``<name>.corrupt`` and
-fetched again from the next place. When nothing resolves, one :class:`DataNotFoundError` lists
-every place looked and what to do.
+A file that fails its checks, or that will not unpack, is reported with a warning, set aside
+as ``<name>.corrupt`` (a cache copy; a mirror's is left alone) and fetched from the next place.
+When nothing resolves, one :class:`DataNotFoundError` lists every place looked and what to do.
+Everything after the first cache look happens under the data set's inter-process lock
+(:mod:`helpers.data.locks`), so concurrent notebooks wait for one another instead of racing.
 """
 
 from __future__ import annotations
@@ -24,89 +26,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from helpers import config
-from helpers.data import archives
+from helpers.data import archives, locks
 from helpers.data.archives import Archive, ArchiveError
+from helpers.data.registry import REGISTRY, DataSource
+
+__all__ = ["REGISTRY", "SOURCES", "DataNotFoundError", "DataSource", "FetchedData", "fetch",
+           "fetch_sample", "from_marker", "get_source"]
 
 #: Places in the order ``fetch`` tries them; a data set's ``source`` is one of these.
 SOURCES = ("cache", "mirror", "system", "download", "generated sample")
-_VOC = "http://host.robots.ox.ac.uk/pascal/VOC/voc2007/"
-_FASHION = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
-
-
-@dataclass(frozen=True)
-class DataSource:
-    """A registry entry: a data set's official archives and the folder they unpack to.
-
-    ``packed=False`` means the files are used as they are (FashionMNIST's ``.gz`` IDX files)
-    and are copied, not unpacked, into ``root``. ``system_dirs`` are folders where an installed
-    copy of exactly those files may already sit.
-    """
-
-    name: str
-    title: str
-    archives: tuple[Archive, ...]
-    root: str
-    homepage: str
-    packed: bool = True
-    system_dirs: tuple[str, ...] = ()
-    notes: str = ""
-
-
-REGISTRY: dict[str, DataSource] = {
-    "tiny_imagenet": DataSource(
-        "tiny_imagenet", "Tiny ImageNet-200",
-        (Archive("tiny-imagenet-200.zip", "http://cs231n.stanford.edu/tiny-imagenet-200.zip",
-                 248_100_043, md5="90528d7ca1a48142e341f4ef8d21d0de"),),
-        root="tiny-imagenet-200", homepage="http://cs231n.stanford.edu/",
-        notes="md5 as used by many public loaders (e.g. avalanche); size from SPEC.md.",
-    ),
-    "voc2007": DataSource(
-        "voc2007", "PASCAL VOC 2007",
-        (Archive("VOCtrainval_06-Nov-2007.tar", _VOC + "VOCtrainval_06-Nov-2007.tar",
-                 md5="c52e279531787c972589f7e41ab4ae64"),
-         Archive("VOCtest_06-Nov-2007.tar", _VOC + "VOCtest_06-Nov-2007.tar",
-                 md5="b6e924de25625d8de591ea690078ad9f")),
-        root="VOCdevkit", homepage="http://host.robots.ox.ac.uk/pascal/VOC/voc2007/",
-        notes="md5s from SPEC.md; sizes not recorded (no verified figure).",
-    ),
-    "fashion_mnist": DataSource(
-        "fashion_mnist", "FashionMNIST",
-        tuple(Archive(filename, _FASHION + filename, md5=md5) for filename, md5 in (
-            ("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
-            ("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe"),
-            ("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79"),
-            ("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310"))),
-        root="fashion-mnist", homepage="https://github.com/zalandoresearch/fashion-mnist",
-        packed=False,
-        system_dirs=("~/.keras/datasets/fashion-mnist", "/usr/share/datasets/fashion-mnist"),
-        notes="md5s of the official gzip files; the Debian package re-compresses them, so "
-              "system copies are checked by decoding (sizes, labels), not by md5.",
-    ),
-    "caltech256": DataSource(
-        "caltech256", "Caltech-256",
-        (Archive("256_ObjectCategories.tar",
-                 "https://data.caltech.edu/records/nyy15-4j048/files/256_ObjectCategories.tar",
-                 md5="67b4f42ca05d46448c6bb8ecd2220f6d"),),
-        root="256_ObjectCategories", homepage="https://data.caltech.edu/records/nyy15-4j048",
-        notes="md5 as used by torchvision; size not recorded.",
-    ),
-    "urban_tribes": DataSource(
-        "urban_tribes", "UCSD Urban Tribes",
-        (Archive("pictures_all.zip", None),),
-        root="pictures_all", homepage="http://vision.ucsd.edu/content/urban-tribes",
-        notes="No official URL, size or checksum could be verified: download the pictures from "
-              "the homepage by hand; the layout (pictures_all/<tribe>_<n>.jpg) follows public "
-              "users of the data.",
-    ),
-    "car_vs_other": DataSource(
-        "car_vs_other", "Car vs other (a5_images)",
-        (Archive("a5_images.zip", None),),
-        root="a5_images", homepage="http://cs231n.stanford.edu/",
-        notes="A course archive with no public URL; in the full profile it is built from the "
-              "Tiny ImageNet car classes when absent (helpers.data.car_vs_other).",
-    ),
-}
-
 
 class DataNotFoundError(FileNotFoundError):
     """No place could provide a data set; the message lists every place looked and what to do."""
@@ -218,35 +146,56 @@ def fetch(name: str, *, allow_sample: bool | None = None) -> FetchedData:
     if allow_sample is None:
         allow_sample = config.is_sample()
     folder = config.data_dir() / name
-    looked: list[str] = []
-
     cached = _from_marker(source, folder, "cache")
-    if cached is not None:
+    if cached is not None:  # a marked tree is complete and never changed again: no lock needed
         return cached
-    looked.append(f"cache: {folder / source.root} (not unpacked there yet)")
+    with locks.folder_lock(folder, source.title):
+        cached = _from_marker(source, folder, "cache")  # another process may just have made it
+        if cached is not None:
+            return cached
+        locks.clean_leftovers(folder)
+        return _fetch_locked(source, folder, allow_sample)
 
+
+def _fetch_locked(source: DataSource, folder: Path, allow_sample: bool) -> FetchedData:
+    looked = [f"cache: {folder / source.root} (not unpacked there yet)"]
     located = _locate_archives(source, folder, looked, download=False)
-    if located is None and not source.packed:
-        installed = _installed_copy(source, looked)
-        if installed is not None:
-            return installed
-    if located is None:
+    fetched = _unpack(source, folder, located, looked) if located else None
+    if fetched is None and not source.packed:
+        fetched = _installed_copy(source, looked)
+    if fetched is None:
         if config.is_sample():
             looked.append("download: not tried in the sample profile")
         else:
             located = _locate_archives(source, folder, looked, download=True)
-    if located is not None:
-        places, paths, is_subset = located
-        origin = next((p for p in ("download", "mirror", "system") if p in places), "cache")
-        root = archives.unpack(paths, folder, source.root, packed=source.packed)
-        archives.write_marker(folder, {"origin": origin, "is_subset": is_subset,
-                                       "archives": {p.name: str(p) for p in paths}})
-        return FetchedData(name, root, origin, origin, is_subset)
-
+            fetched = _unpack(source, folder, located, looked) if located else None
+    if fetched is not None:
+        return fetched
     if allow_sample:
-        return fetch_sample(name)
+        return fetch_sample(source.name)
     looked.append("generated sample: only in the sample profile")
     raise DataNotFoundError(_not_found_message(source, folder, looked))
+
+
+def _unpack(source: DataSource, folder: Path, located, looked: list[str]) -> FetchedData | None:
+    """Unpack verified archives; an archive that will not unpack is noted, set aside, skipped."""
+    places, paths, is_subset = located
+    origin = next((p for p in ("download", "mirror", "system") if p in places), "cache")
+    record = {"origin": origin, "is_subset": is_subset,
+              "archives": {p.name: str(p) for p in paths}}
+    try:
+        root = archives.unpack(paths, folder, source.root, packed=source.packed,
+                               limits=[a.max_unpacked for a in source.archives], marker=record)
+    except ArchiveError as error:
+        bad = getattr(error, "path", None)
+        note = f"unpacking: {error}"
+        if bad is not None and Path(bad).parent == folder and Path(bad).is_file():
+            os.replace(bad, Path(bad).with_name(Path(bad).name + ".corrupt"))
+            note += f" Moved it to {Path(bad).name}.corrupt."
+        warnings.warn(f"{source.title}: {note}", stacklevel=4)
+        looked.append(note)
+        return None
+    return FetchedData(source.name, root, origin, origin, is_subset)
 
 
 def fetch_sample(name: str) -> FetchedData:
@@ -266,17 +215,33 @@ def fetch_sample(name: str) -> FetchedData:
     cached = _from_marker(source, folder, "generated sample")
     if cached is not None:
         return cached
-    paths = samples.write_sample_archives(name, folder)
-    root = archives.unpack(paths, folder, source.root, packed=source.packed)
-    for path in paths:  # the unpacked copy is all that is needed; the archives are rebuildable
-        path.unlink(missing_ok=True)
-    archives.write_marker(folder, {"origin": "generated sample", "is_subset": True})
+    with locks.folder_lock(folder, f"the {source.title} sample"):
+        cached = _from_marker(source, folder, "generated sample")
+        if cached is not None:
+            return cached
+        locks.clean_leftovers(folder)
+        paths = samples.write_sample_archives(name, folder)
+        root = archives.unpack(paths, folder, source.root, packed=source.packed,
+                               marker={"origin": "generated sample", "is_subset": True})
+        for path in paths:  # the unpacked copy is all that is needed; the archives are rebuildable
+            path.unlink(missing_ok=True)
     return FetchedData(name, root, "generated sample", "generated sample", True)
+
+
+def from_marker(name: str, folder: Path, label: str) -> FetchedData | None:
+    """The finished tree of data set ``name`` in ``folder``, or None when it is not complete."""
+    return _from_marker(get_source(name), folder, label)
 
 
 def _from_marker(source: DataSource, folder: Path, label: str) -> FetchedData | None:
     record = archives.read_marker(folder)
     if record is None or not (folder / source.root).is_dir():
+        return None
+    counts = record.get("counts") or {}  # a built tree records its files per folder: cheap to check
+    try:
+        if any(len(os.listdir(folder / source.root / sub)) != n for sub, n in counts.items()):
+            return None
+    except OSError:
         return None
     return FetchedData(source.name, folder / source.root, label,
                        record.get("origin", label), bool(record.get("is_subset", False)))
@@ -298,8 +263,15 @@ def _locate_archives(source: DataSource, folder: Path, looked: list[str], *, dow
     The first pass (``download=False``) looks in the cache and the mirror; the second
     (``download=True``) reuses what the cache holds and downloads the rest.
     """
-    mirror = config.mirror_dir()
-    sums = archives.read_sha256sums(mirror) if mirror and not download else {}
+    mirror = config.mirror_dir() if not download else None
+    sums = {}
+    if mirror is not None:
+        try:
+            sums = archives.read_sha256sums(mirror)
+        except ArchiveError as error:  # an unreadable list vouches for nothing: skip the mirror
+            warnings.warn(f"{source.title}: mirror skipped: {error}", stacklevel=4)
+            looked.append(f"mirror: skipped: {error}")
+            mirror = None
     places, paths, is_subset = [], [], False
     for archive in source.archives:
         cached = folder / archive.filename
@@ -312,13 +284,16 @@ def _locate_archives(source: DataSource, folder: Path, looked: list[str], *, dow
                 paths.append(archives.download(archive, cached))
                 places.append("download")
                 continue
+            except (archives.DiskFullError, locks.CacheNotWritableError):
+                raise  # the cache's own fault: no other place would help, say it as it is
             except (OSError, ArchiveError) as error:
                 looked.append(f"download: {error}")
                 return None
         if not cached.exists():
             looked.append(f"cache: {cached} (absent)")
         if mirror is None:
-            looked.append("mirror: COURSE_DATA_MIRROR is unset")
+            if config.mirror_dir() is None:
+                looked.append("mirror: COURSE_DATA_MIRROR is unset")
         elif not (mirror / archive.filename).is_file():
             looked.append(f"mirror: {mirror / archive.filename} (absent)")
         elif _verified(mirror / archive.filename, archive, sums.get(archive.filename), looked,

@@ -1,0 +1,98 @@
+"""One inter-process lock per data-set folder, and the cleaning of what killed processes left.
+
+Two notebooks (or kernels) loading the same data set into one cache must not unpack, build or
+write caches over each other. Every writer therefore holds the folder's lock (``<folder>/.lock``,
+a :class:`filelock.FileLock`: an OS lock the kernel releases when its process dies, so a killed
+process never leaves it held). Readers of a *finished* tree need no lock: a tree is moved into
+place whole and marked complete last, so what a reader sees is either absent or complete.
+
+Leftovers (``.unpacking-*``, ``.building-*``, ``*.part``, ``*.tmp``) can only be left by a
+process that died while holding the lock, so whoever takes the lock next may remove them.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import threading
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+LOCK_NAME = ".lock"
+#: Name patterns of temporary files and folders of an unfinished write (all carry a unique part).
+LEFTOVER_PATTERNS = (".unpacking-*", ".building-*", ".stale-*", "*.part", "*.tmp")
+#: Seconds to wait quietly before saying that another process holds the lock.
+_QUIET_WAIT = 2.0
+_locks: dict[str, FileLock] = {}
+_guard = threading.Lock()
+
+
+class CacheNotWritableError(PermissionError):
+    """The data cache cannot be written (read-only folder or file system); says which and what to do."""
+
+
+@contextmanager
+def folder_lock(folder: str | os.PathLike, what: str | None = None) -> Iterator[Path]:
+    """Hold ``folder``'s inter-process lock; re-entrant within one thread of one process.
+
+    Parameters
+    ----------
+    folder : str or Path
+        The folder to guard (created if missing).
+    what : str, optional
+        What is being prepared, for the message shown while waiting for another process.
+
+    Yields
+    ------
+    Path
+        ``folder``, as a Path.
+
+    Raises
+    ------
+    CacheNotWritableError
+        If the folder or its lock file cannot be created.
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with _guard:  # one FileLock object per path, so nested use in a thread re-enters it
+            lock = _locks.setdefault(os.fspath(folder / LOCK_NAME), FileLock(folder / LOCK_NAME))
+        try:
+            lock.acquire(timeout=_QUIET_WAIT)
+        except Timeout:
+            warnings.warn(f"Waiting for another process that is preparing {what or folder} "
+                          f"(it holds {folder / LOCK_NAME}).", stacklevel=3)
+            lock.acquire()
+    except OSError as error:
+        if isinstance(error, PermissionError) or error.errno in (errno.EROFS, errno.EACCES):
+            raise CacheNotWritableError(
+                f"The data cache {folder} cannot be written ({error.strerror or error}). Make it "
+                "writable, or point COURSE_DATA_DIR at a writable folder.") from error
+        raise
+    try:
+        yield folder
+    finally:
+        lock.release()
+
+
+def clean_leftovers(folder: str | os.PathLike) -> list[str]:
+    """Remove temporary files and folders of unfinished writes in ``folder`` (not recursive).
+
+    Call it only while holding :func:`folder_lock` of ``folder``: then no live process owns
+    them. Returns the names removed.
+    """
+    removed = []
+    folder = Path(folder)
+    for pattern in LEFTOVER_PATTERNS:
+        for path in folder.glob(pattern):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(path.name)
+    return removed

@@ -142,6 +142,11 @@ def pretrained_vgg16(include_top: bool = True, input_shape: tuple | None = None,
 def _imagenet_weights_file(include_top: bool) -> Path:
     """The Keras ImageNet file, from the Keras cache or downloaded; OSError when unreachable."""
     fname, md5 = _VGG16_FILES[include_top]
+    return keras_weights_file(fname, _VGG16_URL + fname, md5)
+
+
+def keras_weights_file(fname: str, url: str, md5: str) -> Path:
+    """A Keras weights file from the Keras cache, else downloaded; OSError when unreachable."""
     cached = [Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models" / fname,
               Path("/tmp/.keras/models") / fname]
     if not any(path.is_file() for path in cached):
@@ -153,7 +158,7 @@ def _imagenet_weights_file(include_top: bool) -> Path:
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(_DOWNLOAD_STALL_TIMEOUT_S)  # urlretrieve has no timeout argument
     try:
-        return Path(keras.utils.get_file(fname, _VGG16_URL + fname, cache_subdir="models",
+        return Path(keras.utils.get_file(fname, url, cache_subdir="models",
                                          file_hash=md5))
     except Exception as error:  # get_file re-raises failures as bare Exception
         raise OSError(f"download of {fname} failed: {error}") from error

@@ -20,6 +20,7 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
     ("bench_retrieval.py", "agree to 1e-6"),
     ("bench_losses.py", "loop eager/ours"),
     ("bench_transfer.py", "predictions of the two ways agree"),
+    ("bench_voc_pipeline.py", "centre crops agree"),
 ])
 def test_quick_benchmark_runs_and_its_implementations_agree(script, agreement):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")

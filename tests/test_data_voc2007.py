@@ -97,3 +97,85 @@ def test_the_test_set_comes_from_the_second_tar_and_classes_are_standard(voc):
 def test_an_unknown_split_is_refused_before_any_fetch():
     with pytest.raises(ValueError, match="split must be one of"):
         load_voc2007("all")
+
+
+# A second test tar, in the official layout, with what real VOC images bring: several objects,
+# classes present only as difficult objects, truncated objects, a greyscale JPEG, varied sizes.
+# image id -> (width, height, PIL mode, grey/red value, objects (class, difficult, truncated))
+VARIED = {
+    "000010": (20, 10, "RGB", 200, [("dog", 0, 0), ("person", 0, 0)]),
+    "000011": (31, 17, "RGB", 150, [("dog", 1, 0), ("chair", 0, 1)]),
+    "000012": (12, 40, "RGB", 100, [("person", 0, 1)]),
+    "000013": (50, 30, "RGB", 60, [("cat", 0, 0), ("dog", 1, 0), ("dog", 0, 1)]),
+    "000014": (25, 25, "L", 90, [("sofa", 0, 0), ("bottle", 1, 1)]),
+}
+
+
+def _varied_xml(width, height, objects):
+    body = "".join(f"<object><name>{n}</name><pose>Unspecified</pose><truncated>{t}</truncated>"
+                   f"<difficult>{d}</difficult><bndbox><xmin>1</xmin><ymin>1</ymin>"
+                   f"<xmax>{width}</xmax><ymax>{height}</ymax></bndbox></object>"
+                   for n, d, t in objects)
+    return (f"<annotation><folder>VOC2007</folder><size><width>{width}</width><height>{height}"
+            f"</height><depth>3</depth></size><segmented>0</segmented>{body}</annotation>").encode()
+
+
+def _varied_jpeg(width, height, mode, value):
+    buffer = io.BytesIO()
+    Image.new(mode, (width, height), value if mode == "L" else (value, 30, 0)).save(
+        buffer, format="JPEG", quality=100)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def varied_voc(voc, tmp_path):
+    """Replace the test tar of the ``voc`` fixture by one holding the VARIED images."""
+    ids = list(VARIED)
+    members = {f"Annotations/{i}.xml": _varied_xml(w, h, objects)
+               for i, (w, h, _, _, objects) in VARIED.items()}
+    members.update({f"JPEGImages/{i}.jpg": _varied_jpeg(w, h, mode, value)
+                    for i, (w, h, mode, value, _) in VARIED.items()})
+    members["ImageSets/Main/test.txt"] = ("\n".join(ids) + "\n").encode()
+    _tar(tmp_path / "cache" / "voc2007" / "VOCtest_06-Nov-2007.tar", members)
+
+
+def test_multi_object_truncated_and_difficult_only_annotations_give_the_hand_worked_rows(varied_voc):
+    data = load_voc2007("test", image_size=16, progress=False)
+    col = VOC_CLASSES.index
+    expected_labels = np.zeros((5, 20), int)
+    for row, names in enumerate([["dog", "person"], ["chair"], ["person"], ["cat", "dog"], ["sofa"]]):
+        expected_labels[row, [col(name) for name in names]] = 1   # truncated objects count
+    expected_difficult = np.zeros((5, 20), bool)
+    expected_difficult[1, col("dog")] = True      # dog only as a difficult object
+    expected_difficult[4, col("bottle")] = True   # difficult and truncated: still difficult only
+    assert data.image_ids.tolist() == list(VARIED)
+    assert np.array_equal(data.labels, expected_labels)
+    assert np.array_equal(data.difficult, expected_difficult)
+
+
+def test_greyscale_and_differently_sized_jpegs_become_one_rgb_array(varied_voc):
+    data = load_voc2007("test", image_size=16, progress=False)
+    assert data.images.shape == (5, 16, 16, 3) and data.images.dtype == np.uint8
+    grey = data.images[4].astype(int)
+    assert np.array_equal(grey[..., 0], grey[..., 1]) and np.array_equal(grey[..., 0], grey[..., 2])
+    assert abs(int(np.median(grey)) - 90) <= 3
+    reds = [int(np.median(image[..., 0])) for image in data.images[:4]]
+    assert reds == pytest.approx([value for _, _, _, value, _ in list(VARIED.values())[:4]], abs=4)
+
+
+def test_per_class_ap_leaves_difficult_only_images_out_of_that_class_as_worked_by_hand(varied_voc):
+    from helpers.retrieval import per_class_average_precision
+
+    data = load_voc2007("test", image_size=8, progress=False)
+    dog = VOC_CLASSES.index("dog")
+    scores = np.zeros((5, 20))
+    scores[:, dog] = [0.6, 0.9, 0.8, 0.3, 0.1]
+    # Ranking of dog scores: 000011 (difficult-only) 0.9, 000012 (no dog) 0.8, 000010 (dog) 0.6,
+    # 000013 (dog) 0.3, 000014 (no dog) 0.1.
+    # VOC rule, 000011 left out: precisions 1/2 and 2/3 at the two dogs -> AP 7/12.
+    # Counting it as a negative instead: 1/3 and 2/4 -> 5/12.
+    with pytest.warns(RuntimeWarning, match="no positive"):
+        voc_rule = per_class_average_precision(data.labels, scores, ignore=data.difficult)
+        as_negative = per_class_average_precision(data.labels, scores)
+    assert voc_rule[dog] == pytest.approx(7 / 12)
+    assert as_negative[dog] == pytest.approx(5 / 12)

@@ -1,0 +1,175 @@
+"""Random crops and flips for training, centre crops for evaluation, over uint8 images in memory.
+
+The images come from a decode-once cache (e.g. ``load_voc2007(image_size=256)``, stored by
+:func:`helpers.data.decode.cached_decode`): decoding a JPEG costs far more than cropping it, so
+each file is decoded and resized once, and every epoch only crops. Crops are exact pixel copies
+(a slice per image, no resampling), drawn by stateless random ops from a
+per-batch seed, so a seeded pipeline gives the same crops on every run but new ones every epoch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from helpers.data.pipeline import _gatherer, _preprocessor
+
+
+def crop_dataset(images: np.ndarray, labels=None, *, crop_size: int, training: bool,
+                 batch_size: int = 64, seed: int | None = None,
+                 preprocess: Callable | str | None = "scale", drop_remainder: bool = False):
+    """Batches of square crops (and labels): random crop + flip to train, centre crop to evaluate.
+
+    Parameters
+    ----------
+    images : (n, h, w, c) uint8 array
+        The decoded images, all of one size, at least ``crop_size`` on each side (a
+        memory-mapped cache works: only the rows of each batch are read).
+    labels : array-like (n, ...), optional
+        Targets of any shape (e.g. multi-hot rows); None yields images only.
+    crop_size : int
+        Side of the square crops.
+    training : bool
+        True: reshuffle every epoch, a uniformly random crop position and a horizontal flip with
+        probability 1/2 for every image. False: the images in order, centre crop, no flip.
+    batch_size : int
+        Images per batch.
+    seed : int, optional
+        Seeds the shuffle and the crops (training only); None draws a new seed per run.
+    preprocess : 'scale', None or callable
+        ``'scale'``: float32 in [0, 1]. A callable receives float32 batches in [0, 255] (e.g.
+        ``keras.applications.resnet50.preprocess_input``). None: uint8.
+    drop_remainder : bool
+        Drop the last incomplete batch.
+
+    Returns
+    -------
+    tf.data.Dataset
+        Yielding ``(crops, labels)`` or ``crops``, crops of shape (batch, crop_size, crop_size, c),
+        prefetched.
+
+    Notes
+    -----
+    The centre crop starts at ``((h - crop_size) // 2, (w - crop_size) // 2)``.
+
+    Examples
+    --------
+    >>> images = np.arange(2 * 4 * 4 * 1, dtype=np.uint8).reshape(2, 4, 4, 1)
+    >>> batch = next(iter(crop_dataset(images, crop_size=2, training=False, preprocess=None)))
+    >>> batch.numpy()[0, :, :, 0]
+    array([[ 5,  6],
+           [ 9, 10]], dtype=uint8)
+    """
+    import tensorflow as tf
+
+    _check(images, labels, crop_size, batch_size)
+    count, height, width = images.shape[:3]
+    scale = _preprocessor(preprocess)
+    dataset = tf.data.Dataset.range(count)
+    if training:
+        dataset = dataset.shuffle(count, seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    targets = None if labels is None else np.asarray(labels)
+    dataset = dataset.map(_gatherer(images, targets), num_parallel_calls=tf.data.AUTOTUNE)
+    if training:
+        # one seed pair per batch, new every epoch; stateless ops then make the crops
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        dataset = tf.data.Dataset.zip(dataset, seeds).map(
+            lambda batch, seed_pair: _random_crops(batch, seed_pair, crop_size),
+            num_parallel_calls=tf.data.AUTOTUNE)
+    else:
+        top, left = centre_offset(height, crop_size), centre_offset(width, crop_size)
+        dataset = dataset.map(
+            lambda pixels, target: (pixels[:, top:top + crop_size, left:left + crop_size], target),
+            num_parallel_calls=tf.data.AUTOTUNE)
+    if labels is None:
+        dataset = dataset.map(lambda pixels, _: scale(pixels), num_parallel_calls=tf.data.AUTOTUNE)
+    else:
+        dataset = dataset.map(lambda pixels, target: (scale(pixels), target),
+                              num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def crop_batch(images, top, left, flip, crop_size: int):
+    """Square crops of a batch at given positions, each flipped left-right where asked.
+
+    Parameters
+    ----------
+    images : (b, h, w, c) tensor or array
+    top, left : (b,) int32
+        Upper-left corner of each crop, ``0 <= top <= h - crop_size`` (likewise ``left``).
+    flip : (b,) bool
+        Mirror the crop horizontally.
+    crop_size : int
+
+    Returns
+    -------
+    (b, crop_size, crop_size, c) tensor of the images' dtype
+        ``images[i, top:top+s, left:left+s]``, reversed along the width where ``flip[i]``.
+
+    Examples
+    --------
+    >>> image = np.arange(9, dtype=np.uint8).reshape(1, 3, 3, 1)
+    >>> crop_batch(image, [0], [1], [True], 2).numpy()[0, :, :, 0]
+    array([[2, 1],
+           [5, 4]], dtype=uint8)
+    """
+    import tensorflow as tf
+
+    images = tf.convert_to_tensor(images)
+    top, left = tf.cast(top, tf.int32), tf.cast(left, tf.int32)
+    flip = tf.cast(flip, tf.bool)
+    channels = tf.shape(images)[3]
+
+    def crop_one(index):
+        # a plain slice per image: about 4x faster on a CPU than one batched tf.gather of the
+        # row and column indices (measured on 64 crops of 224 from 256)
+        window = tf.slice(images[index], tf.stack([top[index], left[index], 0]),
+                          tf.stack([crop_size, crop_size, channels]))
+        return tf.cond(flip[index], lambda: tf.reverse(window, [1]), lambda: window)
+
+    return tf.map_fn(crop_one, tf.range(tf.shape(images)[0]),
+                     fn_output_signature=tf.TensorSpec([crop_size, crop_size, None], images.dtype))
+
+
+def centre_offset(side: int, crop_size: int) -> int:
+    """Where a centred crop starts along one side: ``(side - crop_size) // 2``.
+
+    >>> centre_offset(256, 224)
+    16
+    """
+    return (side - crop_size) // 2
+
+
+def _random_crops(batch, seed_pair, crop_size: int):
+    import tensorflow as tf
+
+    pixels, target = batch
+    shape = tf.shape(pixels)
+    count, height, width = shape[0], shape[1], shape[2]
+    seeds = tf.random.experimental.stateless_split(tf.cast(seed_pair, tf.int64), 3)
+    top = tf.random.stateless_uniform([count], seeds[0], 0, height - crop_size + 1, tf.int32)
+    left = tf.random.stateless_uniform([count], seeds[1], 0, width - crop_size + 1, tf.int32)
+    flip = tf.random.stateless_uniform([count], seeds[2]) < 0.5
+    return crop_batch(pixels, top, left, flip, crop_size), target
+
+
+def _check(images, labels, crop_size, batch_size) -> None:
+    if not isinstance(images, np.ndarray) or images.ndim != 4:
+        raise ValueError("images must be a (n, h, w, c) numpy array (decode the files first, e.g. "
+                         f"with load_voc2007); got {type(images).__name__} "
+                         f"{getattr(images, 'shape', '')}.")
+    if len(images) == 0:
+        raise ValueError("crop_dataset got no images.")
+    if images.dtype != np.uint8:
+        raise ValueError(f"images must be uint8 (got {images.dtype}); keep the decoded cache uint8 "
+                         "and let the pipeline scale it.")
+    for name, value in (("crop_size", crop_size), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive integer; got {value!r}.")
+    if crop_size > min(images.shape[1:3]):
+        raise ValueError(f"crop_size {crop_size} exceeds the images' size {images.shape[1:3]}; "
+                         "decode them larger (e.g. image_size=256 for 224 crops).")
+    if labels is not None and len(labels) != len(images):
+        raise ValueError(f"{len(images)} images but {len(labels)} labels; they must match.")

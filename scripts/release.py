@@ -10,9 +10,11 @@ dist/
                   <stem>-questions.json (names, points, manual or not): PRIVATE, for `make grade`.
 
 Otter writes the student notebook; two things are adjusted afterwards, because otter 7 has no
-option for them: its init cell moves below the course's setup cell and installs otter-grader
-when it is missing (Colab does not ship it), and the hand-in cell writes the notebook's HTML copy
-before otter zips it (otter's own PDF route needs LaTeX or a headless browser).
+option for them: its init cell moves below the course's setup cell, installs otter-grader
+when it is missing (Colab does not ship it) and never ends in a traceback (no network, or no
+public tests reachable: one message, and the check cells say they are unavailable), and the
+hand-in cell writes the notebook's HTML copy before otter zips it (otter's own PDF route needs
+LaTeX or a headless browser).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OTTER_PIN = "otter-grader==7.0.0"
 
 
+WHEEL = "neural_codes_course-*.whl"
 PUBLIC_TESTS = "_public_tests"   # helpers/_public_tests/t<stem>/<question>.py, in the wheel only
 
 
@@ -108,24 +111,70 @@ def _is_setup(cell) -> bool:
     return cell.cell_type == "code" and "config.setup_notebook(" in cell.source
 
 
+# The student notebook's otter init cell (see init_cell_source); __NAME__ placeholders are filled
+# in by plain replacement, so the cell's own braces stay as they are.
+INIT_CELL_TEMPLATE = '''\
+# Initialize Otter: the grader.check cells below and the hand-in cell at the end.
+# Colab does not ship otter-grader: it is installed once (it leaves TensorFlow, Keras and numpy).
+import importlib.resources, importlib.util, os, subprocess, sys
+no_checks = None  # why grader.check cannot run here, if it cannot
+if importlib.util.find_spec("otter") is None:
+    pip = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "__OTTER__"],
+                         capture_output=True, text=True)
+    if pip.returncode != 0:
+        no_checks = ("otter-grader could not be installed "
+                     f"({(pip.stderr.strip().splitlines() or ['?'])[-1]}). "
+                     "Connect to the internet, then run this cell again.")
+# The public tests: in this notebook's metadata when its file is in this folder; else (on Colab,
+# where the notebook lives in Drive) in the course wheel's helpers package.
+tests = (importlib.resources.files("helpers") / "__TESTS__" / "__PACKAGE__"
+         if importlib.util.find_spec("helpers") else None)
+here, in_wheel = os.path.exists("__NOTEBOOK__"), tests is not None and tests.is_dir()
+if not (no_checks or here or in_wheel):
+    no_checks = ("The public tests are missing: this notebook's file is not in this folder and the "
+                 "installed course package has none. Upload __WHEEL__ from the course release "
+                 "next to this notebook, run `%pip install --no-deps --force-reinstall __WHEEL__`, "
+                 "then run this cell again.")
+if not no_checks:
+    try:
+        import otter
+        grader = otter.Notebook("__NOTEBOOK__" if here else None,
+                                **({"tests_dir": str(tests)} if in_wheel else {}))
+    except Exception as error:  # whatever stops otter: one line, no traceback
+        no_checks = f"otter could not start ({type(error).__name__}: {error})."
+if no_checks:  # a hand-written stand-in (otter has no mode without tests): says why, never raises
+    class NoChecks:
+        def check(self, *args, **kwargs): print("This check is unavailable.", no_checks)
+        def export(self, *args, **kwargs): print("No hand-in zip.", no_checks)
+        check_all = check
+    grader = NoChecks()
+    print("The grader.check cells are unavailable.", no_checks)'''
+
+
+def init_cell_source(stem: str) -> str:
+    """The student notebook's otter init cell; it never ends in a traceback.
+
+    When otter-grader cannot be installed (no network) or the public tests cannot be found (the
+    notebook file is not in the working folder, as on Colab, and the installed ``helpers`` has no
+    ``_public_tests``, as when installed from the repository URL), it prints one message saying
+    what is missing and what to do, and ``grader`` becomes a stand-in whose ``check``,
+    ``check_all`` and ``export`` print that they are unavailable instead of raising.
+    """
+    fill = {"__OTTER__": OTTER_PIN, "__TESTS__": PUBLIC_TESTS, "__WHEEL__": WHEEL,
+            "__PACKAGE__": public_tests_package(stem), "__NOTEBOOK__": f"{stem}.ipynb"}
+    source = INIT_CELL_TEMPLATE
+    for placeholder, value in fill.items():
+        source = source.replace(placeholder, value)
+    return source
+
+
 def adjust_student_notebook(path: Path, stem: str) -> None:
-    """Move otter's init cell below the setup cell (installing otter when missing) and make the
-    hand-in cell write the HTML copy it zips."""
+    """Move otter's init cell below the setup cell (as ``init_cell_source``) and make the hand-in
+    cell write the HTML copy it zips."""
     notebook = nbformat.read(path, as_version=4)
     init = next(cell for cell in notebook.cells if _is_otter_init(cell))
     notebook.cells.remove(init)
-    init.source = (
-        "# Initialize Otter: the grader.check cells below and the hand-in cell at the end.\n"
-        "# Colab does not ship otter-grader: it is installed once (it leaves TensorFlow, Keras and numpy).\n"
-        "import importlib.util, subprocess, sys\n"
-        'if importlib.util.find_spec("otter") is None:\n'
-        f'    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "{OTTER_PIN}"], check=True)\n'
-        "import importlib.resources, os, otter\n"
-        "# The public tests: from the course wheel when it has them (needed on Colab, where the\n"
-        "# notebook file is not in the runtime's folder), else from this notebook's metadata.\n"
-        f'tests = importlib.resources.files("helpers") / "{PUBLIC_TESTS}" / "{public_tests_package(stem)}"\n'
-        f'grader = otter.Notebook("{stem}.ipynb" if os.path.exists("{stem}.ipynb") else None,\n'
-        '                        **({"tests_dir": str(tests)} if tests.is_dir() else {}))')
+    init.source = init_cell_source(stem)
     setup_index = next((i for i, cell in enumerate(notebook.cells) if _is_setup(cell)), -1)
     notebook.cells.insert(setup_index + 1, init)
     export = next(cell for cell in notebook.cells

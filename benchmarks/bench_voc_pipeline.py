@@ -117,11 +117,20 @@ def _epoch_seconds(dataset) -> tuple[float, float, int]:
     return time.perf_counter() - start, time.process_time() - cpu, count
 
 
-def _rates(dataset, epochs: int) -> tuple[float, float]:
-    """Median images/s (wall clock) and median CPU seconds per 1,000 images over ``epochs``."""
-    runs = [_epoch_seconds(dataset) for _ in range(epochs)]
-    count = runs[0][2]
-    return count / np.median([r[0] for r in runs]), 1000 * np.median([r[1] for r in runs]) / count
+def _interleaved_rates(datasets: dict, rounds: int) -> dict:
+    """Median images/s and CPU s per 1,000 images of each dataset, one epoch of each per round.
+
+    One warm-up epoch each first (tracing, thread pools); then the pipelines take turns, so a
+    change in the load of a shared machine hits all of them alike.
+    """
+    for dataset in datasets.values():
+        _epoch_seconds(dataset)
+    runs = {name: [] for name in datasets}
+    for _ in range(rounds):
+        for name, dataset in datasets.items():
+            runs[name].append(_epoch_seconds(dataset))
+    return {name: (r[0][2] / np.median([x[0] for x in r]),
+                   1000 * np.median([x[1] for x in r]) / r[0][2]) for name, r in runs.items()}
 
 
 def _train_step_rate(batch_size: int, steps: int) -> float:
@@ -146,6 +155,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes, under ~1 minute")
     args = parser.parse_args()
     count, epochs, batch = (48, 2, 16) if args.quick else (512, 3, 64)
+    rounds = 2 if args.quick else 9   # epochs of each pipeline timed in part 1
     steps = 2 if args.quick else 6
 
     import tensorflow as tf
@@ -158,7 +168,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         paths = _write_jpegs(Path(folder), count)
         print(f"{count} JPEGs of 500x375 ({sum(p.stat().st_size for p in paths) / count / 1e3:.0f} kB "
-              f"each); {epochs} epochs, batch {batch}, crops {CROP} from {CACHE}")
+              f"each); batch {batch}, crops {CROP} from {CACHE}; medians of {rounds} interleaved "
+              f"epochs (part 1), {epochs} epochs (part 3)")
         start = time.perf_counter()
         images = cached_decode(paths, folder, CACHE, progress=False)
         decode_once = time.perf_counter() - start
@@ -169,9 +180,9 @@ def main() -> None:
                                 seed=0, preprocess=preprocess)
 
         print("\n1. training pipeline, 224x224 random crop + flip from the cache")
-        ours_rate, ours_cpu = _rates(ours(), epochs)
-        scaled_rate, scaled_cpu = _rates(ours("scale"), epochs)
-        old_rate, old_cpu = _rates(_previous_pipeline(images, labels, batch, seed=0), epochs)
+        rates = _interleaved_rates({"ours": ours(), "scaled": ours("scale"), "previous":
+                                    _previous_pipeline(images, labels, batch, seed=0)}, rounds)
+        (ours_rate, ours_cpu), (scaled_rate, scaled_cpu), (old_rate, old_cpu) = rates.values()
         for name, rate, cpu in (("ours: uint8 batches (model scales)", ours_rate, ours_cpu),
                                 ("ours + float32 scaling in tf.data", scaled_rate, scaled_cpu),
                                 ("previous: tf.map_fn slices + scaling", old_rate, old_cpu)):

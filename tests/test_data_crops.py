@@ -125,3 +125,11 @@ def test_a_preprocess_function_receives_float_pixels_in_0_255():
 def test_bad_input_is_refused_with_what_to_do(images, kwargs, message):
     with pytest.raises(ValueError, match=message):
         crop_dataset(images, training=True, **kwargs)
+
+
+def test_crops_of_a_non_contiguous_array_are_its_windows_too():
+    images = np.asfortranarray(_images(3))      # the channel axis is not contiguous
+    crops = crop_batch(images, [0, 3, 1], [5, 0, 2], [True, False, True], CROP)
+    for i, (top, left, flip) in enumerate(zip([0, 3, 1], [5, 0, 2], [True, False, True])):
+        window = images[i, top:top + CROP, left:left + CROP]
+        assert np.array_equal(crops[i], window[:, ::-1] if flip else window)

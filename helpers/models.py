@@ -75,7 +75,8 @@ def neural_codes_net(num_classes: int = 190, input_shape: tuple = (64, 64, 3)) -
 def caffenet(num_classes: int = 20, input_shape: tuple = (227, 227, 3)) -> keras.Model:
     """CaffeNet (AlexNet variant) for multi-label classification, notebook 02.
 
-    conv 96 11x11/4 valid -> pool 3/2; conv 256 5x5 -> pool; conv 384, 384, 256 3x3 -> pool
+    Pixels in [0, 255] (uint8 or float) -> ``"scale"`` (``Rescaling(1 / 255)``, inside the model
+    so the input pipeline can stay uint8 and the GPU does the conversion) -> conv 96 11x11/4 valid -> pool 3/2; conv 256 5x5 -> pool; conv 384, 384, 256 3x3 -> pool
     ("pool5"); dense 4096 ("fc6") -> ReLU -> dropout; dense 4096 ("fc7") -> ReLU -> dropout;
     dense ``num_classes`` sigmoid.
 
@@ -105,7 +106,8 @@ def caffenet(num_classes: int = 20, input_shape: tuple = (227, 227, 3)) -> keras
     """
     _check_positive_int(num_classes, "num_classes")
     inputs = keras.Input(shape=input_shape, name="images")
-    x = layers.Conv2D(96, 11, strides=4, padding="valid", activation="relu", name="conv1")(inputs)
+    x = layers.Rescaling(1 / 255, name="scale")(inputs)
+    x = layers.Conv2D(96, 11, strides=4, padding="valid", activation="relu", name="conv1")(x)
     x = layers.MaxPooling2D(3, strides=2, name="pool1")(x)
     x = layers.Conv2D(256, 5, padding="same", activation="relu", name="conv2")(x)
     x = layers.MaxPooling2D(3, strides=2, name="pool2")(x)

@@ -2,7 +2,9 @@
 
 Keras ships no ResNet18 (the network PyTorch's torchvision offers and the original assignment
 used); ResNet50 is the smallest ResNet in ``keras.applications``. :func:`resnet50_classifier`
-puts a new sigmoid head on its pooled features, and :func:`pretrained_resnet50` finds weights as
+puts ResNet50's own input preprocessing (:class:`ImageNetPreprocess`) at the model's input, so
+the model reads uint8 / 0-255 pixels like the course's CaffeNet, and a new sigmoid head on its
+pooled features, and :func:`pretrained_resnet50` finds weights as
 :func:`helpers.pretrained.pretrained_vgg16` does: the Keras ImageNet weights, else a local file
 (``$COURSE_RESNET50_WEIGHTS``), else random weights with a loud warning; the returned
 :class:`~helpers.pretrained.WeightsInfo` says which, for the titles of dependent figures.
@@ -15,6 +17,7 @@ import warnings
 from pathlib import Path
 
 import keras
+import numpy as np  # noqa: F401 (doctest)
 from keras import layers
 
 from helpers.pretrained import WeightsInfo, _md5, keras_weights_file
@@ -43,8 +46,9 @@ def pretrained_resnet50(input_shape: tuple = (224, 224, 3),
     Parameters
     ----------
     input_shape : tuple of int
-        ``(height, width, 3)``, at least 32x32; apply
-        ``keras.applications.resnet50.preprocess_input`` to 0-255 images first.
+        ``(height, width, 3)``, at least 32x32. This bare network reads preprocessed input
+        (``keras.applications.resnet50.preprocess_input`` of 0-255 images);
+        :func:`resnet50_classifier` puts that step inside the model.
     weights_file : str or path, optional
         A Keras ResNet50 weights file (with or without the 1000-way top) to use first.
 
@@ -92,7 +96,7 @@ def resnet50_classifier(num_classes: int = 20, input_shape: tuple = (224, 224, 3
                         ) -> tuple[keras.Model, WeightsInfo]:
     """ResNet50 (see :func:`pretrained_resnet50`) with a new ``num_classes``-way sigmoid head.
 
-    images -> ``"resnet50"`` (run in inference mode, so its batch-norm statistics stay those of
+    images (0-255) -> ``"preprocess"`` (:class:`ImageNetPreprocess`) -> ``"resnet50"`` (run in inference mode, so its batch-norm statistics stay those of
     its pre-training even when its layers are unfrozen) -> ``"features"`` (the pooled 2048-d
     penultimate codes) -> dropout -> dense ``num_classes`` sigmoid ``"predictions"``.
 
@@ -114,11 +118,32 @@ def resnet50_classifier(num_classes: int = 20, input_shape: tuple = (224, 224, 3
     base, info = pretrained_resnet50(input_shape, weights_file)
     base.trainable = False
     inputs = keras.Input(shape=tuple(input_shape), name="images")
-    pooled = base(inputs, training=False)
+    pooled = base(ImageNetPreprocess(name="preprocess")(inputs), training=False)
     codes = layers.Identity(name="features")(pooled)
     outputs = layers.Dense(num_classes, activation="sigmoid", name="predictions")(
         layers.Dropout(dropout, name="dropout")(codes))
     return keras.Model(inputs, outputs, name="resnet50_multilabel"), info
+
+
+@keras.saving.register_keras_serializable(package="helpers")
+class ImageNetPreprocess(layers.Layer):
+    """``keras.applications.resnet50.preprocess_input`` as a layer: 0-255 RGB -> BGR minus the mean.
+
+    Inside the model, the conversion to float32 runs where the model runs (the GPU when there is
+    one) and the input pipeline can deliver uint8 batches. A class, not a ``Lambda``, so a saved
+    model loads without ``safe_mode=False``.
+
+    Examples
+    --------
+    >>> ImageNetPreprocess()(np.full((1, 1, 1, 3), 255, np.uint8)).numpy().round(3).ravel()
+    array([151.061, 138.221, 131.32 ], dtype=float32)
+    """
+
+    def call(self, images):
+        return keras.applications.resnet50.preprocess_input(keras.ops.cast(images, "float32"))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
 
 
 def unfreeze_top_stage(model: keras.Model, prefix: str = TOP_STAGE) -> int:

@@ -162,3 +162,13 @@ def test_adaptive_pooling_with_uneven_windows_is_refused():
     inputs = keras.Input((5, 5, 3))
     with pytest.raises(ValueError, match="uneven windows"):
         models._adaptive_average_pooling(inputs, 3, name="pool")
+
+
+def test_caffenet_reads_0_255_pixels_as_its_unscaled_layers_read_them_divided_by_255():
+    model = models.caffenet(5, (67, 67, 3))
+    pixels = np.random.default_rng(0).integers(0, 256, (2, 67, 67, 3)).astype(np.uint8)
+    rest = keras.Sequential([keras.Input((67, 67, 3))] + model.layers[2:])  # without "scale"
+    assert model.layers[1].name == "scale"
+    np.testing.assert_allclose(model(pixels, training=False).numpy(),
+                               rest(pixels.astype(np.float32) / 255, training=False).numpy(),
+                               rtol=1e-5, atol=1e-6)

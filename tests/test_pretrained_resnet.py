@@ -74,3 +74,22 @@ def test_unfreezing_trains_only_the_last_stage_without_its_batch_norms(offline):
         layer, keras.layers.BatchNormalization) for layer in base.layers)
     # the model's trainable weights: those conv layers' kernels and biases, and the head
     assert len(model.trainable_weights) == 2 * len(expected) + 2
+
+
+def test_the_preprocess_layer_is_bgr_minus_the_imagenet_mean_computed_by_hand():
+    pixels = np.random.default_rng(0).integers(0, 256, (2, 4, 5, 3)).astype(np.uint8)
+    by_hand = pixels[..., ::-1].astype(np.float64) - [103.939, 116.779, 123.68]
+    out = pretrained_resnet.ImageNetPreprocess()(pixels).numpy()
+    np.testing.assert_allclose(out, by_hand, atol=1e-4)
+
+
+def test_the_classifier_reads_uint8_pixels_as_the_bare_resnet_reads_them_preprocessed(offline):
+    with pytest.warns(UserWarning):
+        model, _ = resnet50_classifier(5, SHAPE)
+    pixels = np.random.default_rng(1).integers(0, 256, (2, *SHAPE)).astype(np.uint8)
+    bare = model.get_layer("resnet50")
+    expected = bare(keras.applications.resnet50.preprocess_input(pixels.astype("float32")),
+                    training=False).numpy()
+    features = keras.Model(model.input, model.get_layer("features").output)
+    np.testing.assert_allclose(features(pixels, training=False).numpy(), expected,
+                               rtol=1e-4, atol=1e-4)

@@ -43,8 +43,10 @@ def bare_venv(tmp_path_factory):
     ours = Path(next(p for p in sys.path if p.endswith("site-packages")))
     overlay = base / "overlay"
     overlay.mkdir()
-    for entry in ours.iterdir():   # everything but the editable course install and .pth hooks
-        if "neural_codes_course" in entry.name or entry.suffix == ".pth":
+    # Everything but the course: its metadata, .pth hooks (editable install) and the `helpers`
+    # folder itself (a regular install, as in `make compat`'s venvs).
+    for entry in ours.iterdir():
+        if "neural_codes_course" in entry.name or entry.suffix == ".pth" or entry.name == "helpers":
             continue
         (overlay / entry.name).symlink_to(entry)
     site = next((venv / "lib").glob("python3*/site-packages"))

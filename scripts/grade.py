@@ -76,7 +76,9 @@ def grade_one(submission: Path, autograder: Path, stem: str) -> dict[str, list[f
     A notebook without otter's assignment name (a master notebook, or one saved from a copy that
     lost its metadata) is graded from a copy that carries it: otter refuses it otherwise.
     """
-    env = {**os.environ, "COURSE_PROFILE": os.environ.get("COURSE_PROFILE", "sample")}
+    # COURSE_GRADING: the notebooks' interactive widgets are not built in a grading run.
+    env = {**os.environ, "COURSE_PROFILE": os.environ.get("COURSE_PROFILE", "sample"),
+           "COURSE_GRADING": "1"}
     with tempfile.TemporaryDirectory() as cwd:   # otter writes logs and files where it runs
         if submission.suffix == ".ipynb":
             notebook = nbformat.read(submission, as_version=4)

@@ -80,3 +80,11 @@ def test_the_widget_box_redraws_and_updates_the_ap_when_a_control_changes(retrie
     expected = _brute_force(codes["layer 7"], labels, 9)[1]
     assert ap_label.value == f"AP of query 9 with layer 7 codes (query excluded): {expected:.3f}"
     assert plt.get_fignums() == [], "the widget closes its figures"
+
+
+def test_the_explorer_is_not_built_while_grading(monkeypatch, capsys):
+    # make grade (scripts/grade.py) sets COURSE_GRADING for the submission's kernel.
+    monkeypatch.setenv("COURSE_GRADING", "1")
+    codes = np.array([[0.0, 1.0], [0.1, 1.0], [1.0, 0.0], [1.0, 0.1]])
+    assert widgets.retrieval_explorer(np.zeros((4, 8, 8)), {"fc7": codes}, [0, 0, 1, 1]) is None
+    assert "not built while grading" in capsys.readouterr().out

@@ -18,6 +18,9 @@ from pathlib import Path
 import nbformat
 import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _generated_cells import regenerate  # noqa: E402
+
 MARKER = "# ASSIGNMENT CONFIG"
 
 # What the student is told in the hand-in (export) cell.
@@ -80,26 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("notebooks", nargs="+", type=Path)
     parser.add_argument("--check", action="store_true", help="only report notebooks that differ")
     args = parser.parse_args(argv)
-    stale, broken = [], []
-    for path in args.notebooks:
-        notebook = nbformat.read(path, as_version=4)
-        try:
-            cell = config_cell(notebook, path)
-        except ValueError as error:
-            broken.append(str(error))
-            continue
-        source = config_source(path.stem)
-        if cell.source != source:
-            stale.append(path)
-            if not args.check:
-                cell.source = source
-                nbformat.write(notebook, path)
-    for path in stale:
-        print(f"{'differs' if args.check else 'updated'}: {path}")
-    for message in broken:
-        print(f"error: {message}", file=sys.stderr)
-    return 1 if broken or (args.check and stale) else 0
-
+    return regenerate(args.notebooks, config_cell, lambda path: config_source(path.stem),
+                      args.check)
 
 if __name__ == "__main__":
     sys.exit(main())

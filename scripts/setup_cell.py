@@ -27,6 +27,9 @@ from pathlib import Path
 
 import nbformat
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _generated_cells import regenerate  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 WHEEL_GLOB = "neural_codes_course-*.whl"
 DRIVE_COURSE_FOLDER = "/content/drive/MyDrive/neural-codes-course"  # = helpers.config.DRIVE_FOLDER
@@ -81,8 +84,12 @@ from helpers import config
 SETUP = config.setup_notebook(use_drive=USE_DRIVE)'''
 
 
-def first_code_cell(notebook):
-    return next(cell for cell in notebook.cells if cell.cell_type == "code")
+def first_code_cell(notebook, path: Path):
+    """The notebook's first code cell (the setup cell)."""
+    cell = next((cell for cell in notebook.cells if cell.cell_type == "code"), None)
+    if cell is None:
+        raise ValueError(f"{path}: has no code cell to hold the setup cell.")
+    return cell
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,19 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("notebooks", nargs="+", type=Path)
     parser.add_argument("--check", action="store_true", help="only report notebooks that differ")
     args = parser.parse_args(argv)
-    source, stale = setup_cell_source(), []
-    for path in args.notebooks:
-        notebook = nbformat.read(path, as_version=4)
-        cell = first_code_cell(notebook)
-        if cell.source != source:
-            stale.append(path)
-            if not args.check:
-                cell.source = source
-                nbformat.write(notebook, path)
-    for path in stale:
-        print(f"{'differs' if args.check else 'updated'}: {path}")
-    return 1 if (args.check and stale) else 0
-
+    source = setup_cell_source()
+    return regenerate(args.notebooks, first_code_cell, lambda path: source, args.check)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -4,7 +4,7 @@
 #   make lab    JupyterLab on the notebooks (full profile unless COURSE_PROFILE says otherwise)
 #   make bench  the speed benchmarks in benchmarks/
 #   make release  dist/: student notebooks + course wheel (students/), autograders (autograder/)
-#   make grade SUBMISSIONS=<folder>  grade every notebook / hand-in zip there -> <folder>/grades.csv
+#   make grade SUBMISSIONS=<folder>  grade every notebook / hand-in zip there -> <folder>/grades*.csv
 #   make compat the tests + notebooks on other version sets (constraints/*.txt), in throw-away
 #               venvs under build/compat/ (slow, downloads; run before every release)
 #   make clean  remove build/ and caches (keeps .venv and downloaded data; `make distclean` for all)

@@ -237,6 +237,11 @@ def check_versions(tf_version: str, keras_version: str) -> None:
         )
 
 
+def nvidia_device_present() -> bool:
+    """Whether the machine has an NVIDIA GPU device node (Linux: ``/dev/nvidiactl``)."""
+    return any(Path("/dev").glob("nvidia*"))
+
+
 @contextlib.contextmanager
 def _native_stderr_silenced(silence: bool):
     """Drop what C++ writes to stderr while TensorFlow starts.
@@ -279,7 +284,12 @@ def setup_notebook(seed: int = DEFAULT_SEED, use_drive: bool = False) -> dict:
 
     check_versions(tf.__version__, keras.__version__)
     profile = get_profile()
-    gpus = tf.config.list_physical_devices("GPU")
+    # The first GPU query starts CUDA. Without an NVIDIA device it can only fail, and TensorFlow
+    # says so in an error-level C++ line ("failed call to cuInit") that no log level below 3
+    # hides: drop it there. With a device, anything CUDA prints here is kept: it is the reason
+    # the GPU goes unused.
+    with _native_stderr_silenced(not nvidia_device_present()):
+        gpus = tf.config.list_physical_devices("GPU")
     for gpu in gpus:
         try:
             tf.config.experimental.set_memory_growth(gpu, True)

@@ -22,7 +22,7 @@ from helpers import config
 MARKER = "▶ "
 
 
-def headline(label: str, value: float, reference: float | None = None, fmt: str = ".3f",
+def headline(label: str, value: float | None, reference: float | None = None, fmt: str = ".3f",
              interval: tuple[float, float] | None = None) -> str:
     """Format one result line: label, value, reference, and the smoke-run tag in sample profile.
 
@@ -30,8 +30,9 @@ def headline(label: str, value: float, reference: float | None = None, fmt: str 
     ----------
     label : str
         What the figure is, e.g. ``"mAP of layer 6 codes (OOD set)"``.
-    value : float
-        The figure this run measured (NaN is shown as ``nan``, never hidden).
+    value : float or None
+        The figure this run measured (NaN is shown as ``nan``, never hidden); ``None`` when the
+        run has no such figure to give (shown as ``n/a``; say why in ``label``).
     reference : float, optional
         The published reference figure from SPEC.md, when there is one.
     fmt : str
@@ -49,12 +50,19 @@ def headline(label: str, value: float, reference: float | None = None, fmt: str 
     >>> line = headline("test accuracy", 0.3412, reference=0.34)
     >>> line.startswith("▶ test accuracy: 0.341 (reference 0.340)")
     True
+    >>> headline("gain over the reference (no pre-trained weights)", None).startswith(
+    ...     "▶ gain over the reference (no pre-trained weights): n/a")
+    True
     >>> headline("mAP", 0.8123, reference=0.81, interval=(0.78, 0.84)).startswith(
     ...     "▶ mAP: 0.812 [95% interval 0.780-0.840] (reference 0.810)")
     True
     """
-    value = float(value)
-    text = f"{MARKER}{label}: {'nan' if math.isnan(value) else format(value, fmt)}"
+    if value is None:
+        shown = "n/a"
+    else:
+        value = float(value)
+        shown = "nan" if math.isnan(value) else format(value, fmt)
+    text = f"{MARKER}{label}: {shown}"
     if interval is not None:
         low, high = (float(bound) for bound in interval)
         text += f" [95% interval {format(low, fmt)}-{format(high, fmt)}]"

@@ -10,9 +10,15 @@ an error, so a submission that crashes keeps the points of the questions it got 
 submission that cannot be graded at all (wrong file, kernel killed, timeout) gets an ``error``
 row and the run goes on.
 
-grades.csv: one row per submission; columns ``submission, notebook``, one per question of every
-notebook graded (the points, ``manual`` for written questions), ``total`` (auto-graded points),
-``possible`` (auto-graded points possible) and ``error``.
+Written into the folder:
+
+- ``grades-<notebook>.csv``, one per assignment found: one row per submission of it; columns
+  ``submission, notebook``, one per question of that notebook (the points, ``manual`` for written
+  questions), ``total`` (auto-graded points), ``possible`` (auto-graded points possible), ``error``.
+  One file per assignment because question names (``q3_1``) repeat across notebooks: one shared
+  table would put different questions in one column.
+- ``grades.csv``: every submission, one row each: ``submission, notebook, total, possible,
+  error`` (also the submissions whose assignment could not be told).
 """
 
 from __future__ import annotations
@@ -96,6 +102,13 @@ def grade_one(submission: Path, autograder: Path, stem: str) -> dict[str, list[f
     return json.loads(line.removeprefix("OTTER-SCORES "))
 
 
+def write_csv(path: Path, fields: list[str], rows: list[dict]) -> None:
+    with open(path, "w", newline="") as file:
+        writer = csv.DictWriter(file, fields, restval="", extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("submissions", type=Path)
@@ -111,19 +124,17 @@ def main(argv: list[str] | None = None) -> int:
     if not submissions:
         print(f"No submissions (*.ipynb, *.zip) in {args.submissions}.", file=sys.stderr)
         return 1
-    rows, columns = [], []
+    rows, columns = [], {}   # columns: notebook -> its question names, in order
     for submission in submissions:
         row = {"submission": submission.name, "notebook": "", "error": ""}
         start = time.perf_counter()
         try:
             stem = assignment_of(submission, list(infos))
             row["notebook"] = stem
+            names = columns.setdefault(stem, [q["name"] for q in infos[stem]["questions"]])
             scores = grade_one(submission, args.autograders / f"{stem}-autograder.zip", stem)
             total = possible = 0.0
-            for question in infos[stem]["questions"]:
-                name = question["name"]
-                if name not in columns:
-                    columns.append(name)
+            for name, question in zip(names, infos[stem]["questions"]):
                 if question["manual"]:
                     row[name] = "manual"
                     continue
@@ -135,13 +146,13 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(row)
         print(f"{submission.name}: {row.get('total', '-')} / {row.get('possible', '-')} "
               f"({time.perf_counter() - start:.0f} s){'  ERROR ' + row['error'] if row['error'] else ''}")
+    for stem, names in columns.items():
+        write_csv(args.submissions / f"grades-{stem}.csv",
+                  ["submission", "notebook", *names, "total", "possible", "error"],
+                  [row for row in rows if row["notebook"] == stem])
     out = args.submissions / "grades.csv"
-    with open(out, "w", newline="") as file:
-        writer = csv.DictWriter(file, ["submission", "notebook", *columns, "total", "possible",
-                                       "error"], restval="")
-        writer.writeheader()
-        writer.writerows(rows)
-    print(f"wrote {out}")
+    write_csv(out, ["submission", "notebook", "total", "possible", "error"], rows)
+    print(f"wrote {out}" + "".join(f", grades-{stem}.csv" for stem in columns))
     return 0
 
 

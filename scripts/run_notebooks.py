@@ -19,8 +19,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -52,9 +54,14 @@ def run_one(path: Path, out_dir: Path, cell_timeout: int) -> None:
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
     from nbconvert import HTMLExporter
 
+    from jupyter_client.manager import KernelManager
+
     notebook = nbformat.read(path, as_version=4)
-    client = NotebookClient(notebook, timeout=cell_timeout, kernel_name="python3",
-                            shutdown_kernel="immediate",  # kill: a polite shutdown can hang
+    # The kernel talks to this process over local (IPC) sockets in a private folder, not over
+    # TCP: nothing on the machine can listen in, and ipykernel >= 7 has no warning to print.
+    sockets = tempfile.mkdtemp(prefix="course-kernel-")
+    kernel = KernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(sockets, "k"))
+    client = NotebookClient(notebook, km=kernel, timeout=cell_timeout,
                             resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
     error = ""
@@ -62,6 +69,10 @@ def run_one(path: Path, out_dir: Path, cell_timeout: int) -> None:
         client.execute()
     except (CellExecutionError, CellTimeoutError, DeadKernelError) as exc:
         error = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+    finally:  # a kernel manager passed in is not shut down by the client
+        if kernel.has_kernel:
+            kernel.shutdown_kernel(now=True)   # kill: a polite shutdown can hang
+        shutil.rmtree(sockets, ignore_errors=True)
     elapsed = time.perf_counter() - start
     out_dir.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, out_dir / path.name)

@@ -162,3 +162,21 @@ def test_readme_lists_every_notebook_with_a_colab_link_to_the_same_repository():
     for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
         link = f"https://colab.research.google.com/github/{repository}/blob/main/notebooks/{path.name}"
         assert link in readme, f"README has no Colab link for {path.name}"
+
+
+@pytest.mark.skipif(config.nvidia_device_present(), reason="only for machines without a GPU")
+def test_setup_notebook_writes_nothing_to_stderr_on_a_machine_without_gpu(tmp_path):
+    # Outside `make` (which sets TF_CPP_MIN_LOG_LEVEL=3): a plain TensorFlow start and GPU query
+    # writes C++ lines to stderr here (oneDNN, CUDA drivers, cuInit); setup_notebook must not.
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env.update(COURSE_PROFILE="sample", COURSE_DATA_DIR=str(tmp_path))
+
+    def stderr_of(code):
+        return subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path,
+                              capture_output=True, text=True, check=True).stderr
+
+    plain = stderr_of("import tensorflow as tf; tf.config.list_physical_devices('GPU')")
+    assert plain.strip(), "TensorFlow printed nothing: this test can no longer tell"
+    assert stderr_of("from helpers import config; config.setup_notebook()") == ""

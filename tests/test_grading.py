@@ -216,7 +216,17 @@ def tiny_grades(tmp_path_factory):
                    submissions / "tiny_assignment_crash.ipynb")
     (submissions / "tiny_assignment_garbage.zip").write_bytes(b"not a zip")
     assert grade.main([str(submissions), "--autograders", str(out / "autograder")]) == 0
-    with open(submissions / "grades.csv") as file:
+    rows = read_grades(submissions / "grades-tiny_assignment.csv")
+    summary = read_grades(submissions / "grades.csv")
+    # A submission whose assignment cannot be graded at all is in the summary only.
+    rows.update({name: row for name, row in summary.items() if name not in rows})
+    for row in rows.values():
+        row["_folder"] = submissions
+    return rows
+
+
+def read_grades(path):
+    with open(path) as file:
         return {row["submission"]: row for row in csv.DictReader(file)}
 
 
@@ -240,6 +250,39 @@ def test_a_crash_keeps_the_points_before_it_and_the_run_goes_on(tiny_grades):
     assert len(tiny_grades) == 4   # every submission has its row
 
 
+def test_the_summary_has_every_submission_with_the_assignment_files_totals(tiny_grades):
+    summary = read_grades(tiny_grades["tiny_assignment_garbage.zip"]["_folder"] / "grades.csv")
+    assert set(summary) == set(tiny_grades)
+    for name, row in summary.items():
+        assert "q1" not in row   # question columns live in the per-assignment file only
+        assert [row[k] for k in ("notebook", "total", "possible", "error")] == \
+            [tiny_grades[name][k] for k in ("notebook", "total", "possible", "error")]
+
+
+def test_two_assignments_in_one_folder_keep_their_same_named_questions_apart(tmp_path, monkeypatch):
+    # Both notebooks have a question "q1"; grade_one is replaced (no otter run): this is only
+    # about how the rows are laid out.
+    autograders, submissions = tmp_path / "autograder", tmp_path / "submissions"
+    autograders.mkdir(), submissions.mkdir()
+    questions = {"first": [("q1", 2, False), ("q2", 1, True)], "second": [("q1", 5, False)]}
+    for stem, items in questions.items():
+        (autograders / f"{stem}-questions.json").write_text(json.dumps({"notebook": stem, "questions": [
+            {"name": n, "points": p, "manual": m} for n, p, m in items]}))
+        notebook = nbformat.v4.new_notebook(metadata={"otter": {"assignment_name": stem}})
+        nbformat.write(notebook, submissions / f"{stem}_alice.ipynb")
+    scored = {"first": {"q1": [1.5, 2]}, "second": {"q1": [4.0, 5]}}
+    monkeypatch.setattr(grade, "grade_one", lambda path, autograder, stem: scored[stem])
+    assert grade.main([str(submissions), "--autograders", str(autograders)]) == 0
+    first = read_grades(submissions / "grades-first.csv")["first_alice.ipynb"]
+    second = read_grades(submissions / "grades-second.csv")["second_alice.ipynb"]
+    assert (first["q1"], first["q2"], first["total"], first["possible"]) == ("1.5", "manual", "1.5", "2.0")
+    assert (second["q1"], second["total"], second["possible"]) == ("4.0", "4.0", "5.0")
+    assert "q2" not in second
+    summary = read_grades(submissions / "grades.csv")
+    assert {name: row["total"] for name, row in summary.items()} == \
+        {"first_alice.ipynb": "1.5", "second_alice.ipynb": "4.0"}
+
+
 def test_grading_the_real_notebook_05_master_gives_full_marks(tmp_path):
     master_path = ROOT / "notebooks" / "05_car_vs_other_features.ipynb"
     questions = question_points(nbformat.read(master_path, as_version=4))
@@ -249,8 +292,7 @@ def test_grading_the_real_notebook_05_master_gives_full_marks(tmp_path):
     submissions.mkdir()
     shutil.copy(master_path, submissions)
     assert grade.main([str(submissions), "--autograders", str(tmp_path / "dist" / "autograder")]) == 0
-    with open(submissions / "grades.csv") as file:
-        (row,) = list(csv.DictReader(file))
+    (row,) = read_grades(submissions / f"grades-{master_path.stem}.csv").values()
     assert row["error"] == "" and float(row["total"]) == float(row["possible"]) == full
     manual = [name for name, (_, is_manual) in questions.items() if is_manual]
     assert manual and all(row[name] == "manual" for name in manual)

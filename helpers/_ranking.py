@@ -19,12 +19,13 @@ import contextlib
 import functools
 import sys
 import threading
-import warnings
 from collections.abc import Iterator
 
 import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
+
+from helpers._warnings import warn
 
 #: Working memory a block of queries may use (distance block, its sorted copy, TF temporaries),
 #: on top of the two float32 copies of the codes (the checked one and TensorFlow's).
@@ -224,9 +225,8 @@ def ap_from_ranks(ranks: np.ndarray) -> np.ndarray:
 
 def warn_no_positives(n_missing: int, n_queries: int) -> None:
     """The one warning for queries whose class has no other member."""
-    warnings.warn(
+    warn(
         f"{n_missing} of {n_queries} queries have no positive in the database (their class has "
         "no other item); their AP is NaN and they are left out of the mean.",
-        RuntimeWarning,
-        stacklevel=3,
+        RuntimeWarning
     )

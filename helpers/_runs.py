@@ -20,13 +20,14 @@ import os
 import shutil
 import tempfile
 import time
-import warnings
 import zipfile
 from pathlib import Path
 from typing import Callable
 
 import keras
 import numpy as np
+
+from helpers._warnings import warn
 
 RUN_FILE = "run.json"
 LATEST_FILE = "LATEST"
@@ -171,11 +172,11 @@ def write_json(path: Path, value) -> None:
         raise
 
 
-def warn_damaged(error: DamagedRun, folder: Path, stacklevel: int = 3) -> Path:
+def warn_damaged(error: DamagedRun, folder: Path) -> Path:
     """Set ``folder`` aside after a damaged file and say so in one warning; return new place."""
     aside = set_aside(folder)
-    warnings.warn(f"Cannot resume from {error.path} ({error.reason}). The run was set aside "
-                  f"as {aside} (nothing deleted); training afresh.", stacklevel=stacklevel)
+    warn(f"Cannot resume from {error.path} ({error.reason}). The run was set aside "
+         f"as {aside} (nothing deleted); training afresh.")
     return aside
 
 

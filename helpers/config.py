@@ -20,6 +20,8 @@ import sys
 from pathlib import Path
 from typing import TypeVar
 
+from helpers._warnings import warn
+
 PROFILES = ("full", "sample")
 DEFAULT_SEED = 42
 
@@ -327,24 +329,21 @@ def _warn_if_cpu_only(profile: str, gpus: list, measure=None) -> None:
     if profile != "full" or gpus or _cpu_warning_given:
         return
     _cpu_warning_given = True
-    import warnings
-
     how = ("On Colab choose a GPU: Runtime > Change runtime type > Hardware accelerator: a GPU "
            "(e.g. T4) > Save, then run the notebook again from the top. For a quick look "
            "without a GPU, run with COURSE_PROFILE=sample (smaller data, fewer epochs).")
     try:
         seconds = (measure or _seconds_per_training_batch)()
     except Exception as error:  # the warning matters more than its figure
-        warnings.warn(f"No GPU: TensorFlow sees only the CPU, so the full-profile trainings will "
-                      f"be slow (timing a training step failed: {error}). {how}", stacklevel=3)
+        warn(f"No GPU: TensorFlow sees only the CPU, so the full-profile trainings will "
+             f"be slow (timing a training step failed: {error}). {how}")
         return
     minutes = seconds * CPU_WARNING_IMAGES / CPU_WARNING_BATCH / 60
-    warnings.warn(
+    warn(
         f"No GPU: TensorFlow sees only the CPU. Timed on it now: about {seconds:.1f} s per "
         f"training batch of {CPU_WARNING_BATCH} images of notebook 01's network, i.e. about "
         f"{minutes:,.0f} minutes per epoch on its full training set ({CPU_WARNING_IMAGES:,} "
-        f"images). {how}",
-        stacklevel=3)
+        f"images). {how}")
 
 
 #: Multiply-accumulates of one forward pass of ``models.neural_codes_net()`` on one 64x64 image

@@ -18,6 +18,7 @@ from pathlib import Path
 import keras
 
 from helpers import config
+from helpers._warnings import warn
 
 #: The Keras ImageNet weight files: name, URL and md5 (the same as keras.applications.vgg16).
 _VGG16_URL = "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/"
@@ -118,7 +119,7 @@ def pretrained_vgg16(include_top: bool = True, input_shape: tuple | None = None,
     if weights_file is not None:
         info = _load_local(model, Path(weights_file), include_top)
         if not info.is_imagenet:
-            warnings.warn(info.description, stacklevel=2)
+            warn(info.description)
         return model, info
     try:
         path = _imagenet_weights_file(include_top)
@@ -130,11 +131,11 @@ def pretrained_vgg16(include_top: bool = True, input_shape: tuple | None = None,
     for candidate in _local_candidates():
         if candidate.is_file():
             info = _load_local(model, candidate, include_top)
-            warnings.warn(f"{reason}; {info.description}", stacklevel=2)
+            warn(f"{reason}; {info.description}")
             return model, info
-    warnings.warn(f"{reason}, and no local weights file ($COURSE_VGG16_WEIGHTS or "
-                  f"{HED_WEIGHTS_FILE} in $COURSE_DATA_MIRROR): VGG16 has RANDOM weights. "
-                  "Every result that depends on it is meaningless.", stacklevel=2)
+    warn(f"{reason}, and no local weights file ($COURSE_VGG16_WEIGHTS or "
+         f"{HED_WEIGHTS_FILE} in $COURSE_DATA_MIRROR): VGG16 has RANDOM weights. "
+         "Every result that depends on it is meaningless.")
     return model, WeightsInfo("random", "VGG16 with RANDOM weights (no pretrained weights found).",
                               "VGG16: RANDOM weights", None, top_is_random=include_top)
 

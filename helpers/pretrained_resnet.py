@@ -20,6 +20,7 @@ import keras
 import numpy as np  # noqa: F401 (doctest)
 from keras import layers
 
+from helpers._warnings import warn
 from helpers.pretrained import WeightsInfo, _md5, keras_weights_file
 
 _RESNET_URL = "https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
@@ -82,11 +83,11 @@ def pretrained_resnet50(input_shape: tuple = (224, 224, 3),
     local = os.environ.get(WEIGHTS_VARIABLE)
     if local and Path(local).expanduser().is_file():
         info = _load_local(model, Path(local).expanduser())
-        warnings.warn(f"{reason}; {info.description}", stacklevel=2)
+        warn(f"{reason}; {info.description}")
         return model, info
-    warnings.warn(f"{reason}, and no local weights file (${WEIGHTS_VARIABLE}"
-                  f"{'=' + local + ' is not a file' if local else ' is unset'}): ResNet50 has "
-                  "RANDOM weights. Every result that depends on it is meaningless.", stacklevel=2)
+    warn(f"{reason}, and no local weights file (${WEIGHTS_VARIABLE}"
+         f"{'=' + local + ' is not a file' if local else ' is unset'}): ResNet50 has "
+         "RANDOM weights. Every result that depends on it is meaningless.")
     return model, WeightsInfo("random", "ResNet50 with RANDOM weights (no pretrained weights "
                               "found).", "ResNet50: RANDOM weights", None)
 

@@ -33,7 +33,6 @@ Inputs may be numpy arrays, lists or tensors; outputs are numpy.
 
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import tensorflow as tf
@@ -41,6 +40,7 @@ from numpy.typing import ArrayLike
 from sklearn.metrics import average_precision_score
 
 from helpers import _checks, _ranking
+from helpers._warnings import warn
 
 __all__ = [
     "sq_distances",
@@ -220,10 +220,9 @@ def average_precision(sorted_labels: ArrayLike, query_label) -> float:
     _checks.refuse_missing_labels(np.asarray([query_label], dtype=object), "query_label")
     ranks = np.flatnonzero(labels == query_label) + 1
     if len(ranks) == 0:
-        warnings.warn(
+        warn(
             f"no item of the list has the query's label {query_label!r}; AP is NaN.",
-            RuntimeWarning,
-            stacklevel=2,
+            RuntimeWarning
         )
         return float("nan")
     return float(_ranking.ap_from_ranks(ranks[None, :])[0])
@@ -453,9 +452,8 @@ def per_class_average_precision(
             ap[j] = average_precision_score(is_positive, values[keep[:, j], j])
     missing = np.flatnonzero(np.isnan(ap))
     if len(missing):
-        warnings.warn(
+        warn(
             f"class column(s) {_checks.row_list(missing)} have no positive sample; their AP is NaN.",
-            RuntimeWarning,
-            stacklevel=2,
+            RuntimeWarning
         )
     return ap

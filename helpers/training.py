@@ -131,7 +131,7 @@ def fit_resumable(
     try:
         state = _runs.load_fit_checkpoint(model, folder)
     except _runs.DamagedRun as error:
-        _runs.warn_damaged(error, folder, stacklevel=2)
+        _runs.warn_damaged(error, folder)
         folder, _ = _runs.open_run(run_dir, key, settings, "fit_resumable")
         state = None
     history = state["history"] if state else {}
@@ -265,7 +265,7 @@ def train_metric_model(
     try:
         state = _sgd.load_metric_checkpoint(model, optimizer, folder)
     except _runs.DamagedRun as error:
-        _runs.warn_damaged(error, folder, stacklevel=2)
+        _runs.warn_damaged(error, folder)
         folder, _ = _runs.open_run(out_dir, key, settings, "train_metric_model")
         state = None
     if state and state["epoch"] > epochs:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import warnings
 from pathlib import Path
 
 import numpy as np
 
 from helpers import config
+from helpers._warnings import warn
 from helpers.data import archives, locks, sources
 from helpers.data.sources import DataNotFoundError, FetchedData
 from helpers.data.splits import ImageSplits, check_count
@@ -157,8 +157,8 @@ def _copy_images(tiny_root: Path, staging: Path, seed: int) -> dict[str, int]:
                        for path in (tiny_root / "train" / wnid / "images").glob("*.JPEG"))
         chosen = [files[i] for i in rng.permutation(len(files))[:wanted]]
         if len(chosen) < wanted:
-            warnings.warn(f"Tiny ImageNet at {tiny_root} has only {len(chosen)} {kind} images "
-                          f"(wanted {wanted}); the car-vs-other splits are smaller.", stacklevel=4)
+            warn(f"Tiny ImageNet at {tiny_root} has only {len(chosen)} {kind} images "
+                 f"(wanted {wanted}); the car-vs-other splits are smaller.")
         n_train = round(len(chosen) * SPLIT_SIZES["train"] / wanted)
         for index, path in enumerate(chosen):
             split, number = ("train", index) if index < n_train else ("validation", index - n_train)

@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import tempfile
-import warnings
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from helpers._warnings import warn
 from helpers.data.locks import clean_leftovers, folder_lock
 
 CACHE_FOLDER = ".decoded"
@@ -188,8 +188,8 @@ def _read_cache(cache_file: Path, expected: tuple, *, set_aside: bool = False) -
         bad = cache_file.with_name(cache_file.name + ".bad")
         os.replace(cache_file, bad)
         sidecar.unlink(missing_ok=True)
-        warnings.warn(f"The decoded-image cache {cache_file} {problem}; moved it to {bad.name} "
-                      "and decoding the images again.", stacklevel=4)
+        warn(f"The decoded-image cache {cache_file} {problem}; moved it to {bad.name} "
+             "and decoding the images again.")
     return None
 
 
@@ -248,8 +248,8 @@ def _save(stream, images: np.ndarray) -> None:
 
 
 def _warn_not_saved(cache_file: Path, error: OSError) -> None:
-    warnings.warn(f"Could not save the decoded-image cache {cache_file} ({error}); the images are "
-                  "fine, but the next load decodes them again.", stacklevel=4)
+    warn(f"Could not save the decoded-image cache {cache_file} ({error}); the images are "
+         "fine, but the next load decodes them again.")
 
 
 def _as_size(image_size: int | tuple[int, int] | None) -> tuple[int, int] | None:

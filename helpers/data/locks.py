@@ -16,12 +16,13 @@ import errno
 import os
 import shutil
 import threading
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from filelock import FileLock, Timeout
+
+from helpers._warnings import warn
 
 LOCK_NAME = ".lock"
 #: Name patterns of temporary files and folders of an unfinished write (all carry a unique part).
@@ -65,8 +66,8 @@ def folder_lock(folder: str | os.PathLike, what: str | None = None) -> Iterator[
         try:
             lock.acquire(timeout=_QUIET_WAIT)
         except Timeout:
-            warnings.warn(f"Waiting for another process that is preparing {what or folder} "
-                          f"(it holds {folder / LOCK_NAME}).", stacklevel=3)
+            warn(f"Waiting for another process that is preparing {what or folder} "
+                 f"(it holds {folder / LOCK_NAME}).")
             lock.acquire()
     except OSError as error:
         if isinstance(error, PermissionError) or error.errno in (errno.EROFS, errno.EACCES):

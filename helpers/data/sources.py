@@ -21,11 +21,11 @@ Everything after the first cache look happens under the data set's inter-process
 from __future__ import annotations
 
 import os
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 from helpers import config
+from helpers._warnings import warn
 from helpers.data import archives, locks
 from helpers.data.archives import Archive, ArchiveError
 from helpers.data.registry import REGISTRY, DataSource
@@ -192,7 +192,7 @@ def _unpack(source: DataSource, folder: Path, located, looked: list[str]) -> Fet
         if bad is not None and Path(bad).parent == folder and Path(bad).is_file():
             os.replace(bad, Path(bad).with_name(Path(bad).name + ".corrupt"))
             note += f" Moved it to {Path(bad).name}.corrupt."
-        warnings.warn(f"{source.title}: {note}", stacklevel=4)
+        warn(f"{source.title}: {note}")
         looked.append(note)
         return None
     return FetchedData(source.name, root, origin, origin, is_subset)
@@ -269,7 +269,7 @@ def _locate_archives(source: DataSource, folder: Path, looked: list[str], *, dow
         try:
             sums = archives.read_sha256sums(mirror)
         except ArchiveError as error:  # an unreadable list vouches for nothing: skip the mirror
-            warnings.warn(f"{source.title}: mirror skipped: {error}", stacklevel=4)
+            warn(f"{source.title}: mirror skipped: {error}")
             looked.append(f"mirror: skipped: {error}")
             mirror = None
     places, paths, is_subset = [], [], False
@@ -316,7 +316,7 @@ def _verified(path: Path, archive: Archive, sha256: str | None, looked: list[str
         if set_aside:  # keep the bytes for inspection, but out of the way of the next fetch
             os.replace(path, path.with_name(path.name + ".corrupt"))
             note += f" Moved to {path.name}.corrupt; fetching it again."
-        warnings.warn(note, stacklevel=4)
+        warn(note)
         looked.append(note)
         return False
 

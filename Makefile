@@ -35,7 +35,7 @@ $(STAMP): pyproject.toml
 
 # Exit 5 means "no tests collected": only possible while a folder is empty, not a failure.
 test: $(STAMP)
-	COURSE_PROFILE=sample $(PY) -m pytest -ra; status=$$?; \
+	COURSE_PROFILE=sample $(PY) -m pytest -ra --durations=15; status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "no tests collected yet"; exit 0; fi; exit $$status
 
 unit: $(STAMP)

@@ -182,14 +182,25 @@ def warn_damaged(error: DamagedRun, folder: Path) -> Path:
 
 # --- fit_resumable's checkpoint -----------------------------------------------------------
 
-class FitCheckpoint(keras.callbacks.Callback):
-    """Saves weights + optimizer state + history after every epoch; marks the run finished."""
+def best_weights_file(index: int) -> str:
+    """The file of the ``index``-th restoring EarlyStopping's best weights in a checkpoint."""
+    return f"best-{index}.npz"
 
-    def __init__(self, folder: Path, history: dict):
+
+class FitCheckpoint(keras.callbacks.Callback):
+    """Saves weights + optimizer state + history after every epoch; marks the run finished.
+
+    With ``stoppers`` (the run's ``EarlyStopping`` callbacks), each checkpoint also records every
+    stopper's best epoch and, for one that restores its best weights at the end, those weights
+    when they are not the checkpoint's own (:class:`ResumeEarlyStopping` reads them back).
+    """
+
+    def __init__(self, folder: Path, history: dict, stoppers=()):
         super().__init__()
         self.folder = folder
         self.history = {key: list(values) for key, values in history.items()}
         self.epoch = len(next(iter(history.values()), []))
+        self.stoppers = list(stoppers)
 
     def on_epoch_end(self, epoch, logs=None):
         for key, value in (logs or {}).items():
@@ -203,8 +214,61 @@ class FitCheckpoint(keras.callbacks.Callback):
     def _save(self, finished):
         state = {"epoch": self.epoch, "history": self.history, "finished": finished,
                  "iterations": int(self.model.optimizer.iterations.numpy())}
-        save_checkpoint(self.folder, self.epoch, state, lambda path: self.model.save_weights(
-            path / FIT_WEIGHTS_FILE))
+        extra = {}   # file name -> weights to save beside the model's
+        if self.stoppers:
+            state["early_stopping"] = []
+            for index, stopper in enumerate(self.stoppers):
+                best = stopper.best_weights if stopper.restore_best_weights else None
+                keep = best is not None and not finished and stopper.best_epoch != self.epoch - 1
+                if keep:
+                    extra[best_weights_file(index)] = best
+                state["early_stopping"].append(
+                    {"best_epoch": int(stopper.best_epoch),
+                     "best_weights": best_weights_file(index) if keep else None})
+
+        def write_files(path):
+            self.model.save_weights(path / FIT_WEIGHTS_FILE)
+            for name, weights in extra.items():
+                np.savez(path / name, *weights)
+
+        save_checkpoint(self.folder, self.epoch, state, write_files)
+
+
+class ResumeEarlyStopping(keras.callbacks.Callback):
+    """Gives a resumed run's ``EarlyStopping`` callbacks the memory of the epochs before it.
+
+    Keras' ``EarlyStopping`` forgets its best value, its patience count and its best weights at
+    every ``fit``: after a restart it would wait ``patience`` epochs afresh and, at the end,
+    restore the best weights *since the restart*, not the run's best. This callback goes first in
+    the list; at the end of the first resumed epoch, before the stoppers see it, it replays the
+    saved history through each stopper's own ``on_epoch_end`` (so its rules are Keras' own, in
+    any version), then hands it the weights of its best epoch: the resumed weights when that
+    epoch is the last saved one, else the ones the checkpoint kept (``best_weights``).
+    """
+
+    def __init__(self, stoppers, history: dict, done: int, best_weights: dict):
+        super().__init__()
+        self.stoppers, self.history, self.done = list(stoppers), history, done
+        self.best_weights, self.resumed_weights, self.replayed = best_weights, None, False
+
+    def on_train_begin(self, logs=None):
+        if any(stopper.restore_best_weights for stopper in self.stoppers):
+            self.resumed_weights = self.model.get_weights()   # the end of epoch `done`
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.replayed:
+            return
+        self.replayed = True
+        for index, stopper in enumerate(self.stoppers):
+            for past in range(self.done):
+                stopper.on_epoch_end(past, {key: values[past] for key, values in self.history.items()
+                                            if past < len(values)})
+            if stopper.restore_best_weights and stopper.best_weights is not None:
+                if stopper.best_epoch == self.done - 1:
+                    stopper.best_weights = self.resumed_weights
+                elif index in self.best_weights:
+                    stopper.best_weights = self.best_weights[index]
+        self.resumed_weights = self.best_weights = None
 
 
 def load_fit_checkpoint(model, folder):
@@ -229,11 +293,29 @@ def load_fit_checkpoint(model, folder):
         if not isinstance(state.get("history"), dict) or iterations != state.get("iterations"):
             raise DamagedRun(path / STATE_FILE, "it does not match the weights "
                                    f"(optimizer iterations {iterations})")
+        state["_best_weights"] = {}
+        for index in range(len(state.get("early_stopping") or [])):
+            name = (state["early_stopping"][index] or {}).get("best_weights")
+            if name:
+                state["_best_weights"][index] = read_weights(path / name, model)
     except DamagedRun:
         for variable, value in zip(variables, before):
             variable.assign(value)
         raise
     return state
+
+
+def read_weights(path: Path, model) -> list:
+    """``model.get_weights()``-shaped arrays saved by ``np.savez``; :class:`DamagedRun` if not."""
+    expected = [w.shape for w in model.get_weights()]
+    try:
+        with np.load(path) as saved:
+            weights = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+    except READ_ERRORS as error:
+        raise DamagedRun(path, f"unreadable best weights ({error})") from error
+    if [w.shape for w in weights] != expected:
+        raise DamagedRun(path, "its best weights do not fit the model")
+    return weights
 
 
 def check_fit_arguments(model, epochs):

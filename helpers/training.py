@@ -74,8 +74,10 @@ def fit_resumable(
     validation_data : optional
         As for ``model.fit``.
     callbacks : sequence of keras.callbacks.Callback
-        Passed to ``model.fit``. Their own state (e.g. ``EarlyStopping``'s patience count)
-        starts over after a restart.
+        Passed to ``model.fit``. An ``EarlyStopping`` among them is part of the run's key, and
+        after a restart it goes on from where it was: its best value, patience count and (with
+        ``restore_best_weights``) best weights are restored, so the run stops and keeps the
+        weights an uninterrupted run would. Other callbacks' own state starts over.
     data_fingerprint : any, optional
         Something that changes when the data change (a dataset name and size, the arrays
         themselves, the profile); the data pipeline cannot be hashed without reading it.
@@ -119,8 +121,11 @@ def fit_resumable(
     given = dict(getattr(getattr(model, "_compile_config", None), "config", None)
                  or {"loss": model.loss})
     given.pop("optimizer", None)
+    # EarlyStopping decides where the run ends and which weights it keeps: part of the key, and
+    # its memory carried across a restart (ResumeEarlyStopping). Other callbacks only watch.
+    stoppers = [cb for cb in callbacks if isinstance(cb, keras.callbacks.EarlyStopping)]
     key = fingerprint("fit_resumable", model, model.optimizer, given, data_fingerprint,
-                      int(epochs), seed)
+                      int(epochs), seed, [_stopper_settings(cb) for cb in stoppers])
     settings = {"epochs": int(epochs), "seed": seed, "optimizer": type(model.optimizer).__name__,
                 "loss": _short_name(model.loss)}
     folder, notes = _runs.open_run(run_dir, key, settings, "fit_resumable")
@@ -144,11 +149,21 @@ def fit_resumable(
         say(f"Resuming {folder} after epoch {done} of {epochs}.")
     if seed is not None:
         keras.utils.set_random_seed(int(seed) + 1000 * done)
-    checkpoint = _runs.FitCheckpoint(folder, history)
+    checkpoint = _runs.FitCheckpoint(folder, history, stoppers)
+    resume = ([_runs.ResumeEarlyStopping(stoppers, history, done, state.get("_best_weights", {}))]
+              if done and stoppers else [])
     model.fit(train_data, epochs=epochs, initial_epoch=done, validation_data=validation_data,
-              callbacks=[*callbacks, checkpoint], verbose=verbose,
+              callbacks=[*resume, *callbacks, checkpoint], verbose=verbose,
               shuffle=not isinstance(train_data, tf.data.Dataset))  # a dataset shuffles itself
     return checkpoint.history
+
+
+def _stopper_settings(stopper: keras.callbacks.EarlyStopping) -> dict:
+    """What an EarlyStopping decides by (min_delta's sign flips once it has seen an epoch)."""
+    return {"monitor": stopper.monitor, "patience": stopper.patience,
+            "min_delta": abs(float(stopper.min_delta)), "mode": getattr(stopper, "mode", None),
+            "baseline": stopper.baseline, "restore_best_weights": stopper.restore_best_weights,
+            "start_from_epoch": getattr(stopper, "start_from_epoch", 0)}
 
 
 def _short_name(value) -> str:

@@ -175,3 +175,49 @@ def test_the_fingerprint_of_a_subclassed_model_follows_its_settings_not_its_inst
     assert fingerprint(models.fashion_net()) == fingerprint(models.fashion_net())
     assert fingerprint(models.fashion_net()) != fingerprint(models.fashion_net(padding="same"))
     assert fingerprint(models.fashion_net()) != fingerprint(models.fashion_net(num_classes=5))
+
+
+def _contradicted_data():
+    # Validation targets are the negated training targets: the validation loss falls while the
+    # network is near zero, then rises as it fits the training set -> an early best epoch.
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(64, 5)).astype("float32")
+    y = (x @ rng.normal(size=(5, 1))).astype("float32")
+    return (tf.data.Dataset.from_tensor_slices((x, y)).batch(16),
+            tf.data.Dataset.from_tensor_slices((x, -y + 0.5)).batch(16))
+
+
+def _early_stopping():
+    return keras.callbacks.EarlyStopping(monitor="val_loss", patience=3, restore_best_weights=True)
+
+
+@pytest.mark.parametrize("kill_epoch", [1, 2, 3])
+def test_early_stopping_keeps_its_best_epoch_and_patience_across_a_restart(tmp_path, kill_epoch):
+    train, val = _contradicted_data()
+    straight = _model()
+    expected = fit_resumable(straight, train, epochs=30, run_dir=tmp_path / "a", seed=1,
+                             validation_data=val, callbacks=[_early_stopping()], verbose=0)
+    best = int(np.argmin(expected["val_loss"]))
+    # The case that matters: the best epoch lies before the disconnect, and the run stops early.
+    assert len(expected["loss"]) == best + 1 + 3 < 30 and best < kill_epoch
+    killed = _model()
+    with pytest.raises(KeyboardInterrupt):
+        fit_resumable(killed, train, epochs=30, run_dir=tmp_path / "b", seed=1, verbose=0,
+                      validation_data=val, callbacks=[_early_stopping(), KillAt(kill_epoch, 1)])
+    resumed = _model(seed=99)  # a new session, a new EarlyStopping with no memory of its own
+    history = fit_resumable(resumed, train, epochs=30, run_dir=tmp_path / "b", seed=1, verbose=0,
+                            validation_data=val, callbacks=[_early_stopping()])
+    np.testing.assert_allclose(history["val_loss"], expected["val_loss"], rtol=1e-5)
+    for got, want in zip(_weights(resumed), _weights(straight)):   # the best epoch's weights
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_another_early_stopping_setting_is_another_run(tmp_path):
+    train, val = _contradicted_data()
+    fit_resumable(_model(), train, epochs=30, run_dir=tmp_path, seed=1, verbose=0,
+                  validation_data=val, callbacks=[_early_stopping()])
+    patient = keras.callbacks.EarlyStopping(monitor="val_loss", patience=6,
+                                            restore_best_weights=True)
+    fit_resumable(_model(), train, epochs=30, run_dir=tmp_path, seed=1, verbose=0,
+                  validation_data=val, callbacks=[patient])
+    assert len([p for p in tmp_path.iterdir() if p.is_dir()]) == 2

@@ -23,7 +23,7 @@ echo "== compat $name: $python ($("$python" --version 2>&1)), constraints $const
 rm -rf "$root" && mkdir -p "$root"
 "$python" -m venv "$venv" || exit 1
 # The file is the only constraint (it replaces any pip.conf constraint for this venv).
-export PIP_CONSTRAINT=$constraints PIP_DISABLE_PIP_VERSION_CHECK=1
+export PIP_CONSTRAINT=$(realpath "$constraints") PIP_DISABLE_PIP_VERSION_CHECK=1  # absolute: pip also runs elsewhere
 "$venv/bin/python" -m pip install --quiet . pytest nbval nbconvert nbclient ipykernel || {
   echo "== compat $name: INSTALL FAILED"; exit 1; }
 "$venv/bin/python" -m pip list --format=freeze 2>/dev/null | grep -iE \

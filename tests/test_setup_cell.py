@@ -61,8 +61,10 @@ def run_cell(python, folder, source):
     cell.write_text(source)
     runner = folder / "runner.py"
     runner.write_text(RUNNER)
-    env = {**os.environ, "PIP_NO_INDEX": "1", "COURSE_PROFILE": "sample",
-           "COURSE_DATA_DIR": str(folder / "data"), "PYTHONPATH": ""}
+    # A student's runtime: none of this harness's pip settings (make compat's PIP_CONSTRAINT).
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PIP_")}
+    env.update({"PIP_NO_INDEX": "1", "COURSE_PROFILE": "sample",
+                "COURSE_DATA_DIR": str(folder / "data"), "PYTHONPATH": ""})
     return subprocess.run([str(python), str(runner), str(cell)], cwd=folder, env=env,
                           capture_output=True, text=True, timeout=300)
 

@@ -246,10 +246,11 @@ class ResumeEarlyStopping(keras.callbacks.Callback):
     epoch is the last saved one, else the ones the checkpoint kept (``best_weights``).
     """
 
-    def __init__(self, stoppers, history: dict, done: int, best_weights: dict):
+    def __init__(self, stoppers, history: dict, done: int, saved_best: dict):
         super().__init__()
         self.stoppers, self.history, self.done = list(stoppers), history, done
-        self.best_weights, self.resumed_weights, self.replayed = best_weights, None, False
+        self.saved_best = saved_best   # stopper index -> the weights its checkpoint kept
+        self.resumed_weights, self.replayed = None, False
 
     def on_train_begin(self, logs=None):
         if any(stopper.restore_best_weights for stopper in self.stoppers):
@@ -266,9 +267,9 @@ class ResumeEarlyStopping(keras.callbacks.Callback):
             if stopper.restore_best_weights and stopper.best_weights is not None:
                 if stopper.best_epoch == self.done - 1:
                     stopper.best_weights = self.resumed_weights
-                elif index in self.best_weights:
-                    stopper.best_weights = self.best_weights[index]
-        self.resumed_weights = self.best_weights = None
+                elif index in self.saved_best:
+                    stopper.best_weights = self.saved_best[index]
+        self.resumed_weights = self.saved_best = None
 
 
 def load_fit_checkpoint(model, folder):

@@ -8,15 +8,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from _clusters import clustered_data  # tests/ is on sys.path under pytest
+
 from helpers.losses import smooth_ap_loss, triplet_loss
 from helpers.training import _epoch_batches, load_history, train_metric_model
-
-
-def _separable_data(n=240, dim=8, classes=3, seed=0):
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(classes, dim)) * 3
-    labels = rng.integers(0, classes, size=n)
-    return (centres[labels] + rng.normal(size=(n, dim))).astype(np.float32), labels
 
 
 def _tiny_model(seed=0, dim=8):
@@ -66,7 +61,7 @@ class UnserialisableNet(keras.Model):
 
 
 def test_a_few_epochs_on_separable_data_lower_the_triplet_loss(tmp_path):
-    images, labels = _separable_data()
+    images, labels = clustered_data()
     model = _tiny_model()
     before = _brute_triplet(model.predict(images[:60], verbose=0), labels[:60])
     history = train_metric_model(model, images, labels, functools.partial(triplet_loss),
@@ -79,7 +74,7 @@ def test_a_few_epochs_on_separable_data_lower_the_triplet_loss(tmp_path):
 
 
 def test_resuming_continues_the_history_and_matches_an_uninterrupted_run(tmp_path):
-    images, labels = _separable_data(n=120)
+    images, labels = clustered_data(n=120)
     initial_weights = _tiny_model(seed=0).get_weights()
     train = functools.partial(train_metric_model, images=images, labels=labels,
                               loss_fn=functools.partial(smooth_ap_loss, tau=0.05),
@@ -105,7 +100,7 @@ def test_resuming_continues_the_history_and_matches_an_uninterrupted_run(tmp_pat
 
 
 def test_calling_again_after_the_last_epoch_only_restores_the_saved_model(tmp_path):
-    images, labels = _separable_data(n=60)
+    images, labels = clustered_data(n=60)
     trained = _tiny_model(seed=0)
     loss_fn = functools.partial(triplet_loss)
     history = train_metric_model(trained, images, labels, loss_fn, out_dir=tmp_path, epochs=2,
@@ -119,7 +114,7 @@ def test_calling_again_after_the_last_epoch_only_restores_the_saved_model(tmp_pa
 
 
 def test_the_history_is_saved_with_every_checkpoint_and_loads_back_from_out_dir(tmp_path):
-    images, labels = _separable_data(n=60)
+    images, labels = clustered_data(n=60)
     model = _tiny_model()
     history = train_metric_model(model, images, labels, functools.partial(triplet_loss),
                                  out_dir=tmp_path, epochs=2, batch_size=30, verbose=False)
@@ -151,7 +146,7 @@ def test_each_epoch_draws_every_full_batch_without_replacement_in_a_new_order():
 
 
 def test_an_embed_on_a_sub_path_trains_the_body_and_leaves_the_head_alone(tmp_path):
-    images, labels = _separable_data(n=60)
+    images, labels = clustered_data(n=60)
     keras.utils.set_random_seed(0)
     model = TinyNet()
     model(images[:1])
@@ -167,7 +162,7 @@ def test_an_embed_on_a_sub_path_trains_the_body_and_leaves_the_head_alone(tmp_pa
 
 
 def test_a_model_keras_cannot_serialise_is_saved_as_weights_and_restored(tmp_path):
-    images, labels = _separable_data(n=60)
+    images, labels = clustered_data(n=60)
     keras.utils.set_random_seed(0)
     trained = UnserialisableNet(lambda x: x)
     loss_fn = functools.partial(triplet_loss)
@@ -181,7 +176,7 @@ def test_a_model_keras_cannot_serialise_is_saved_as_weights_and_restored(tmp_pat
 
 
 def test_a_non_finite_loss_raises_and_saves_nothing_of_that_epoch(tmp_path):
-    images, labels = _separable_data(n=60)
+    images, labels = clustered_data(n=60)
 
     def broken_loss(codes, labels):
         return tf.reduce_mean(codes) * float("nan")
@@ -193,7 +188,7 @@ def test_a_non_finite_loss_raises_and_saves_nothing_of_that_epoch(tmp_path):
 
 
 def test_mixed_float16_training_gives_finite_losses_that_decrease(tmp_path):
-    images, labels = _separable_data()
+    images, labels = clustered_data()
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:
         model = _tiny_model()
@@ -208,7 +203,7 @@ def test_mixed_float16_training_gives_finite_losses_that_decrease(tmp_path):
 
 
 def test_verbose_shows_one_line_per_epoch_with_its_loss_and_quiet_shows_nothing(tmp_path, capsys):
-    images, labels = _separable_data(n=60)
+    images, labels = clustered_data(n=60)
     loss_fn = functools.partial(triplet_loss)
     history = train_metric_model(_tiny_model(), images, labels, loss_fn,
                                  out_dir=tmp_path / "loud", epochs=2, batch_size=30)
@@ -228,7 +223,7 @@ def test_verbose_shows_one_line_per_epoch_with_its_loss_and_quiet_shows_nothing(
     ({"loss_fn": "triplet"}, "callable"),
 ])
 def test_invalid_arguments_raise_a_value_error_that_says_what_to_do(tmp_path, kwargs, message):
-    images, labels = _separable_data(n=60)
+    images, labels = clustered_data(n=60)
     arguments = {"model": _tiny_model(), "images": images, "labels": labels,
                  "loss_fn": functools.partial(triplet_loss), "out_dir": tmp_path, "epochs": 1,
                  "batch_size": 30, "verbose": False, **kwargs}

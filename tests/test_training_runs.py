@@ -8,16 +8,11 @@ import keras
 import numpy as np
 import pytest
 
+from _clusters import clustered_data  # tests/ is on sys.path under pytest
+
 from helpers import _runs, _sgd
 from helpers.losses import triplet_loss
 from helpers.training import load_history, train_metric_model
-
-
-def _data(n=120, dim=8, classes=3, seed=0):
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(classes, dim)) * 3
-    labels = rng.integers(0, classes, size=n)
-    return (centres[labels] + rng.normal(size=(n, dim))).astype(np.float32), labels
 
 
 def _model(seed=0, width=4):
@@ -26,7 +21,7 @@ def _model(seed=0, width=4):
 
 
 def _train(model, out_dir, epochs=3, margin=0.2, **kwargs):
-    images, labels = _data()
+    images, labels = clustered_data(n=120)
     return train_metric_model(model, images, labels,
                               functools.partial(triplet_loss, margin=margin), out_dir=out_dir,
                               epochs=epochs, batch_size=40, learning_rate=0.05, momentum=0.9,
@@ -43,7 +38,8 @@ def test_a_second_call_with_another_loss_argument_trains_afresh_not_from_the_sav
     first = _model()
     first_history = _train(first, tmp_path, margin=0.2)
     second = _model()
-    history = train_metric_model(second, *_data(), functools.partial(triplet_loss, margin=0.5),
+    history = train_metric_model(second, *clustered_data(n=120),
+                                 functools.partial(triplet_loss, margin=0.5),
                                  out_dir=tmp_path, epochs=3, batch_size=40, learning_rate=0.05,
                                  momentum=0.9, verbose=True)
     # What a clean folder gives for margin=0.5, computed separately.
@@ -63,7 +59,7 @@ def test_another_model_config_or_other_data_trains_afresh(tmp_path):
     history = _train(wider, tmp_path)
     clean = _train(_model(width=5), tmp_path / "clean")
     assert history["loss"] == pytest.approx(clean["loss"], rel=1e-6)
-    images, labels = _data()
+    images, labels = clustered_data(n=120)
     other = train_metric_model(_model(), images, (labels + 1) % 3, functools.partial(
         triplet_loss, margin=0.2), out_dir=tmp_path, epochs=3, batch_size=40,
         learning_rate=0.05, momentum=0.9, verbose=False)

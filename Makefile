@@ -58,13 +58,13 @@ bench-quick: $(STAMP)
 
 # Offline: otter assign on every master notebook, and the helpers wheel built without network.
 release: $(STAMP)
-	$(PY) scripts/release.py --out dist
+	$(PY) -m instructor.release --out dist
 
 # COURSE_PROFILE decides the profile the submissions run in (default: sample).
 grade: $(STAMP)
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=<folder>"; exit 2; }
 	@test -d dist/autograder || $(MAKE) release
-	COURSE_PROFILE=$${COURSE_PROFILE:-sample} $(PY) scripts/grade.py "$(SUBMISSIONS)"
+	COURSE_PROFILE=$${COURSE_PROFILE:-sample} $(PY) -m instructor.grade "$(SUBMISSIONS)"
 # Not part of `make test`: each set installs TensorFlow afresh. COMPAT_SETS picks the files.
 COMPAT_SETS ?= constraints/floors.txt constraints/colab-2026-08.txt
 compat:

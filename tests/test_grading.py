@@ -24,10 +24,9 @@ import yaml  # noqa: E402
 from nbformat.v4 import new_code_cell as C, new_markdown_cell as M, new_raw_cell as R  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-import assignment_config  # noqa: E402
-import grade  # noqa: E402
-import release  # noqa: E402
+from instructor import assignment_config
+from instructor import grade
+from instructor import release
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 MASTERS = [pytest.param(path, id=path.stem) for path in NOTEBOOKS]

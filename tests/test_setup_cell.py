@@ -21,9 +21,8 @@ pytest.importorskip("setuptools", minversion="77",
 from helpers import config
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-import release  # noqa: E402
-import setup_cell  # noqa: E402
+from instructor import release
+from instructor import setup_cell
 
 # The cell, run as a notebook kernel runs it: IPython shows an error as its traceback would.
 RUNNER = """

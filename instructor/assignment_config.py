@@ -5,8 +5,8 @@ The notebook authors write a placeholder first cell (a raw cell ``# ASSIGNMENT C
 notebook except the name. ``make release`` runs ``--check`` first, so a notebook whose config was
 edited by hand, or has none, stops the release with the file named.
 
-    python scripts/assignment_config.py notebooks/*.ipynb           # write the config cells
-    python scripts/assignment_config.py --check notebooks/*.ipynb   # exit 1 if any differs
+    python -m instructor.assignment_config notebooks/*.ipynb           # write the config cells
+    python -m instructor.assignment_config --check notebooks/*.ipynb   # exit 1 if any differs
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ from pathlib import Path
 import nbformat
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _generated_cells import regenerate  # noqa: E402
+from instructor.generated_cells import regenerate
 
 MARKER = "# ASSIGNMENT CONFIG"
 
@@ -37,7 +36,7 @@ def config_for(stem: str) -> dict:
     - ``run_tests: false``: otter assign would otherwise run the whole notebook (all trainings)
       once per release; ``tests/test_grading.py`` grades a master notebook instead.
     - ``export_cell``: no PDF (otter's PDF needs a LaTeX install or a headless browser), the HTML
-      copy instead (scripts/release.py adds the line that writes it); ``run_tests: false``, since
+      copy instead (instructor/release.py adds the line that writes it); ``run_tests: false``, since
       it would re-run the whole notebook a second time; the check-all cell just above runs the
       public tests.
     - ``tests.files: false``: tests travel in the notebook's metadata, so the student notebook is

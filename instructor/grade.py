@@ -1,6 +1,6 @@
 """Grade every submission in a folder with otter's autograders; write grades.csv there.
 
-    python scripts/grade.py SUBMISSIONS [--autograders dist/autograder]   (what `make grade` runs)
+    python -m instructor.grade SUBMISSIONS [--autograders dist/autograder]   (what `make grade` runs)
 
 A submission is a notebook (``*.ipynb``) or a hand-in zip made by the notebook's last cell. Each
 is graded by ``otter run`` (no Docker) in a fresh kernel, in a child process with

@@ -1,6 +1,6 @@
 """Build the course release in dist/, offline: student notebooks, autograders, the course wheel.
 
-    python scripts/release.py [--out dist] [notebooks/*.ipynb]       (what `make release` runs)
+    python -m instructor.release [--out dist] [notebooks/*.ipynb]       (what `make release` runs)
 
 dist/
     students/     <stem>.ipynb for every master notebook (solutions, model answers and hidden
@@ -30,8 +30,7 @@ from pathlib import Path
 import nbformat
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import assignment_config  # noqa: E402  (a sibling script)
+from instructor import assignment_config
 
 ROOT = Path(__file__).resolve().parent.parent
 OTTER_PIN = "otter-grader==7.0.0"
@@ -227,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     masters = args.notebooks or sorted((ROOT / "notebooks").glob("*.ipynb"))
     if assignment_config.main(["--check", *map(str, masters)]) != 0:
         print("The ASSIGNMENT CONFIG cells differ from the template: run "
-              "`python scripts/assignment_config.py notebooks/*.ipynb` and commit.", file=sys.stderr)
+              "`python -m instructor.assignment_config notebooks/*.ipynb` and commit.", file=sys.stderr)
         return 1
     # Files of an earlier release go (only the kinds this script writes; nothing else is deleted).
     for pattern in ("students/*.ipynb", "students/neural_codes_course-*.whl",

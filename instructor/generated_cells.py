@@ -1,6 +1,6 @@
 """The one loop behind the scripts that write a generated cell into every notebook.
 
-``scripts/setup_cell.py`` (the first code cell) and ``scripts/assignment_config.py`` (the
+``instructor/setup_cell.py`` (the first code cell) and ``instructor/assignment_config.py`` (the
 ``# ASSIGNMENT CONFIG`` raw cell) differ only in which cell they own and what it must say; how a
 stale cell is found, rewritten or reported (``--check``) is here, once.
 """

@@ -14,8 +14,8 @@ The cell makes the course's ``helpers`` package importable and never ends in a t
 pip runs with the installed TensorFlow, Keras and numpy as constraints, so it can add what is
 missing but never replaces Colab's own versions.
 
-    python scripts/setup_cell.py notebooks/*.ipynb           # rewrite the first code cell
-    python scripts/setup_cell.py --check notebooks/*.ipynb   # exit 1 if any differs
+    python -m instructor.setup_cell notebooks/*.ipynb           # rewrite the first code cell
+    python -m instructor.setup_cell --check notebooks/*.ipynb   # exit 1 if any differs
 """
 
 from __future__ import annotations
@@ -27,8 +27,7 @@ from pathlib import Path
 
 import nbformat
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _generated_cells import regenerate  # noqa: E402
+from instructor.generated_cells import regenerate
 
 ROOT = Path(__file__).resolve().parent.parent
 WHEEL_GLOB = "neural_codes_course-*.whl"

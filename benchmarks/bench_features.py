@@ -1,4 +1,4 @@
-"""Time helpers.features.extract_codes against the obvious alternatives, in one run.
+"""Time helpers.models.features.extract_codes against the obvious alternatives, in one run.
 
 Alternatives, all on notebook 01's network and the same uint8 images:
   * per-layer predict: one sub-model per layer, each run with ``model.predict`` (three passes);
@@ -19,7 +19,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from helpers import features, models  # noqa: E402
+from helpers import models
+from helpers.models import features  # noqa: E402
 
 LAYERS = ["pool5", "fc6", "fc7"]
 

@@ -1,4 +1,4 @@
-"""Time helpers.losses (loss + gradient) against a per-anchor Python loop, in one run.
+"""Time helpers.training.losses (loss + gradient) against a per-anchor Python loop, in one run.
 
 The loop is the straightforward version a student writes first (SPEC 03: "only the loop over
 anchors may be a loop"): for each anchor, its distances, masks and (p, n) pairs, in eager
@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from helpers.losses import smooth_ap_loss, triplet_loss  # noqa: E402
+from helpers.training.losses import smooth_ap_loss, triplet_loss  # noqa: E402
 
 DIM, NUM_ANCHORS, CLASSES = 256, 10, 10
 

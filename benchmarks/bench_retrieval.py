@@ -284,9 +284,9 @@ def memory_child(n: int, d: int) -> None:
     before = rss_bytes("VmRSS")
     mean_ap, seconds = timed(mean_average_precision, codes, labels)
     growth = rss_bytes("VmHWM") - before
-    from helpers import _ranking
+    from helpers.retrieval import ranking
 
-    budget = _ranking.MEMORY_BUDGET_BYTES + 2 * codes.nbytes
+    budget = ranking.MEMORY_BUDGET_BYTES + 2 * codes.nbytes
     print(f"\npeak memory growth {growth / 2**20:,.0f} MiB = {growth / budget:.2f}x the stated "
           f"budget (256 MiB of blocks + two float32 copies of the codes)")
     verdict = "under" if growth < 2**30 else "OVER"

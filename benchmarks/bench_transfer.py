@@ -1,11 +1,11 @@
 """Notebook 04's n-sweep two ways, in one run: through the frozen VGG16 (the seed's way) or on cached codes.
 
 Both train the same new softmax on VGG16's ``fc2`` for every n of the sweep, with the same seed,
-epochs, batches and optimiser (``helpers.transfer.train_head``):
-  * seed's way: ``fit`` the end-to-end model (``helpers.transfer.transfer_model``) on the
+epochs, batches and optimiser (``helpers.models.transfer.train_head``):
+  * seed's way: ``fit`` the end-to-end model (``helpers.models.transfer.transfer_model``) on the
     preprocessed pictures, so VGG16 runs forward on every training and validation picture in
     every epoch of every n;
-  * cached codes: one ``helpers.features.extract_codes`` pass over the validation, test and
+  * cached codes: one ``helpers.models.features.extract_codes`` pass over the validation, test and
     largest training pictures, then the softmax (``code_head``) fitted on the codes for each n.
 Both sweeps must predict the same test classes (exit 1 and DISAGREE otherwise). Prints seconds per
 phase and the ratio for the whole sweep, extraction included. The pictures are random and VGG16
@@ -27,7 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from helpers import features, transfer  # noqa: E402
+from helpers.models import features, transfer  # noqa: E402
 from helpers.data.splits import per_class_split  # noqa: E402
 
 SEED = 4

@@ -16,7 +16,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from helpers import features, plots
+from helpers import plots
+from helpers.models import features
 
 
 class RetrievalExplorer:

@@ -107,7 +107,7 @@ def _is_otter_init(cell) -> bool:
 
 
 def _is_setup(cell) -> bool:
-    return cell.cell_type == "code" and "config.setup_notebook(" in cell.source
+    return cell.cell_type == "code" and "session.setup_notebook(" in cell.source
 
 
 # The student notebook's otter init cell (see init_cell_source); __NAME__ placeholders are filled

@@ -25,13 +25,12 @@ import sys
 import tomllib
 from pathlib import Path
 
-import nbformat
 
 from instructor.generated_cells import regenerate
 
 ROOT = Path(__file__).resolve().parent.parent
 WHEEL_GLOB = "neural_codes_course-*.whl"
-DRIVE_COURSE_FOLDER = "/content/drive/MyDrive/neural-codes-course"  # = helpers.config.DRIVE_FOLDER
+DRIVE_COURSE_FOLDER = "/content/drive/MyDrive/neural-codes-course"  # = helpers.session.DRIVE_FOLDER
 
 
 def _project() -> dict:
@@ -79,8 +78,8 @@ if importlib.util.find_spec("helpers") is None:
             "  2. set COURSE_URL above to where the course repository can be installed from.")
     importlib.invalidate_caches()
 
-from helpers import config
-SETUP = config.setup_notebook(use_drive=USE_DRIVE)'''
+from helpers import session
+SETUP = session.setup_notebook(use_drive=USE_DRIVE)'''
 
 
 def first_code_cell(notebook, path: Path):

@@ -2,7 +2,7 @@
 
 Used by ``make run``: one fresh kernel per notebook (no hidden state), then one summary line per
 notebook with its wall time, pass/fail and the headline figures it reported (the lines that
-``helpers.report.headline`` produced).
+``helpers.session.report.headline`` produced).
 
     python scripts/run_notebooks.py --out build notebooks/*.ipynb
 
@@ -28,8 +28,8 @@ from pathlib import Path
 
 import nbformat
 
-from helpers import config
-from helpers.report import MARKER
+from helpers import session
+from helpers.session.report import MARKER
 
 
 def headlines(notebook) -> list[str]:
@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
                                                  notebook_timeout=args.notebook_timeout)))
 
     print(f"\nExecuted notebooks and HTML in {args.out}/")
-    smoke = config.smoke_label().strip()
+    smoke = session.smoke_label().strip()
     for name, ok, elapsed, figures, error in results:
         status = "pass" if ok else "FAIL"
         # The smoke-run tag ends every figure of a sample run: say it once per line instead.

@@ -4,7 +4,7 @@ import re
 import tomllib
 from pathlib import Path
 
-from helpers import config
+from helpers.session import setup
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,5 +40,5 @@ def test_the_python_of_each_constraint_set_meets_requires_python():
 def test_setup_notebooks_version_check_refuses_exactly_what_the_floors_exclude():
     floors = {name: tuple(int(p) for p in version.split(".")[:2])
               for name, version in _pins("constraints/floors.txt").items()}
-    assert config.MIN_TENSORFLOW == floors["tensorflow"]
-    assert config.MIN_KERAS == floors["keras"]
+    assert setup.MIN_TENSORFLOW == floors["tensorflow"]
+    assert setup.MIN_KERAS == floors["keras"]

@@ -4,17 +4,17 @@ import warnings
 
 import pytest
 
-from helpers import config
+from helpers.session import setup
 
 
 @pytest.fixture(autouse=True)
 def fresh_session(monkeypatch):
-    monkeypatch.setattr(config, "_cpu_warning_given", False)
+    monkeypatch.setattr(setup, "_cpu_warning_given", False)
 
 
 def test_full_profile_without_a_gpu_warns_once_with_the_expected_minutes_per_epoch():
     with pytest.warns(UserWarning) as record:
-        config._warn_if_cpu_only("full", [], measure=lambda: 1.2)
+        setup._warn_if_cpu_only("full", [], measure=lambda: 1.2)
     (warning,) = record
     text = str(warning.message)
     # 190 classes x 500 images / 100 per batch = 950 batches of 1.2 s = 1140 s = 19 minutes.
@@ -22,7 +22,7 @@ def test_full_profile_without_a_gpu_warns_once_with_the_expected_minutes_per_epo
     assert "Runtime > Change runtime type" in text and "COURSE_PROFILE=sample" in text
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        config._warn_if_cpu_only("full", [], measure=lambda: 1.2)  # once per session
+        setup._warn_if_cpu_only("full", [], measure=lambda: 1.2)  # once per session
 
 
 @pytest.mark.parametrize("profile, gpus", [("sample", []), ("full", ["/physical_device:GPU:0"])])
@@ -32,7 +32,7 @@ def test_no_warning_with_a_gpu_or_in_the_sample_profile(profile, gpus):
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        config._warn_if_cpu_only(profile, gpus, measure=measure)
+        setup._warn_if_cpu_only(profile, gpus, measure=measure)
 
 
 def test_a_failed_timing_still_warns_and_says_how_to_pick_a_gpu():
@@ -40,7 +40,7 @@ def test_a_failed_timing_still_warns_and_says_how_to_pick_a_gpu():
         raise RuntimeError("out of memory")
 
     with pytest.warns(UserWarning, match="out of memory.*Change runtime type"):
-        config._warn_if_cpu_only("full", [], measure=measure)
+        setup._warn_if_cpu_only("full", [], measure=measure)
 
 
 def test_the_multiply_accumulate_count_matches_the_layers_of_notebook_01s_network():
@@ -55,9 +55,9 @@ def test_the_multiply_accumulate_count_matches_the_layers_of_notebook_01s_networ
             macs += h * w * cout * kh * kw * cin
         elif layer.__class__.__name__ == "Dense":
             macs += layer.kernel.shape[0] * layer.kernel.shape[1]
-    assert macs == config.NEURAL_CODES_NET_MACS
+    assert macs == setup.NEURAL_CODES_NET_MACS
 
 
 def test_the_timed_estimate_of_a_batch_is_a_positive_number_of_seconds():
-    seconds = config._seconds_per_training_batch()
+    seconds = setup._seconds_per_training_batch()
     assert 0 < seconds < 3600

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers.data import archives, car_vs_other, locks, sources
+from helpers.data import archives, car_vs_other, sources
 from helpers.data.archives import Archive
 
 WORKER = Path(__file__).with_name("_data_worker.py")

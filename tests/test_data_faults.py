@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import config
+from helpers import session
+from helpers.session import paths
 from helpers.data import archives, car_vs_other, decode, sources, unpacking
 from helpers.data.archives import Archive, ArchiveError, DiskFullError, UnsafeArchiveError
 from helpers.data.locks import CacheNotWritableError
@@ -339,16 +340,16 @@ def test_a_course_data_dir_that_is_a_file_is_a_clear_error_naming_the_variable(t
     for value in (tmp_path / "afile", tmp_path / "afile" / "below"):
         monkeypatch.setenv("COURSE_DATA_DIR", str(value))
         with pytest.raises(NotADirectoryError, match="COURSE_DATA_DIR=.*is \\(or lies under\\) a file"):
-            config.data_dir()
+            session.data_dir()
 
 
 def test_a_relative_course_data_dir_is_taken_from_the_project_root_not_the_working_folder(
         tmp_path, monkeypatch):
     project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
     elsewhere.mkdir()
-    monkeypatch.setattr(config, "repo_root", lambda: project)
+    monkeypatch.setattr(paths, "repo_root", lambda: project)
     monkeypatch.setenv("COURSE_DATA_DIR", "cache/here")
     for folder in (elsewhere, project.parent):
         monkeypatch.chdir(folder)
-        assert config.data_dir() == project / "cache" / "here"
+        assert session.data_dir() == project / "cache" / "here"
     assert (project / "cache" / "here").is_dir() and not (elsewhere / "cache").exists()

@@ -1,4 +1,4 @@
-"""Tests of helpers.features against Keras' own predict and hand-written references."""
+"""Tests of helpers.models.features against Keras' own predict and hand-written references."""
 
 import keras
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 from sklearn.preprocessing import normalize
 
-from helpers import features
+from helpers.models import features
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,11 @@
-"""Tests of helpers.losses against brute-force loops over (anchor, positive, negative)."""
+"""Tests of helpers.training.losses against brute-force loops over (anchor, positive, negative)."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 import keras
 
-from helpers.losses import SmoothAPLoss, TripletLoss, smooth_ap_loss, triplet_loss
+from helpers.training.losses import SmoothAPLoss, TripletLoss, smooth_ap_loss, triplet_loss
 
 
 # --- references written as plain loops ------------------------------------------------------

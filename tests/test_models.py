@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 from helpers import models
+from helpers.models import networks
 
 
 def _conv(size, channels_in, filters):
@@ -151,7 +152,7 @@ def test_augmented_car_cnn_is_the_baseline_at_inference_and_random_when_training
 def test_the_average_pooling_stand_in_equals_pytorchs_adaptive_pooling_to_two(size):
     maps = np.random.default_rng(size).random((2, size, size, 3), dtype=np.float32)
     inputs = keras.Input((size, size, 3))
-    pooled = keras.Model(inputs, models._adaptive_average_pooling(inputs, 2, name="pool"))(maps)
+    pooled = keras.Model(inputs, networks._adaptive_average_pooling(inputs, 2, name="pool"))(maps)
     np.testing.assert_allclose(pooled, _adaptive_average_pool_loop(maps), rtol=1e-6)
     if hasattr(keras.layers, "AdaptiveAveragePooling2D"):  # Keras >= 3.13: the same numbers
         keras_pooled = keras.layers.AdaptiveAveragePooling2D(2)(maps)
@@ -161,7 +162,7 @@ def test_the_average_pooling_stand_in_equals_pytorchs_adaptive_pooling_to_two(si
 def test_adaptive_pooling_with_uneven_windows_is_refused():
     inputs = keras.Input((5, 5, 3))
     with pytest.raises(ValueError, match="uneven windows"):
-        models._adaptive_average_pooling(inputs, 3, name="pool")
+        networks._adaptive_average_pooling(inputs, 3, name="pool")
 
 
 def test_caffenet_reads_0_255_pixels_as_its_unscaled_layers_read_them_divided_by_255():

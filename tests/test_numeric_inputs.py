@@ -6,7 +6,8 @@ import keras
 import numpy as np
 import pytest
 
-from helpers import features, retrieval
+from helpers import retrieval
+from helpers.models import features
 from helpers.data import make_dataset
 
 

@@ -1,4 +1,4 @@
-"""Tests of helpers.plot_charts: the drawn curves, colours, legends and bars hold what was passed."""
+"""Tests of helpers.plots.charts: the drawn curves, colours, legends and bars hold what was passed."""
 
 import matplotlib
 

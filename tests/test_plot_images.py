@@ -1,4 +1,4 @@
-"""Tests of helpers.plot_images: grids hold the passed images, filters in the right colours."""
+"""Tests of helpers.plots.images: grids hold the passed images, filters in the right colours."""
 
 import matplotlib
 

@@ -1,4 +1,4 @@
-"""Tests of helpers.plot_retrieval: borders, captions, the wrapped grid and caption spacing."""
+"""Tests of helpers.plots.retrieval: borders, captions, the wrapped grid and caption spacing."""
 
 import matplotlib
 

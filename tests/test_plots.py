@@ -8,7 +8,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from helpers import plot_charts, plot_images, plot_retrieval, plots  # noqa: E402
+from helpers import plots
+from helpers.plots import charts as plot_charts, images as plot_images, retrieval as plot_retrieval  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

@@ -1,11 +1,11 @@
-"""Tests of helpers.pretrained_resnet offline: fallbacks, local weights, head and fine-tuning switch."""
+"""Tests of helpers.models.resnet50 offline: fallbacks, local weights, head and fine-tuning switch."""
 
 import keras
 import numpy as np
 import pytest
 
-from helpers import pretrained_resnet
-from helpers.pretrained_resnet import pretrained_resnet50, resnet50_classifier, unfreeze_top_stage
+from helpers.models import resnet50
+from helpers.models.resnet50 import pretrained_resnet50, resnet50_classifier, unfreeze_top_stage
 
 SHAPE = (32, 32, 3)
 
@@ -15,8 +15,8 @@ def offline(monkeypatch):
     def unreachable(*args, **kwargs):
         raise OSError("storage.googleapis.com unreachable (test)")
 
-    monkeypatch.setattr(pretrained_resnet, "keras_weights_file", unreachable)
-    monkeypatch.delenv(pretrained_resnet.WEIGHTS_VARIABLE, raising=False)
+    monkeypatch.setattr(resnet50, "keras_weights_file", unreachable)
+    monkeypatch.delenv(resnet50.WEIGHTS_VARIABLE, raising=False)
 
 
 def test_without_imagenet_weights_or_a_local_file_the_weights_are_random_and_it_says_so(offline):
@@ -32,7 +32,7 @@ def test_a_local_weights_file_named_by_the_variable_is_loaded(offline, monkeypat
                                         input_shape=SHAPE)
     path = tmp_path / "resnet50_notop.weights.h5"
     donor.save_weights(path)
-    monkeypatch.setenv(pretrained_resnet.WEIGHTS_VARIABLE, str(path))
+    monkeypatch.setenv(resnet50.WEIGHTS_VARIABLE, str(path))
     keras.utils.set_random_seed(2)   # the model's own initial weights differ from the file's
     with pytest.warns(UserWarning, match="local weights"):
         model, weights = pretrained_resnet50(SHAPE)
@@ -79,7 +79,7 @@ def test_unfreezing_trains_only_the_last_stage_without_its_batch_norms(offline):
 def test_the_preprocess_layer_is_bgr_minus_the_imagenet_mean_computed_by_hand():
     pixels = np.random.default_rng(0).integers(0, 256, (2, 4, 5, 3)).astype(np.uint8)
     by_hand = pixels[..., ::-1].astype(np.float64) - [103.939, 116.779, 123.68]
-    out = pretrained_resnet.ImageNetPreprocess()(pixels).numpy()
+    out = resnet50.ImageNetPreprocess()(pixels).numpy()
     np.testing.assert_allclose(out, by_hand, atol=1e-4)
 
 

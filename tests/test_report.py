@@ -1,9 +1,9 @@
-"""helpers.report: the bootstrap interval of a mean and the headline line that shows it."""
+"""helpers.session.report: the bootstrap interval of a mean and the headline line that shows it."""
 
 import numpy as np
 import pytest
 
-from helpers import report
+from helpers.session import report
 
 
 def test_bootstrap_interval_matches_the_normal_approximation_for_a_large_sample():

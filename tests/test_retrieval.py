@@ -8,7 +8,8 @@ import pytest
 import tensorflow as tf
 from sklearn.metrics import average_precision_score
 
-from helpers import _ranking, retrieval
+from helpers import retrieval
+from helpers.retrieval import ranking
 
 
 # ---------------------------------------------------------------- references, written plainly
@@ -213,7 +214,7 @@ def test_map_of_chosen_queries_is_reported_in_their_order():
 
 def test_map_is_the_same_when_blocks_hold_a_few_queries(monkeypatch):
     codes, labels = gaussian_codes(n=50, seed=10, n_classes=5)
-    monkeypatch.setattr(_ranking, "MEMORY_BUDGET_BYTES", 7 * 50 * _ranking._RANKING_BYTES_PER_ENTRY)  # 7 per block
+    monkeypatch.setattr(ranking, "MEMORY_BUDGET_BYTES", 7 * 50 * ranking._RANKING_BYTES_PER_ENTRY)  # 7 per block
     _, per_query = retrieval.mean_average_precision(codes, labels, return_per_query=True)
     expected = [brute_force_ap(normalised(codes), labels, q) for q in range(50)]
     np.testing.assert_allclose(per_query, expected, atol=1e-12)
@@ -467,7 +468,7 @@ def test_the_expansion_would_misrank_those_one_dimensional_codes(monkeypatch):
         np.float32
     )[rng.permutation(80), None]
     labels = rng.integers(0, 3, size=80)
-    monkeypatch.setattr(_ranking, "DIFFERENCE_FORM_MAX_FEATURES", 0)
+    monkeypatch.setattr(ranking, "DIFFERENCE_FORM_MAX_FEATURES", 0)
     expected = [brute_force_ap(codes, labels, q) for q in range(80)]
     _, per_query = retrieval.mean_average_precision(
         codes, labels, normalize=False, return_per_query=True
@@ -515,7 +516,7 @@ def test_the_precision_at_k_curve_no_longer_shadows_sklearns_name():
 # ---------------------------------------------------------------- 7. hygiene
 def test_progress_bar_only_when_verbose(monkeypatch, capsys):
     codes, labels = gaussian_codes(n=40, seed=31)
-    monkeypatch.setattr(_ranking, "MEMORY_BUDGET_BYTES", 4 * 40 * _ranking._RANKING_BYTES_PER_ENTRY)
+    monkeypatch.setattr(ranking, "MEMORY_BUDGET_BYTES", 4 * 40 * ranking._RANKING_BYTES_PER_ENTRY)
     quiet = retrieval.mean_average_precision(codes, labels)
     assert "ranking queries" not in capsys.readouterr().err
     loud = retrieval.mean_average_precision(codes, labels, verbose=True)
@@ -526,14 +527,14 @@ def test_progress_bar_only_when_verbose(monkeypatch, capsys):
 def test_tf32_switch_is_off_while_any_thread_computes_and_restored_after_the_last(monkeypatch):
     import threading
 
-    monkeypatch.setattr(_ranking, "_gpu_visible", lambda: True)
+    monkeypatch.setattr(ranking, "_gpu_visible", lambda: True)
     original = tf.config.experimental.tensor_float_32_execution_enabled()
     tf.config.experimental.enable_tensor_float_32_execution(True)
     try:
         inside, barrier, seen = threading.Barrier(2), threading.Barrier(2), []
 
         def compute(wait_longer):
-            with _ranking.full_float32_matmul():
+            with ranking.full_float32_matmul():
                 inside.wait()
                 seen.append(tf.config.experimental.tensor_float_32_execution_enabled())
                 if wait_longer:
@@ -554,17 +555,17 @@ def test_tf32_switch_is_off_while_any_thread_computes_and_restored_after_the_las
 
 
 def test_tf32_setting_is_untouched_without_a_gpu(monkeypatch):
-    monkeypatch.setattr(_ranking, "_gpu_visible", lambda: False)
+    monkeypatch.setattr(ranking, "_gpu_visible", lambda: False)
     before = tf.config.experimental.tensor_float_32_execution_enabled()
-    with _ranking.full_float32_matmul():
+    with ranking.full_float32_matmul():
         assert tf.config.experimental.tensor_float_32_execution_enabled() == before
 
 
 def test_blocks_are_sized_within_the_memory_budget():
     for n_db, n_queries in [(50_000, 50_000), (1_000, 3), (10**7, 10)]:
-        for per_entry in (_ranking._RANKING_BYTES_PER_ENTRY, _ranking._DISTANCE_BYTES_PER_ENTRY):
-            rows = _ranking.rows_per_block(n_db, n_queries, per_entry)
-            assert rows == 1 or rows * n_db * per_entry <= _ranking.MEMORY_BUDGET_BYTES
+        for per_entry in (ranking._RANKING_BYTES_PER_ENTRY, ranking._DISTANCE_BYTES_PER_ENTRY):
+            rows = ranking.rows_per_block(n_db, n_queries, per_entry)
+            assert rows == 1 or rows * n_db * per_entry <= ranking.MEMORY_BUDGET_BYTES
             assert rows <= n_queries
 
 

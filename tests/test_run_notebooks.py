@@ -51,7 +51,7 @@ def test_a_run_that_never_saves_is_stopped_at_the_notebook_timeout(tmp_path):
 
 def test_a_real_notebook_runs_in_a_child_and_reports_its_headline(tmp_path, monkeypatch):
     notebook = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell("from helpers.report import MARKER\nx = 6 * 7"),
+        nbformat.v4.new_code_cell("from helpers.session.report import MARKER\nx = 6 * 7"),
         nbformat.v4.new_code_cell("print(MARKER + f' answer {x}')"),
     ])
     path = tmp_path / "04_tiny.ipynb"

@@ -1,4 +1,4 @@
-"""The generated setup cell's three ways in, and the Drive option of helpers.config.
+"""The generated setup cell's three ways in, and the Drive option of helpers.session.
 
 Each path runs the cell's real source in a separate Python with IPython (what a notebook kernel
 runs), in a throw-away virtual environment that sees this venv's packages (TensorFlow, IPython,
@@ -18,7 +18,8 @@ import pytest
 pytest.importorskip("setuptools", minversion="77",
                     reason="setuptools >= 77 (the `local` extra) is not installed")
 
-from helpers import config
+from helpers import session
+from helpers.session import paths
 
 ROOT = Path(__file__).resolve().parent.parent
 from instructor import release
@@ -104,15 +105,15 @@ def test_cell_pins_no_version_of_tensorflow_keras_or_numpy_and_names_the_tagged_
     project = setup_cell._project()
     assert f'COURSE_URL = "git+{project["urls"]["Repository"]}@v{project["version"]}"' in source
     assert "tensorflow==" not in source and "numpy==" not in source
-    assert 'config.setup_notebook(use_drive=USE_DRIVE)' in source and "USE_DRIVE = False" in source
+    assert 'session.setup_notebook(use_drive=USE_DRIVE)' in source and "USE_DRIVE = False" in source
 
 
 def test_use_drive_outside_colab_says_it_only_applies_on_colab(monkeypatch, tmp_path):
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
     monkeypatch.delenv("COLAB_RELEASE_TAG", raising=False)
-    line = config.keep_outputs_on_drive(True)
+    line = session.keep_outputs_on_drive(True)
     assert "only applies on Colab" in line
-    assert config.output_dir("nb") == tmp_path / "outputs" / config.get_profile() / "nb"
+    assert session.output_dir("nb") == tmp_path / "outputs" / session.get_profile() / "nb"
 
 
 def test_use_drive_on_colab_mounts_drive_and_moves_outputs_but_not_data(monkeypatch, tmp_path):
@@ -121,15 +122,15 @@ def test_use_drive_on_colab_mounts_drive_and_moves_outputs_but_not_data(monkeypa
     colab.drive = types.SimpleNamespace(mount=mounted.append)
     monkeypatch.setitem(sys.modules, "google", types.ModuleType("google"))
     monkeypatch.setitem(sys.modules, "google.colab", colab)
-    monkeypatch.setattr(config, "DRIVE_MOUNT", tmp_path / "drive")
-    monkeypatch.setattr(config, "DRIVE_FOLDER", tmp_path / "drive" / "MyDrive" / "course")
+    monkeypatch.setattr(paths, "DRIVE_MOUNT", tmp_path / "drive")
+    monkeypatch.setattr(paths, "DRIVE_FOLDER", tmp_path / "drive" / "MyDrive" / "course")
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "local"))
     try:
-        line = config.keep_outputs_on_drive(True)
+        line = session.keep_outputs_on_drive(True)
         assert mounted == [str(tmp_path / "drive")]
-        expected = tmp_path / "drive" / "MyDrive" / "course" / "outputs" / config.get_profile() / "nb"
-        assert config.output_dir("nb") == expected and expected.is_dir()
-        assert config.data_dir() == tmp_path / "local" and "Google Drive" in line
+        expected = tmp_path / "drive" / "MyDrive" / "course" / "outputs" / session.get_profile() / "nb"
+        assert session.output_dir("nb") == expected and expected.is_dir()
+        assert session.data_dir() == tmp_path / "local" and "Google Drive" in line
     finally:
-        config.keep_outputs_on_drive(False)
-    assert config.output_dir("nb") == tmp_path / "local" / "outputs" / config.get_profile() / "nb"
+        session.keep_outputs_on_drive(False)
+    assert session.output_dir("nb") == tmp_path / "local" / "outputs" / session.get_profile() / "nb"

@@ -10,8 +10,9 @@ import tensorflow as tf
 
 from _clusters import clustered_data  # tests/ is on sys.path under pytest
 
-from helpers.losses import smooth_ap_loss, triplet_loss
-from helpers.training import _epoch_batches, load_history, train_metric_model
+from helpers.training.losses import smooth_ap_loss, triplet_loss
+from helpers.training import load_history, train_metric_model
+from helpers.training.sgd import epoch_batches as _epoch_batches
 
 
 def _tiny_model(seed=0, dim=8):

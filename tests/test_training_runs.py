@@ -10,8 +10,8 @@ import pytest
 
 from _clusters import clustered_data  # tests/ is on sys.path under pytest
 
-from helpers import _runs, _sgd
-from helpers.losses import triplet_loss
+from helpers.training import checkpoints, sgd
+from helpers.training.losses import triplet_loss
 from helpers.training import load_history, train_metric_model
 
 
@@ -87,12 +87,12 @@ def _die_on(monkeypatch, module, name, call_number, when=lambda *args: True):
 
 # Each moment of epoch 2's checkpoint at which a death can happen.
 DEATHS = {
-    "after the weights, before the optimizer state": (_sgd, "save_optimizer", 2, None),
+    "after the weights, before the optimizer state": (sgd, "save_optimizer", 2, None),
     "after the files, before state.json": (
-        _runs, "write_json", 2, lambda path, value: path.name == "state.json"),
+        checkpoints, "write_json", 2, lambda path, value: path.name == "state.json"),
     "after the checkpoint folder, before LATEST": (
-        _runs, "write_json", 2, lambda path, value: path.name == "LATEST"),
-    "after LATEST, while removing the old checkpoint": (_runs.shutil, "rmtree", 1, None),
+        checkpoints, "write_json", 2, lambda path, value: path.name == "LATEST"),
+    "after LATEST, while removing the old checkpoint": (checkpoints.shutil, "rmtree", 1, None),
 }
 
 

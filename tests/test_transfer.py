@@ -1,11 +1,11 @@
-"""Tests of helpers.transfer against values worked out by hand or with numpy in the test."""
+"""Tests of helpers.models.transfer against values worked out by hand or with numpy in the test."""
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import transfer
+from helpers.models import transfer
 
 
 def one_by_one_conv(kernel, bias, size=4):

@@ -1,4 +1,4 @@
-"""helpers._warnings.warn: a course warning names the caller's line, not the course's code."""
+"""helpers.session.messages.warn: a course warning names the caller's line, not the course's code."""
 
 import inspect
 import warnings

@@ -8,14 +8,12 @@ name unique to the process, is verified, and only then renamed into place.
 
 from __future__ import annotations
 
-import errno
 import gzip
 import hashlib
 import http.client
 import math
 import os
 import re
-import shutil
 import tarfile
 import tempfile
 import time
@@ -28,6 +26,11 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from helpers.data.errors import (  # re-exported: callers catch archives.ArchiveError
+    ArchiveError, DiskFullError, UnsafeArchiveError, disk_full_error, is_disk_full,
+)
+from helpers.data.unpacking import MARKER_NAME, read_marker, unpack, write_marker
+
 #: Seconds a download may wait for the server before it counts as failed (``COURSE_DOWNLOAD_TIMEOUT``).
 DEFAULT_TIMEOUT = 15.0
 #: Seconds one download from one URL may take in all (``COURSE_DOWNLOAD_DEADLINE``): a server
@@ -36,49 +39,6 @@ DEFAULT_DEADLINE = 3600.0
 _CHUNK = 1 << 20
 _USER_AGENT = "neural-codes-course data loader (Python urllib)"
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
-
-
-class ArchiveError(ValueError):
-    """An archive that is truncated, corrupt or not what the registry says it is."""
-
-
-class UnsafeArchiveError(ArchiveError):
-    """An archive with an entry pointing outside its folder, or that unpacks past the size limit."""
-
-
-class DiskFullError(OSError):
-    """No space left on the device of the data cache; the message says where and what to do."""
-
-
-def is_disk_full(error: BaseException) -> bool:
-    """True for the OS errors of a full disk or an exhausted quota."""
-    return isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
-
-
-def disk_full_error(error: OSError, folder: Path, doing: str) -> DiskFullError:
-    """A :class:`DiskFullError` naming the folder, the operation and the remedy."""
-    try:
-        free = f"{human_size(disk_free(folder))} free"
-    except OSError:
-        free = "free space unknown"
-    return DiskFullError(error.errno, f"No space left on the disk of {folder} while {doing} "
-                         f"({free}). Free some space, or point COURSE_DATA_DIR at a larger disk, "
-                         "then load again.")
-
-
-def human_size(count: int) -> str:
-    """A byte count for a message: ``'2.48 GB'``, ``'3.0 MB'``, ``'5,000 bytes'``."""
-    if count >= 1e9:
-        return f"{count / 1e9:.2f} GB"
-    return f"{count / 1e6:.1f} MB" if count >= 1e6 else f"{count:,} bytes"
-
-
-def disk_free(folder: Path) -> int:
-    """Free bytes on the file system of ``folder`` (or of its nearest existing parent)."""
-    folder = Path(folder)
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    return shutil.disk_usage(folder).free
 
 
 @dataclass(frozen=True)
@@ -163,7 +123,7 @@ def verify_file(path: Path, archive: Archive, sha256: str | None = None) -> None
     >>> verify_file(path, Archive("abc.txt", None, size=4))
     Traceback (most recent call last):
     ...
-    helpers.data.archives.ArchiveError: abc.txt has 3 bytes, expected 4 ...
+    helpers.data.errors.ArchiveError: abc.txt has 3 bytes, expected 4 ...
     """
     expected = {"sha256": sha256} if sha256 else {"sha256": archive.sha256, "md5": archive.md5}
     if not sha256 and archive.size is not None and path.stat().st_size != archive.size:
@@ -373,8 +333,6 @@ def _content_length(value: str | None) -> int | None:
 def _write(handle, chunk: bytes) -> None:
     handle.write(chunk)  # one place for every byte written, where tests inject a full disk
 
-
-from helpers.data.unpacking import MARKER_NAME, read_marker, unpack, write_marker  # noqa: E402
 
 __all__ = [
     "Archive", "ArchiveError", "DiskFullError", "MARKER_NAME", "UnsafeArchiveError", "download",

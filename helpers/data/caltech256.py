@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from helpers import config
+from helpers import session
 from helpers.data import sources
 from helpers.data.splits import ImageSplits, check_count, split_image_files
 
@@ -78,7 +78,7 @@ def caltech256_files(max_classes: int | None = None) -> ImageSplits:
     """
     check_count("max_classes", max_classes, allow_none=True)
     if max_classes is None:
-        max_classes = config.by_profile(full=None, sample=SAMPLE_MAX_CLASSES)
+        max_classes = session.by_profile(full=None, sample=SAMPLE_MAX_CLASSES)
     fetched = sources.fetch("caltech256")
     folders = sorted(folder for folder in fetched.path.iterdir()
                      if folder.is_dir() and not folder.name.startswith(".")  # .decoded cache

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from helpers import config
-from helpers._warnings import warn
+from helpers import session
+from helpers.session.messages import warn
 from helpers.data import archives, locks, sources
 from helpers.data.sources import DataNotFoundError, FetchedData
 from helpers.data.splits import ImageSplits, check_count
@@ -89,7 +89,7 @@ def fetch_car_vs_other() -> FetchedData:
     try:
         return sources.fetch("car_vs_other", allow_sample=False)
     except DataNotFoundError as no_archive:
-        folder = config.data_dir() / "car_vs_other"
+        folder = session.data_dir() / "car_vs_other"
         with locks.folder_lock(folder, "car vs other (built from Tiny ImageNet)"):
             built = sources.from_marker("car_vs_other", folder, "cache")
             if built is not None:  # another process built it while this one waited
@@ -97,7 +97,7 @@ def fetch_car_vs_other() -> FetchedData:
             try:
                 tiny = sources.fetch("tiny_imagenet", allow_sample=False)
             except DataNotFoundError as no_tiny:
-                if config.is_sample():
+                if session.is_sample():
                     return sources.fetch_sample("car_vs_other")
                 raise DataNotFoundError(f"{no_archive}\n\nBuilding it from Tiny ImageNet failed "
                                         f"too:\n{no_tiny}") from None

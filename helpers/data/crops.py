@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from helpers.data.pipeline import _preprocessor
+from helpers.data.pipeline import preprocessor
 
 
 def crop_dataset(images: np.ndarray, labels=None, *, crop_size: int, training: bool,
@@ -71,7 +71,7 @@ def crop_dataset(images: np.ndarray, labels=None, *, crop_size: int, training: b
 
     _check(images, labels, crop_size, batch_size)
     count, height, width = images.shape[:3]
-    scale = _preprocessor(preprocess)
+    scale = preprocessor(preprocess)
     dataset = tf.data.Dataset.range(count)
     if training:
         dataset = dataset.shuffle(count, seed=seed, reshuffle_each_iteration=True)

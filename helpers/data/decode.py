@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from helpers._warnings import warn
+from helpers.session.messages import warn
 from helpers.data.locks import clean_leftovers, folder_lock
 
 CACHE_FOLDER = ".decoded"

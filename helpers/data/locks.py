@@ -22,7 +22,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from helpers._warnings import warn
+from helpers.session.messages import warn
 
 LOCK_NAME = ".lock"
 #: Name patterns of temporary files and folders of an unfinished write (all carry a unique part).

@@ -65,7 +65,7 @@ def make_dataset(images, labels=None, *, batch_size: int = 32, shuffle: bool = F
     if not from_files and images.dtype != np.uint8:
         raise ValueError(f"images must be uint8 (got {images.dtype}); keep data uint8 and let "
                          "the pipeline scale it.")
-    scale = _preprocessor(preprocess)
+    scale = preprocessor(preprocess)
 
     if from_files:
         dataset = _file_dataset(images, labels, image_size)
@@ -87,7 +87,7 @@ def make_dataset(images, labels=None, *, batch_size: int = 32, shuffle: bool = F
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def _preprocessor(preprocess):
+def preprocessor(preprocess):
     import tensorflow as tf
 
     if preprocess is None:

@@ -2,7 +2,7 @@
 
 ``fetch(name)`` tries, in order (DESIGN.md, "Data: one loader, any source"):
 
-1. the cache, ``helpers.config.data_dir() / name`` (an unpacked folder whose marker exists, or
+1. the cache, ``helpers.session.data_dir() / name`` (an unpacked folder whose marker exists, or
    the official archives put there by an earlier download or by hand);
 2. the local mirror ``$COURSE_DATA_MIRROR`` (archives under their official names, checked
    against the mirror's ``SHA256SUMS``);
@@ -24,8 +24,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from helpers import config
-from helpers._warnings import warn
+from helpers import session
+from helpers.session.messages import warn
 from helpers.data import archives, locks
 from helpers.data.archives import Archive, ArchiveError
 from helpers.data.registry import REGISTRY, DataSource
@@ -117,7 +117,7 @@ def fetch(name: str, *, allow_sample: bool | None = None) -> FetchedData:
         ``'caltech256'``, ``'urban_tribes'``, ``'car_vs_other'``).
     allow_sample : bool, optional
         Whether a generated sample may be used when no real data is found. Default: only in
-        the sample profile (``helpers.config.is_sample()``).
+        the sample profile (``helpers.session.is_sample()``).
 
     Returns
     -------
@@ -144,8 +144,8 @@ def fetch(name: str, *, allow_sample: bool | None = None) -> FetchedData:
     """
     source = get_source(name)
     if allow_sample is None:
-        allow_sample = config.is_sample()
-    folder = config.data_dir() / name
+        allow_sample = session.is_sample()
+    folder = session.data_dir() / name
     cached = _from_marker(source, folder, "cache")
     if cached is not None:  # a marked tree is complete and never changed again: no lock needed
         return cached
@@ -164,7 +164,7 @@ def _fetch_locked(source: DataSource, folder: Path, allow_sample: bool) -> Fetch
     if fetched is None and not source.packed:
         fetched = _installed_copy(source, looked)
     if fetched is None:
-        if config.is_sample():
+        if session.is_sample():
             looked.append("download: not tried in the sample profile")
         else:
             located = _locate_archives(source, folder, looked, download=True)
@@ -211,7 +211,7 @@ def fetch_sample(name: str) -> FetchedData:
     from helpers.data import samples
 
     source = get_source(name)
-    folder = config.data_dir() / "samples" / name
+    folder = session.data_dir() / "samples" / name
     cached = _from_marker(source, folder, "generated sample")
     if cached is not None:
         return cached
@@ -263,7 +263,7 @@ def _locate_archives(source: DataSource, folder: Path, looked: list[str], *, dow
     The first pass (``download=False``) looks in the cache and the mirror; the second
     (``download=True``) reuses what the cache holds and downloads the rest.
     """
-    mirror = config.mirror_dir() if not download else None
+    mirror = session.mirror_dir() if not download else None
     sums = {}
     if mirror is not None:
         try:
@@ -292,7 +292,7 @@ def _locate_archives(source: DataSource, folder: Path, looked: list[str], *, dow
         if not cached.exists():
             looked.append(f"cache: {cached} (absent)")
         if mirror is None:
-            if config.mirror_dir() is None:
+            if session.mirror_dir() is None:
                 looked.append("mirror: COURSE_DATA_MIRROR is unset")
         elif not (mirror / archive.filename).is_file():
             looked.append(f"mirror: {mirror / archive.filename} (absent)")

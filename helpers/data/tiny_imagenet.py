@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from helpers import config
+from helpers import session
 from helpers.data import sources
 from helpers.data.decode import cached_decode
 from helpers.data.splits import ImageSplits, check_count, fraction_split
@@ -69,7 +69,7 @@ def load_tiny_imagenet(num_train_classes: int = 190, seed: int = 42,
     check_count("num_ood_classes", num_ood_classes, 0)
     check_count("max_per_class", max_per_class, allow_none=True)
     if max_per_class is None:
-        max_per_class = config.by_profile(full=None, sample=SAMPLE_MAX_PER_CLASS)
+        max_per_class = session.by_profile(full=None, sample=SAMPLE_MAX_PER_CLASS)
 
     fetched = sources.fetch("tiny_imagenet")
     root = fetched.path

@@ -4,8 +4,8 @@ An unpacked folder counts as present only once its marker file, written last, ex
 marker is written only after the unpacked tree was counted against the archives' member lists.
 Before anything is extracted, every entry's path and the total size are checked: an entry
 pointing outside its folder, or an archive unpacking past its size limit, is refused with an
-:class:`~helpers.data.archives.UnsafeArchiveError`; a disk without room for it gives a
-:class:`~helpers.data.archives.DiskFullError` at once instead of a half-written tree.
+:class:`~helpers.data.errors.UnsafeArchiveError`; a disk without room for it gives a
+:class:`~helpers.data.errors.DiskFullError` at once instead of a half-written tree.
 """
 
 from __future__ import annotations
@@ -22,8 +22,10 @@ import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
-from helpers.data.archives import (ArchiveError, DiskFullError, UnsafeArchiveError, disk_free,
-                                   disk_full_error, human_size, is_disk_full)
+from helpers.data.errors import (
+    ArchiveError, DiskFullError, UnsafeArchiveError, disk_free, disk_full_error, human_size,
+    is_disk_full,
+)
 from helpers.data.locks import clean_leftovers, folder_lock
 
 MARKER_NAME = ".unpacked.json"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from helpers import config
+from helpers import session
 from helpers.data import sources
 from helpers.data.decode import cached_decode
 from helpers.data.sources import FetchedData, FromSource
@@ -72,7 +72,7 @@ def load_voc2007(split: str = "trainval", image_size: int = 224, *,
     check_count("image_size", image_size, 8)
     check_count("max_images", max_images, allow_none=True)
     if max_images is None:
-        max_images = config.by_profile(full=None, sample=SAMPLE_MAX_IMAGES)
+        max_images = session.by_profile(full=None, sample=SAMPLE_MAX_IMAGES)
     fetched = sources.fetch("voc2007")
     devkit = fetched.path / "VOC2007"
     set_file = devkit / "ImageSets" / "Main" / f"{split}.txt"

@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from helpers import _runs
+from helpers.training import checkpoints
 
 OPTIMIZER_FILE = "optimizer.npz"
 METRIC_WEIGHTS_FILE = "model.weights.h5"  # the model only; the optimizer is in optimizer.npz
@@ -20,7 +20,7 @@ def validate_training_inputs(model, images, labels, loss_fn, epochs, batch_size)
         raise ValueError(f"model must be a keras.Model, got {type(model).__name__}.")
     if not callable(loss_fn):
         raise ValueError("loss_fn must be callable as loss_fn(codes, labels), e.g. "
-                         "functools.partial(helpers.losses.triplet_loss, margin=0.2).")
+                         "functools.partial(helpers.training.losses.triplet_loss, margin=0.2).")
     images, labels = np.asarray(images), np.asarray(labels)
     if labels.ndim != 1 or len(labels) != len(images):
         raise ValueError(f"labels must have shape (n,) matching the {len(images)} images, "
@@ -81,18 +81,18 @@ def restore_optimizer(optimizer, folder: Path) -> None:
 
     Raises
     ------
-    helpers._runs.DamagedRun
+    helpers.training.checkpoints.DamagedRun
         If optimizer.npz is unreadable or does not fit this optimizer.
     """
     path = folder / OPTIMIZER_FILE
     try:
         with np.load(path) as saved:
             values = [saved[f"arr_{i}"] for i in range(len(saved.files))]
-    except _runs.READ_ERRORS as error:
-        raise _runs.DamagedRun(path, f"unreadable optimizer state ({error})") from error
+    except checkpoints.READ_ERRORS as error:
+        raise checkpoints.DamagedRun(path, f"unreadable optimizer state ({error})") from error
     variables = optimizer.variables
     if [v.shape for v in values] != [tuple(v.shape) for v in variables]:
-        raise _runs.DamagedRun(path, "the optimizer state does not fit this model")
+        raise checkpoints.DamagedRun(path, "the optimizer state does not fit this model")
     for variable, value in zip(variables, values):
         if not variable.path.endswith("learning_rate"):
             variable.assign(value)
@@ -102,28 +102,28 @@ def load_metric_checkpoint(model, optimizer, folder):
     """Restore the newest checkpoint (weights, optimizer) and return its state, or None.
 
     The state carries ``"initial"``: the model's and optimizer's values before the restore.
-    On a damaged checkpoint they are put back and :class:`_runs.DamagedRun` is raised.
+    On a damaged checkpoint they are put back and :class:`checkpoints.DamagedRun` is raised.
     """
     variables = [*model.weights, *optimizer.variables]
     initial = [np.array(v.numpy()) for v in variables]
-    found = _runs.latest_checkpoint(folder)
+    found = checkpoints.latest_checkpoint(folder)
     if found is None:
         return None
     path, state = found
     try:
         try:
             model.load_weights(path / METRIC_WEIGHTS_FILE)
-        except _runs.READ_ERRORS as error:
-            raise _runs.DamagedRun(path / METRIC_WEIGHTS_FILE,
+        except checkpoints.READ_ERRORS as error:
+            raise checkpoints.DamagedRun(path / METRIC_WEIGHTS_FILE,
                                    f"unreadable weights ({error})") from error
         restore_optimizer(optimizer, path)
         history = state.get("history")
         iterations = int(optimizer.iterations.numpy())
         if not isinstance(history, dict) or len(history.get("epoch", [])) != state.get("epoch") \
                 or iterations != state.get("iterations"):
-            raise _runs.DamagedRun(path / _runs.STATE_FILE, "it does not match the saved "
+            raise checkpoints.DamagedRun(path / checkpoints.STATE_FILE, "it does not match the saved "
                                    f"weights and optimizer (iterations {iterations})")
-    except _runs.DamagedRun:
+    except checkpoints.DamagedRun:
         reset(model, optimizer, initial)
         raise
     state["initial"] = initial
@@ -142,4 +142,4 @@ def save_metric_checkpoint(model, optimizer, history, folder):
 
     state = {"epoch": len(history["epoch"]), "history": history,
              "iterations": int(optimizer.iterations.numpy())}
-    _runs.save_checkpoint(folder, state["epoch"], state, write_files)
+    checkpoints.save_checkpoint(folder, state["epoch"], state, write_files)

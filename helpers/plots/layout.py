@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from helpers import config
+from helpers import session
 
 HIT_COLOR = "green"
 MISS_COLOR = "red"
@@ -88,7 +88,7 @@ def border(ax, color: str, width: float = BORDER_WIDTH) -> None:
 
 def finish(fig: Figure, title: str, subtitle: str | None) -> Figure:
     """Add the title and its second line (default: the sample-profile tag)."""
-    subtitle = config.smoke_label() if subtitle is None else subtitle
+    subtitle = session.smoke_label() if subtitle is None else subtitle
     fig.suptitle(title + (f"\n{subtitle.strip()}" if subtitle.strip() else ""))
     if fig.get_layout_engine() is None:
         fig.tight_layout()

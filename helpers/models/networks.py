@@ -1,10 +1,6 @@
-"""The networks of the course, as functions returning Keras models.
+"""The course's networks, as functions returning Keras models.
 
-Each builder follows one architecture of SPEC.md and names the layers a notebook reads codes
-from, so ``helpers.features.extract_codes(model, images, ["pool5", "fc6", "fc7"])`` finds them.
-:func:`pretrained_vgg16` (defined in :mod:`helpers.pretrained`, re-exported here) returns VGG16
-together with a :class:`WeightsInfo` saying which weights it really holds (ImageNet, a local
-stand-in, or random), for labelling figures.
+Each names the layers a notebook reads codes from (``extract_codes(model, images, ["fc6"])``).
 """
 
 from __future__ import annotations
@@ -12,10 +8,8 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from helpers.pretrained import HED_WEIGHTS_FILE, WeightsInfo, pretrained_vgg16
 
-__all__ = ["neural_codes_net", "caffenet", "FashionNet", "fashion_net", "car_baseline_cnn",
-           "pretrained_vgg16", "WeightsInfo", "HED_WEIGHTS_FILE"]
+__all__ = ["neural_codes_net", "caffenet", "FashionNet", "fashion_net", "car_baseline_cnn"]
 
 
 def neural_codes_net(num_classes: int = 190, input_shape: tuple = (64, 64, 3)) -> keras.Model:

@@ -5,9 +5,9 @@ used); ResNet50 is the smallest ResNet in ``keras.applications``. :func:`resnet5
 puts ResNet50's own input preprocessing (:class:`ImageNetPreprocess`) at the model's input, so
 the model reads uint8 / 0-255 pixels like the course's CaffeNet, and a new sigmoid head on its
 pooled features, and :func:`pretrained_resnet50` finds weights as
-:func:`helpers.pretrained.pretrained_vgg16` does: the Keras ImageNet weights, else a local file
+:func:`helpers.models.vgg16.pretrained_vgg16` does: the Keras ImageNet weights, else a local file
 (``$COURSE_RESNET50_WEIGHTS``), else random weights with a loud warning; the returned
-:class:`~helpers.pretrained.WeightsInfo` says which, for the titles of dependent figures.
+:class:`~helpers.models.vgg16.WeightsInfo` says which, for the titles of dependent figures.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import keras
 import numpy as np  # noqa: F401 (doctest)
 from keras import layers
 
-from helpers._warnings import warn
-from helpers.pretrained import WeightsInfo, _md5, keras_weights_file
+from helpers.session.messages import warn
+from helpers.models.vgg16 import WeightsInfo, keras_weights_file, md5
 
 _RESNET_URL = "https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
 #: The Keras ImageNet files (include_top -> name, md5), as keras.applications.resnet lists them.
@@ -188,7 +188,7 @@ def _load_local(model: keras.Model, path: Path) -> WeightsInfo:
         for layer in model.layers:
             if layer.weights:
                 layer.set_weights(donor.get_layer(layer.name).get_weights())
-    digest = _md5(path)
+    digest = md5(path)
     if digest in (md5 for _, md5 in _RESNET50_FILES.values()):
         return WeightsInfo("imagenet", f"ResNet50 with the Keras ImageNet weights, from {path}.",
                            "ResNet50: ImageNet weights", str(path))

@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from helpers.fingerprint import fingerprint
+from helpers.training.fingerprint import fingerprint
 
 
 def extract_codes(model: keras.Model, images: np.ndarray | tf.data.Dataset,
@@ -64,7 +64,7 @@ def extract_codes(model: keras.Model, images: np.ndarray | tf.data.Dataset,
     e.g. max or average pooling, and the code of custom layers), the values of its weights,
     the image array (its bytes, shape and dtype), the preprocessing's behaviour (its code,
     default arguments, closure values and the module-level values and functions it uses; see
-    :func:`helpers.fingerprint.fingerprint`), ``flatten``, the layer's name and output shape,
+    :func:`helpers.training.fingerprint.fingerprint`), ``flatten``, the layer's name and output shape,
     and ``cache_key``. A dataset's content cannot be hashed without reading it, so for a
     dataset ``cache_key`` must name the data *and its order*; likewise change ``cache_key``
     when ``preprocess`` reads files or other state that its code does not show. Files are

@@ -1,4 +1,4 @@
-"""helpers.config, helpers.report and the project's own wiring (pins, setup cell)."""
+"""helpers.session, helpers.session.report and the project's own wiring (pins, setup cell)."""
 
 import random
 import re
@@ -10,63 +10,65 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import config, report
+from helpers import session
+from helpers.session import setup
+from helpers.session import report
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_profile_defaults_to_full_when_unset(monkeypatch):
     monkeypatch.delenv("COURSE_PROFILE", raising=False)
-    assert config.get_profile() == "full"
-    assert config.by_profile(full=100, sample=2) == 100
-    assert config.smoke_label() == ""
+    assert session.get_profile() == "full"
+    assert session.by_profile(full=100, sample=2) == 100
+    assert session.smoke_label() == ""
 
 
 def test_sample_profile_picks_sample_sizes_and_labels_figures(monkeypatch):
     monkeypatch.setenv("COURSE_PROFILE", " Sample ")
-    assert config.is_sample()
-    assert config.by_profile(full=100, sample=2) == 2
-    assert "smoke-run" in config.smoke_label()
+    assert session.is_sample()
+    assert session.by_profile(full=100, sample=2) == 2
+    assert "smoke-run" in session.smoke_label()
 
 
 def test_unknown_profile_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("COURSE_PROFILE", "quick")
     with pytest.raises(ValueError, match=r"'quick' is not a profile.*full, sample"):
-        config.get_profile()
+        session.get_profile()
 
 
 def test_data_dir_follows_the_environment_then_colab_then_the_repo(monkeypatch, tmp_path):
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "cache"))
-    assert config.data_dir() == tmp_path / "cache" and (tmp_path / "cache").is_dir()
+    assert session.data_dir() == tmp_path / "cache" and (tmp_path / "cache").is_dir()
     monkeypatch.delenv("COURSE_DATA_DIR")
     monkeypatch.delenv("COLAB_RELEASE_TAG", raising=False)
-    assert config.data_dir() == ROOT / "data"
+    assert session.data_dir() == ROOT / "data"
     monkeypatch.setenv("COLAB_RELEASE_TAG", "release-colab-2026")
     monkeypatch.setattr(Path, "mkdir", lambda *a, **k: None)  # /content is not writable here
-    assert config.data_dir() == Path("/content/data")
+    assert session.data_dir() == Path("/content/data")
 
 
 def test_mirror_unset_is_none_and_a_wrong_path_is_an_error(monkeypatch, tmp_path):
     monkeypatch.delenv("COURSE_DATA_MIRROR", raising=False)
-    assert config.mirror_dir() is None
+    assert session.mirror_dir() is None
     monkeypatch.setenv("COURSE_DATA_MIRROR", str(tmp_path / "nowhere"))
     with pytest.raises(FileNotFoundError, match="COURSE_DATA_MIRROR"):
-        config.mirror_dir()
+        session.mirror_dir()
     monkeypatch.setenv("COURSE_DATA_MIRROR", str(tmp_path))
-    assert config.mirror_dir() == tmp_path.resolve()
+    assert session.mirror_dir() == tmp_path.resolve()
 
 
 def test_seed_everything_repeats_python_numpy_and_keras_draws():
     import keras
 
     def draws():
-        config.seed_everything(7)
+        session.seed_everything(7)
         return (random.random(), np.random.rand(),
                 float(keras.random.uniform((1,), seed=None)[0]))
 
     first, second = draws(), draws()
     assert first == second
-    config.seed_everything(8)
+    session.seed_everything(8)
     assert random.random() != first[0]
 
 
@@ -76,17 +78,17 @@ def test_seed_everything_repeats_python_numpy_and_keras_draws():
 ])
 def test_versions_older_than_the_course_needs_fail_early(tf_version, keras_version, ok):
     if ok:
-        config.check_versions(tf_version, keras_version)
+        session.check_versions(tf_version, keras_version)
     else:
         with pytest.raises(RuntimeError, match="Unsupported"):
-            config.check_versions(tf_version, keras_version)
+            session.check_versions(tf_version, keras_version)
 
 
 def test_setup_notebook_reports_profile_and_data_locations(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("COURSE_PROFILE", "sample")
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
     monkeypatch.delenv("COURSE_DATA_MIRROR", raising=False)
-    info = config.setup_notebook(seed=3)
+    info = session.setup_notebook(seed=3)
     printed = capsys.readouterr().out
     assert info["profile"] == "sample" and info["data_dir"] == tmp_path and info["mirror"] is None
     assert "Profile: sample" in printed and str(tmp_path) in printed
@@ -145,13 +147,13 @@ def test_notebooks_are_stored_without_outputs():
 def test_max_epochs_caps_the_profile_choice_and_rejects_nonsense(monkeypatch):
     monkeypatch.setenv("COURSE_PROFILE", "full")
     monkeypatch.delenv("COURSE_MAX_EPOCHS", raising=False)
-    assert config.epochs(full=100, sample=2) == 100
+    assert session.epochs(full=100, sample=2) == 100
     monkeypatch.setenv("COURSE_MAX_EPOCHS", "7")
-    assert config.epochs(full=100, sample=2) == 7
-    assert config.epochs(full=3, sample=2) == 3
+    assert session.epochs(full=100, sample=2) == 7
+    assert session.epochs(full=3, sample=2) == 3
     monkeypatch.setenv("COURSE_MAX_EPOCHS", "0")
     with pytest.raises(ValueError, match="COURSE_MAX_EPOCHS"):
-        config.epochs(full=100, sample=2)
+        session.epochs(full=100, sample=2)
 
 
 def test_readme_lists_every_notebook_with_a_colab_link_to_the_same_repository():
@@ -164,7 +166,7 @@ def test_readme_lists_every_notebook_with_a_colab_link_to_the_same_repository():
         assert link in readme, f"README has no Colab link for {path.name}"
 
 
-@pytest.mark.skipif(config.nvidia_device_present(), reason="only for machines without a GPU")
+@pytest.mark.skipif(setup.nvidia_device_present(), reason="only for machines without a GPU")
 def test_setup_notebook_writes_nothing_to_stderr_on_a_machine_without_gpu(tmp_path):
     # Outside `make` (which sets TF_CPP_MIN_LOG_LEVEL=3): a plain TensorFlow start and GPU query
     # writes C++ lines to stderr here (oneDNN, CUDA drivers, cuInit); setup_notebook must not.
@@ -179,4 +181,4 @@ def test_setup_notebook_writes_nothing_to_stderr_on_a_machine_without_gpu(tmp_pa
 
     plain = stderr_of("import tensorflow as tf; tf.config.list_physical_devices('GPU')")
     assert plain.strip(), "TensorFlow printed nothing: this test can no longer tell"
-    assert stderr_of("from helpers import config; config.setup_notebook()") == ""
+    assert stderr_of("from helpers import session; session.setup_notebook()") == ""

@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import stats
 
-from helpers import config
+from helpers import session
 
 #: Start of every headline line; ``scripts/run_notebooks.py`` looks for it in the outputs.
 MARKER = "▶ "
@@ -68,7 +68,7 @@ def headline(label: str, value: float | None, reference: float | None = None, fm
         text += f" [95% interval {format(low, fmt)}-{format(high, fmt)}]"
     if reference is not None:
         text += f" (reference {format(float(reference), fmt)})"
-    return text + config.smoke_label()
+    return text + session.smoke_label()
 
 
 def bootstrap_interval(values: ArrayLike, confidence: float = 0.95, n_resamples: int = 10_000,

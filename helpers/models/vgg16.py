@@ -17,8 +17,8 @@ from pathlib import Path
 
 import keras
 
-from helpers import config
-from helpers._warnings import warn
+from helpers import session
+from helpers.session.messages import warn
 
 #: The Keras ImageNet weight files: name, URL and md5 (the same as keras.applications.vgg16).
 _VGG16_URL = "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/"
@@ -171,7 +171,7 @@ def _local_candidates() -> list[Path]:
     candidates = []
     if os.environ.get("COURSE_VGG16_WEIGHTS"):
         candidates.append(Path(os.environ["COURSE_VGG16_WEIGHTS"]).expanduser())
-    mirror = config.mirror_dir()
+    mirror = session.mirror_dir()
     if mirror is not None:
         candidates.append(mirror / HED_WEIGHTS_FILE)
     return candidates
@@ -181,7 +181,7 @@ def _load_local(model: keras.Model, path: Path, include_top: bool) -> WeightsInf
     """Load a full or conv-only VGG16 file into ``model``; say what was loaded."""
     top_loaded = _load_full_or_conv_weights(model, path, include_top)
     top_is_random = include_top and not top_loaded
-    if _md5(path) == _VGG16_FILES[top_loaded][1]:
+    if md5(path) == _VGG16_FILES[top_loaded][1]:
         kind, what, label = "imagenet", "the Keras ImageNet weights", "VGG16: ImageNet weights"
     elif path.name == HED_WEIGHTS_FILE:
         kind, what = "hed_bsds500", ("the HED edge-detector conv weights (BSDS500), a stand-in, "
@@ -219,7 +219,7 @@ def _load_full_or_conv_weights(model: keras.Model, path: Path, include_top: bool
                      "pass a file saved from keras.applications.VGG16.")
 
 
-def _md5(path: Path) -> str:
+def md5(path: Path) -> str:
     digest = hashlib.md5()
     with open(path, "rb") as file:
         for chunk in iter(lambda: file.read(1 << 20), b""):

@@ -27,7 +27,7 @@ from typing import Callable
 import keras
 import numpy as np
 
-from helpers._warnings import warn
+from helpers.session.messages import warn
 
 RUN_FILE = "run.json"
 LATEST_FILE = "LATEST"

@@ -5,12 +5,12 @@
 a finished run loaded instead of retrained.
 
 ``train_metric_model`` trains any Keras model by SGD on a loss ``loss_fn(codes, labels)`` (for
-instance :func:`helpers.losses.triplet_loss`), one epoch at a time, with the same kind of run
+instance :func:`helpers.training.losses.triplet_loss`), one epoch at a time, with the same kind of run
 folders and checkpoints; the batches of epoch ``k`` depend only on ``seed`` and ``k``, so an
 interrupted run sees the same batches as an uninterrupted one.
 
-The run folders and their checkpoints are in :mod:`helpers._runs`, the SGD parts in
-:mod:`helpers._sgd`, the fingerprints in :mod:`helpers.fingerprint`.
+The run folders and their checkpoints are in :mod:`helpers.training.checkpoints`, the SGD parts in
+:mod:`helpers.training.sgd`, the fingerprints in :mod:`helpers.training.fingerprint`.
 """
 
 from __future__ import annotations
@@ -25,9 +25,8 @@ import keras
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from helpers import _runs, _sgd
-from helpers._sgd import epoch_batches as _epoch_batches  # noqa: F401 (tests use it)
-from helpers.fingerprint import fingerprint
+from helpers.training import checkpoints, sgd
+from helpers.training.fingerprint import fingerprint
 
 __all__ = ["fit_resumable", "fingerprint", "train_metric_model", "load_history"]
 
@@ -52,7 +51,7 @@ def fit_resumable(
     The run lives in a sub-folder of ``run_dir`` named by :func:`fingerprint` of the model's
     configuration, the optimizer, the loss (function code and arguments), the metrics,
     ``data_fingerprint``, ``epochs`` and ``seed``. After every epoch the weights, the optimizer
-    state and the history so far are saved as one checkpoint (see :mod:`helpers._runs`).
+    state and the history so far are saved as one checkpoint (see :mod:`helpers.training.checkpoints`).
     Calling again with the same arguments (e.g. after Colab disconnected):
 
     * a finished run is loaded (weights and history), not retrained;
@@ -70,7 +69,7 @@ def fit_resumable(
     epochs : int
         Total number of epochs, counting those already saved.
     run_dir : path
-        Parent folder of the run folders, e.g. ``config.output_dir("01") / "classifier"``.
+        Parent folder of the run folders, e.g. ``session.output_dir("01") / "classifier"``.
     validation_data : optional
         As for ``model.fit``.
     callbacks : sequence of keras.callbacks.Callback
@@ -115,7 +114,7 @@ def fit_resumable(
     >>> again == history
     True
     """
-    _runs.check_fit_arguments(model, epochs)
+    checkpoints.check_fit_arguments(model, epochs)
     # What compile() was given, as given (get_compile_config cannot serialise a partial loss,
     # and names the optimizer "sgd_1" after a re-run); the optimizer as the object it became.
     given = dict(getattr(getattr(model, "_compile_config", None), "config", None)
@@ -128,16 +127,16 @@ def fit_resumable(
                       int(epochs), seed, [_stopper_settings(cb) for cb in stoppers])
     settings = {"epochs": int(epochs), "seed": seed, "optimizer": type(model.optimizer).__name__,
                 "loss": _short_name(model.loss)}
-    folder, notes = _runs.open_run(run_dir, key, settings, "fit_resumable")
+    folder, notes = checkpoints.open_run(run_dir, key, settings, "fit_resumable")
     say = print if verbose else (lambda *_: None)
     for note in notes:
         say(note)
     model.optimizer.build(model.trainable_variables)
     try:
-        state = _runs.load_fit_checkpoint(model, folder)
-    except _runs.DamagedRun as error:
-        _runs.warn_damaged(error, folder)
-        folder, _ = _runs.open_run(run_dir, key, settings, "fit_resumable")
+        state = checkpoints.load_fit_checkpoint(model, folder)
+    except checkpoints.DamagedRun as error:
+        checkpoints.warn_damaged(error, folder)
+        folder, _ = checkpoints.open_run(run_dir, key, settings, "fit_resumable")
         state = None
     history = state["history"] if state else {}
     done = state["epoch"] if state else 0
@@ -149,8 +148,8 @@ def fit_resumable(
         say(f"Resuming {folder} after epoch {done} of {epochs}.")
     if seed is not None:
         keras.utils.set_random_seed(int(seed) + 1000 * done)
-    checkpoint = _runs.FitCheckpoint(folder, history, stoppers)
-    resume = ([_runs.ResumeEarlyStopping(stoppers, history, done, state.get("_best_weights", {}))]
+    checkpoint = checkpoints.FitCheckpoint(folder, history, stoppers)
+    resume = ([checkpoints.ResumeEarlyStopping(stoppers, history, done, state.get("_best_weights", {}))]
               if done and stoppers else [])
     model.fit(train_data, epochs=epochs, initial_epoch=done, validation_data=validation_data,
               callbacks=[*resume, *callbacks, checkpoint], verbose=verbose,
@@ -202,7 +201,7 @@ def train_metric_model(
         Class of each input.
     loss_fn : callable
         ``loss_fn(codes, labels) -> scalar tensor``, e.g.
-        ``functools.partial(helpers.losses.triplet_loss, margin=0.2)``.
+        ``functools.partial(helpers.training.losses.triplet_loss, margin=0.2)``.
     out_dir : path
         Parent folder of the run folders (see Notes); created if missing.
     epochs : int
@@ -253,7 +252,7 @@ def train_metric_model(
     --------
     >>> import functools, tempfile
     >>> import keras, numpy as np
-    >>> from helpers.losses import triplet_loss
+    >>> from helpers.training.losses import triplet_loss
     >>> images = np.random.default_rng(0).normal(size=(40, 4)).astype("float32")
     >>> labels = np.arange(40) % 2
     >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
@@ -263,7 +262,7 @@ def train_metric_model(
     >>> history["epoch"]
     [1, 2]
     """
-    images, labels = _sgd.validate_training_inputs(model, images, labels, loss_fn, epochs,
+    images, labels = sgd.validate_training_inputs(model, images, labels, loss_fn, epochs,
                                                    batch_size)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -274,24 +273,24 @@ def train_metric_model(
                 "loss": _short_name(loss_fn), "policy": keras.mixed_precision.global_policy().name}
     key = fingerprint("train_metric_model", model, loss_fn, embed, images, labels, settings)
     say = tqdm.write if verbose else (lambda *_: None)
-    folder, notes = _runs.open_run(out_dir, key, settings, "train_metric_model")
-    optimizer = _sgd.make_optimizer(learning_rate, momentum)
+    folder, notes = checkpoints.open_run(out_dir, key, settings, "train_metric_model")
+    optimizer = sgd.make_optimizer(learning_rate, momentum)
     optimizer.build(model.trainable_variables)
     try:
-        state = _sgd.load_metric_checkpoint(model, optimizer, folder)
-    except _runs.DamagedRun as error:
-        _runs.warn_damaged(error, folder)
-        folder, _ = _runs.open_run(out_dir, key, settings, "train_metric_model")
+        state = sgd.load_metric_checkpoint(model, optimizer, folder)
+    except checkpoints.DamagedRun as error:
+        checkpoints.warn_damaged(error, folder)
+        folder, _ = checkpoints.open_run(out_dir, key, settings, "train_metric_model")
         state = None
     if state and state["epoch"] > epochs:
         notes.append(f"{folder} holds {state['epoch']} epochs, more than the {epochs} asked "
-                     f"for; set aside as {_runs.set_aside(folder).name}, training afresh.")
-        _sgd.reset(model, optimizer, state.pop("initial"))
-        folder, _ = _runs.open_run(out_dir, key, settings, "train_metric_model")
+                     f"for; set aside as {checkpoints.set_aside(folder).name}, training afresh.")
+        sgd.reset(model, optimizer, state.pop("initial"))
+        folder, _ = checkpoints.open_run(out_dir, key, settings, "train_metric_model")
         state = None
     for note in notes:
         say(note)
-    _runs.write_json(out_dir / CURRENT_FILE, {"run": folder.name})
+    checkpoints.write_json(out_dir / CURRENT_FILE, {"run": folder.name})
     history = state["history"] if state else {"epoch": [], "loss": [], "seconds": []}
     if state and state["epoch"] == epochs:
         say(f"Loaded the finished run from {folder} ({epochs} epochs); not retraining.")
@@ -300,7 +299,7 @@ def train_metric_model(
         def embed(batch):
             return model(batch, training=True)
 
-    train_step = _sgd.make_train_step(model, optimizer, embed, loss_fn)
+    train_step = sgd.make_train_step(model, optimizer, embed, loss_fn)
     with tf.device("/CPU:0"):  # tf.data runs on the host; prefetch hands batches to the GPU
         images_t, labels_t = tf.convert_to_tensor(images), tf.convert_to_tensor(labels)
     steps = len(images) // batch_size
@@ -310,7 +309,7 @@ def train_metric_model(
         desc = f"epoch {epoch}/{epochs}" + (" (resumed)" if epoch == first_epoch > 1 else "")
         bar = tqdm(total=steps, desc=desc, unit="batch", disable=not verbose, leave=True)
         batch_losses = []
-        for batch_images, batch_labels in _sgd.epoch_batches(images_t, labels_t, batch_size,
+        for batch_images, batch_labels in sgd.epoch_batches(images_t, labels_t, batch_size,
                                                              seed, epoch):
             batch_losses.append(train_step(batch_images, batch_labels))
             bar.update(1)
@@ -325,7 +324,7 @@ def train_metric_model(
         history["epoch"].append(epoch)
         history["loss"].append(loss)
         history["seconds"].append(round(time.perf_counter() - start, 3))
-        _sgd.save_metric_checkpoint(model, optimizer, history, folder)
+        sgd.save_metric_checkpoint(model, optimizer, history, folder)
     return history
 
 
@@ -354,16 +353,16 @@ def load_history(path: str | os.PathLike) -> dict:
     """
     path = Path(path)
     if (path / CURRENT_FILE).is_file():
-        path = path / _runs.read_json(path / CURRENT_FILE).get("run", "")
-    if (path / _runs.LATEST_FILE).is_file():
-        history = _runs.latest_checkpoint(path)[1].get("history")
+        path = path / checkpoints.read_json(path / CURRENT_FILE).get("run", "")
+    if (path / checkpoints.LATEST_FILE).is_file():
+        history = checkpoints.latest_checkpoint(path)[1].get("history")
     else:
         path = path / HISTORY_FILE if path.is_dir() else path
         if not path.is_file():
             raise FileNotFoundError(f"No training history at {path}; pass the out_dir given to "
                                     "train_metric_model, one of its run folders or a "
                                     "history.json.")
-        history = _runs.read_json(path)
+        history = checkpoints.read_json(path)
     keys = ("epoch", "loss", "seconds")
     if not isinstance(history, dict) or not all(isinstance(history.get(k), list) for k in keys) \
             or len({len(history[k]) for k in keys}) != 1:

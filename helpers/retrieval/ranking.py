@@ -1,6 +1,6 @@
 """Private arithmetic behind :mod:`helpers.retrieval`: distance blocks, sort keys, ranks.
 
-The public functions validate their inputs once (:mod:`helpers._checks`) and then call these.
+The public functions validate their inputs once (:mod:`helpers.retrieval.checks`) and then call these.
 Two ideas carry the speed:
 
 * Distances are computed by TensorFlow (so they run on the GPU when there is one) in blocks of
@@ -25,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from helpers._warnings import warn
+from helpers.session.messages import warn
 
 #: Working memory a block of queries may use (distance block, its sorted copy, TF temporaries),
 #: on top of the two float32 copies of the codes (the checked one and TensorFlow's).
@@ -93,6 +93,24 @@ def full_float32_matmul() -> Iterator[None]:
                 tf.config.experimental.enable_tensor_float_32_execution(True)
 
 
+# Rounding of the distances, and what it does to the ranking.
+#
+# What is exact, and what is rounded (u = 2**-24, float32's unit roundoff):
+#
+# * The ranking is exactly the (distance, index) order of the float32 distances computed here:
+#   bit-equal distances are ordered by index, as a stable argsort would. Integer codes whose
+#   squares and sums stay below 2**24 have exact float32 distances, hence exact rankings.
+# * Those distances are rounded. For d > 2 features, ``|q|^2 + |x|^2 - 2 q.x`` errs by at most
+#   about ``(d + 2) u (|q| + |x|)^2`` (to first order, whatever the summation order; measured:
+#   under 10 u (|q|^2 + |x|^2)), an error relative to the *norms*: tiny for unit codes (< 1e-6),
+#   large against the distance for raw codes far from the origin. For d <= 2 the difference form
+#   ``sum_j (q_j - x_j)^2`` errs by at most about ``(d + 2) u`` *times the distance* (bit-equal to
+#   numpy's float32 ``((q - x) ** 2).sum()``). Inputs are rounded to float32 first.
+# * Hence two items whose true distances are within that error may swap, so a per-query AP can
+#   differ from a float64 ranking's (measured at N = 5,000: unit codes d = 256, up to 5e-5 per
+#   query and 2e-8 on the mAP; d = 2,048, 3e-4 and 1.4e-7; raw codes d = 256 about 160 from the
+#   origin, 8e-5 and 4e-8; raw d = 1 codes, 3e-3 per query by the expansion, 3e-5 by the
+#   difference form, the rest being the rounding of float64 inputs to float32). benchmarks/bench_retrieval.py re-measures these.
 class DistanceBlocks:
     """Squared distances from blocks of queries to a fixed database, on TensorFlow's device.
 

@@ -13,7 +13,7 @@ import os
 import sys
 import warnings
 
-_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # helpers/
 
 
 def warn(message: str, category: type[Warning] = UserWarning) -> None:

@@ -10,7 +10,7 @@ from typing import Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from helpers._plot_layout import finish, grid, image, line_count, new_figure, wrap
+from helpers.plots.layout import finish, grid, image, line_count, new_figure, wrap
 
 
 def show_images(images: np.ndarray, titles: Sequence[str] | None = None, ncols: int = 8,

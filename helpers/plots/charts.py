@@ -13,7 +13,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from helpers._plot_layout import finish, new_figure
+from helpers.plots.layout import finish, new_figure
 
 
 def plot_pr_curves(curves: Mapping[str, tuple], references: Mapping[str, float] | None = None,

@@ -2,7 +2,7 @@
 
 Everything below VGG16's new classifier is frozen, so its input (the ``fc2`` code of an image)
 never changes: compute it once (:func:`extract_codes_in_chunks`, cached on disk through
-:func:`helpers.features.extract_codes`) and train only the softmax on the codes
+:func:`helpers.models.features.extract_codes`) and train only the softmax on the codes
 (:func:`code_head`, :func:`train_head`); :func:`transfer_model` is the same classifier as one
 end-to-end Keras model. :func:`gradient_ascent_step` and :func:`visualise_filters` draw what a
 conv filter responds to; :func:`temperature_softmax` softens VGG16's own 1000-way output.
@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from helpers import features
+from helpers.models import features
 
 #: Name of the new N-way softmax layer (VGG16's own 1000-way layer is ``predictions``).
 HEAD_LAYER = "new_predictions"
@@ -134,7 +134,7 @@ def pooled_probe(vgg: keras.Model, pooled: Sequence[str] = ("block5_conv1", "blo
     -------
     model : keras.Model
     names : list of str
-        Output layer names, for :func:`helpers.features.extract_codes`: each of ``codes``,
+        Output layer names, for :func:`helpers.models.features.extract_codes`: each of ``codes``,
         then ``<layer>_pooled`` for each of ``pooled``.
     """
     outputs, names = [], []
@@ -153,7 +153,7 @@ def extract_codes_in_chunks(model: keras.Model, images: np.ndarray, layer_names:
                             batch_size: int = 64, preprocess: Callable | None = None,
                             cache_dir: str | os.PathLike | None = None, cache_key: str = "codes",
                             verbose: bool = True) -> dict[str, np.ndarray]:
-    """:func:`helpers.features.extract_codes` over consecutive chunks of ``images``.
+    """:func:`helpers.models.features.extract_codes` over consecutive chunks of ``images``.
 
     Each chunk is cached on its own (so an interrupted extraction resumes at the first missing
     chunk) and cast at once to its layer's dtype in ``dtypes`` (default float32): the pooled

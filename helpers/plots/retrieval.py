@@ -10,7 +10,7 @@ from typing import Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from helpers._plot_layout import (HIT_COLOR, MISS_COLOR, QUERY_BORDER_WIDTH, QUERY_COLOR,
+from helpers.plots.layout import (HIT_COLOR, MISS_COLOR, QUERY_BORDER_WIDTH, QUERY_COLOR,
                                   border, finish, image, image_grid, line_count, wrap)
 
 #: Retrieved images per grid row when ``ncols`` is not given: one row up to this many.

@@ -230,7 +230,7 @@ def test_fetch_reports_a_full_disk_during_a_download_instead_of_falling_back(
     monkeypatch.setitem(sources.REGISTRY, "toy", sources.DataSource(
         "toy", "Toy", (Archive("toy.zip", server + "good"),), root="toy", homepage="https://x.org"))
     with pytest.raises(DiskFullError, match="while downloading toy.zip"):
-        sources.fetch("toy", allow_sample=True)
+        sources.fetch("toy", allow_sample=False)
     assert sorted(p.name for p in (tmp_path / "cache" / "toy").iterdir()) == [".lock"]
 
 

@@ -92,7 +92,7 @@ def test_a_corrupt_cached_car_vs_other_zip_is_set_aside_and_the_sample_used(tmp_
     corrupt = _corrupt_deflated_zip()
     (folder / "a5_images.zip").write_bytes(corrupt)
     with pytest.warns(UserWarning, match="a5_images.zip is unusable"):
-        fetched = car_vs_other.fetch_car_vs_other()
+        fetched = car_vs_other.fetch_car_vs_other(allow_sample=True)
     assert fetched.source == "generated sample"
     assert (folder / "a5_images.zip.corrupt").read_bytes() == corrupt
     assert not (folder / "a5_images.zip").exists() and not (folder / "a5_images").exists()

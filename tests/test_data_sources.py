@@ -96,34 +96,35 @@ def test_offline_error_names_the_set_every_place_and_the_remedies(env, monkeypat
     message = str(caught.value)
     cache = os.path.join(str(env), "cache", "toy")
     for expected in ("Toy set ('toy')", f"cache: {cache}", "mirror: COURSE_DATA_MIRROR is unset",
-                     "download of file://", "only in the sample profile", "COURSE_DATA_MIRROR",
+                     "download of file://", "only with allow_sample=True", "COURSE_DATA_MIRROR",
                      os.path.join(cache, "toy.zip"), "COURSE_PROFILE=sample"):
         assert expected in message, expected
     assert message.count("No data found") == 1
 
 
-def test_the_sample_profile_prefers_a_mirror_and_never_downloads(env, monkeypatch):
-    monkeypatch.setenv("COURSE_PROFILE", "sample")
+def test_a_smoke_run_prefers_a_mirror_and_never_downloads(env, monkeypatch):
     calls = []
     monkeypatch.setattr(archives, "download", lambda *args: calls.append(args))
     mirror = env / "mirror"
     subset = _toy_zip(mirror / "toy.zip", b"subset")
     (mirror / "SHA256SUMS").write_text(f"{hashlib.sha256(subset.read_bytes()).hexdigest()}  toy.zip\n")
     monkeypatch.setenv("COURSE_DATA_MIRROR", str(mirror))
-    assert sources.fetch("toy").source == "mirror"
+    assert sources.fetch("toy", allow_sample=True).source == "mirror"
     assert calls == []
 
 
-def test_the_sample_profile_falls_back_to_a_generated_sample_kept_apart(env, monkeypatch):
-    monkeypatch.setenv("COURSE_PROFILE", "sample")
+def test_allow_sample_falls_back_to_a_generated_sample_kept_apart(env, monkeypatch):
     _no_network(monkeypatch)
-    fetched = sources.fetch("urban_tribes")
+    fetched = sources.fetch("urban_tribes", allow_sample=True)
     assert fetched.source == "generated sample" and fetched.is_subset
     assert fetched.path == env / "cache" / "samples" / "urban_tribes" / "pictures_all"
     assert len(list(fetched.path.glob("*.jpg"))) == 11 * 64
-    monkeypatch.setenv("COURSE_PROFILE", "full")  # a full run must not pick the sample up
-    with pytest.raises(DataNotFoundError):
-        sources.fetch("urban_tribes")
+    # Without allow_sample the sample is never picked up, whatever the profile: the notebook
+    # decides, the data layer does not read COURSE_PROFILE.
+    for profile in ("full", "sample"):
+        monkeypatch.setenv("COURSE_PROFILE", profile)
+        with pytest.raises(DataNotFoundError):
+            sources.fetch("urban_tribes")
 
 
 def test_system_copies_are_used_in_place_for_plain_files(env, monkeypatch):

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from helpers import session
 from helpers.data import sources
 from helpers.data.splits import ImageSplits, check_count, split_image_files
-
-#: Classes kept in the sample profile when ``max_classes`` is not given.
-SAMPLE_MAX_CLASSES = 10
 
 
 def load_caltech256(n_train: int, n_val: int = 24, n_test: int = 24, seed: int = 42, *,
                     image_size: int = 224, max_classes: int | None = None, decode: bool = True,
-                    progress: bool = True) -> ImageSplits:
+                    progress: bool = True, allow_sample: bool = False) -> ImageSplits:
     """Caltech-256 split per class: ``n_train`` / ``n_val`` / ``n_test`` images of each class.
 
     ``257.clutter`` is dropped, leaving 256 classes (29,780 images in the official archive).
@@ -30,14 +26,15 @@ def load_caltech256(n_train: int, n_val: int = 24, n_test: int = 24, seed: int =
     image_size : int
         Side images are resized to (224 for VGG16).
     max_classes : int, optional
-        Keep the first classes (sorted folder order). None keeps all 256 in the full
-        profile and 10 in the sample profile.
+        Keep the first classes (sorted folder order); None keeps all 256.
     decode : bool
         True: images as uint8 arrays. False: file paths, for
         :func:`helpers.data.pipeline.make_dataset` to decode batch by batch (the full 32-per-
         class split is 20,480 images, 3 GB at 224x224).
     progress : bool
         Progress bar while decoding.
+    allow_sample : bool
+        A smoke run: no download, and a generated sample when no real data is found.
 
     Returns
     -------
@@ -55,20 +52,23 @@ def load_caltech256(n_train: int, n_val: int = 24, n_test: int = 24, seed: int =
     check_count("n_train", n_train)
     check_count("n_val", n_val, 0)
     check_count("n_test", n_test, 0)
-    files = caltech256_files(max_classes)
+    files = caltech256_files(max_classes, allow_sample=allow_sample)
     paths, labels = files.all
     return split_image_files(files.fetched, paths, labels, files.class_names,
                              {"val": n_val, "test": n_test, "train": n_train}, seed,
                              image_size=image_size, decode=decode, progress=progress)
 
 
-def caltech256_files(max_classes: int | None = None) -> ImageSplits:
+def caltech256_files(max_classes: int | None = None, *, allow_sample: bool = False
+                     ) -> ImageSplits:
     """Every Caltech-256 image file with its class, unsplit (for a notebook's own split).
 
     Parameters
     ----------
     max_classes : int, optional
-        As in :func:`load_caltech256` (None: all 256 in the full profile, 10 in the sample).
+        As in :func:`load_caltech256` (None: all 256).
+    allow_sample : bool
+        As in :func:`load_caltech256`.
 
     Returns
     -------
@@ -77,9 +77,7 @@ def caltech256_files(max_classes: int | None = None) -> ImageSplits:
         ``class_names``; ``fetched.path`` is the folder the paths live under.
     """
     check_count("max_classes", max_classes, allow_none=True)
-    if max_classes is None:
-        max_classes = session.by_profile(full=None, sample=SAMPLE_MAX_CLASSES)
-    fetched = sources.fetch("caltech256")
+    fetched = sources.fetch("caltech256", allow_sample=allow_sample)
     folders = sorted(folder for folder in fetched.path.iterdir()
                      if folder.is_dir() and not folder.name.startswith(".")  # .decoded cache
                      and not folder.name.endswith("clutter"))[:max_classes]

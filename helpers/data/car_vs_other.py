@@ -24,7 +24,8 @@ VEHICLE_WNIDS = ("n02917067", "n03393912", "n03444034", "n03447447", "n03599486"
 SPLIT_SIZES = {"train": 800, "validation": 288}
 
 
-def load_car_vs_other(image_size: int = 64, *, batch_size: int = 256) -> ImageSplits:
+def load_car_vs_other(image_size: int = 64, *, batch_size: int = 256,
+                      allow_sample: bool = False) -> ImageSplits:
     """The car-vs-other images as uint8 arrays, labels other = 0 and car = 1.
 
     Read with ``keras.utils.image_dataset_from_directory`` (class folders ``other``, ``car``
@@ -36,6 +37,8 @@ def load_car_vs_other(image_size: int = 64, *, batch_size: int = 256) -> ImageSp
         Side of the square images (the data is 64x64; other sizes are resized bilinearly).
     batch_size : int
         Batch size of the reading pass only.
+    allow_sample : bool
+        A smoke run: no download, and a generated sample when no real data is found.
 
     Returns
     -------
@@ -47,8 +50,8 @@ def load_car_vs_other(image_size: int = 64, *, batch_size: int = 256) -> ImageSp
     -----
     Sources in order: ``a5_images.zip`` in the cache or mirror; then, when no such archive
     exists, a copy built from the Tiny ImageNet car classes (full profile: 800 + 800 train and
-    288 + 288 validation images; fewer, with a warning, from a subset); then, in the sample
-    profile, a generated sample.
+    288 + 288 validation images; fewer, with a warning, from a subset); then, with
+    ``allow_sample``, a generated sample.
 
     Examples
     --------
@@ -62,7 +65,7 @@ def load_car_vs_other(image_size: int = 64, *, batch_size: int = 256) -> ImageSp
     import keras
 
     check_count("image_size", image_size, 8)
-    fetched = fetch_car_vs_other()
+    fetched = fetch_car_vs_other(allow_sample=allow_sample)
     splits = {}
     for split in SPLIT_SIZES:
         dataset = keras.utils.image_dataset_from_directory(
@@ -80,8 +83,8 @@ def load_car_vs_other(image_size: int = 64, *, batch_size: int = 256) -> ImageSp
     return ImageSplits(splits, list(CLASS_NAMES), fetched)
 
 
-def fetch_car_vs_other() -> FetchedData:
-    """``a5_images`` from an archive, else built from Tiny ImageNet, else (sample profile) generated.
+def fetch_car_vs_other(*, allow_sample: bool = False) -> FetchedData:
+    """``a5_images`` from an archive, else built from Tiny ImageNet, else (``allow_sample``) generated.
 
     The build runs under the data set's inter-process lock: a second notebook asking at the
     same time waits and then reads the finished tree instead of building over it.
@@ -97,7 +100,7 @@ def fetch_car_vs_other() -> FetchedData:
             try:
                 tiny = sources.fetch("tiny_imagenet", allow_sample=False)
             except DataNotFoundError as no_tiny:
-                if session.is_sample():
+                if allow_sample:
                     return sources.fetch_sample("car_vs_other")
                 raise DataNotFoundError(f"{no_archive}\n\nBuilding it from Tiny ImageNet failed "
                                         f"too:\n{no_tiny}") from None

@@ -38,14 +38,17 @@ class FashionMNIST(FromSource, tuple):
         return (f"{self.fetched.describe()}; train {len(self[0][1]):,}, test {len(self[1][1]):,}")
 
 
-def load_fashion_mnist(max_train: int | None = None, max_test: int | None = None) -> FashionMNIST:
+def load_fashion_mnist(max_train: int | None = None, max_test: int | None = None, *,
+                       allow_sample: bool = False) -> FashionMNIST:
     """FashionMNIST as uint8 arrays, like ``keras.datasets.fashion_mnist.load_data()``.
 
     Parameters
     ----------
     max_train, max_test : int, optional
         Keep only the first images of each split (the files are already shuffled, so the
-        classes stay balanced). None keeps all 60,000 / 10,000, in both profiles.
+        classes stay balanced). None keeps all 60,000 / 10,000.
+    allow_sample : bool
+        A smoke run: no download, and a generated sample when no real data is found.
 
     Returns
     -------
@@ -69,7 +72,7 @@ def load_fashion_mnist(max_train: int | None = None, max_test: int | None = None
     """
     check_count("max_train", max_train, allow_none=True)
     check_count("max_test", max_test, allow_none=True)
-    fetched = sources.fetch("fashion_mnist")
+    fetched = sources.fetch("fashion_mnist", allow_sample=allow_sample)
     splits = []
     for prefix, limit in (("train", max_train), ("t10k", max_test)):
         images = read_idx(fetched.path / f"{prefix}-images-idx3-ubyte.gz")

@@ -107,7 +107,7 @@ def get_source(name: str) -> DataSource:
     return REGISTRY[name]
 
 
-def fetch(name: str, *, allow_sample: bool | None = None) -> FetchedData:
+def fetch(name: str, *, allow_sample: bool = False) -> FetchedData:
     """Find, check and unpack a data set, trying each place once, and say where it came from.
 
     Parameters
@@ -115,9 +115,9 @@ def fetch(name: str, *, allow_sample: bool | None = None) -> FetchedData:
     name : str
         A key of :data:`REGISTRY` (``'tiny_imagenet'``, ``'voc2007'``, ``'fashion_mnist'``,
         ``'caltech256'``, ``'urban_tribes'``, ``'car_vs_other'``).
-    allow_sample : bool, optional
-        Whether a generated sample may be used when no real data is found. Default: only in
-        the sample profile (``helpers.session.is_sample()``).
+    allow_sample : bool
+        A smoke run (the notebook passes ``session.is_sample()``): no download is tried, and a
+        generated sample stands in when no real data is found locally.
 
     Returns
     -------
@@ -131,7 +131,7 @@ def fetch(name: str, *, allow_sample: bool | None = None) -> FetchedData:
 
     Notes
     -----
-    Downloads are attempted only in the full profile. Unpacking happens once: a marker file
+    Downloads are attempted only without ``allow_sample``. Unpacking happens once: a marker file
     written last records it, so the next call is a cheap ``'cache'`` hit. A corrupt cached
     archive is renamed ``*.corrupt`` (never deleted, never used) with a warning.
 
@@ -143,8 +143,6 @@ def fetch(name: str, *, allow_sample: bool | None = None) -> FetchedData:
     ValueError: Unknown data set 'no_such_set'; the registry has ...
     """
     source = get_source(name)
-    if allow_sample is None:
-        allow_sample = session.is_sample()
     folder = session.data_dir() / name
     cached = _from_marker(source, folder, "cache")
     if cached is not None:  # a marked tree is complete and never changed again: no lock needed
@@ -164,8 +162,8 @@ def _fetch_locked(source: DataSource, folder: Path, allow_sample: bool) -> Fetch
     if fetched is None and not source.packed:
         fetched = _installed_copy(source, looked)
     if fetched is None:
-        if session.is_sample():
-            looked.append("download: not tried in the sample profile")
+        if allow_sample:
+            looked.append("download: not tried in a smoke run (allow_sample=True)")
         else:
             located = _locate_archives(source, folder, looked, download=True)
             fetched = _unpack(source, folder, located, looked) if located else None
@@ -173,7 +171,7 @@ def _fetch_locked(source: DataSource, folder: Path, allow_sample: bool) -> Fetch
         return fetched
     if allow_sample:
         return fetch_sample(source.name)
-    looked.append("generated sample: only in the sample profile")
+    looked.append("generated sample: only with allow_sample=True (the sample profile)")
     raise DataNotFoundError(_not_found_message(source, folder, looked))
 
 

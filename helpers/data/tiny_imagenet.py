@@ -7,18 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
-from helpers import session
 from helpers.data import sources
 from helpers.data.decode import cached_decode
 from helpers.data.splits import ImageSplits, check_count, fraction_split
 
-#: Images per class in the sample profile when ``max_per_class`` is not given.
-SAMPLE_MAX_PER_CLASS = 50
-
-
 def load_tiny_imagenet(num_train_classes: int = 190, seed: int = 42,
                        max_per_class: int | None = None, *, num_ood_classes: int = 10,
-                       progress: bool = True) -> ImageSplits:
+                       progress: bool = True, allow_sample: bool = False) -> ImageSplits:
     """Tiny ImageNet's ``train/`` images, split as SPEC.md 01 says, uint8 and in memory.
 
     Classes are numbered by sorted wnid. The first ``num_train_classes`` make the
@@ -34,13 +29,14 @@ def load_tiny_imagenet(num_train_classes: int = 190, seed: int = 42,
     seed : int
         Seed of the split (``numpy.random.default_rng``).
     max_per_class : int, optional
-        Keep only the first images of each class (natural file order). None keeps all in the
-        full profile and 50 in the sample profile, so a smoke run stays fast even on real data.
+        Keep only the first images of each class (natural file order); None keeps all.
     num_ood_classes : int
         How many of the last classes form the OOD set.
     progress : bool
         Show a progress bar while decoding (only on the first load; later loads read the
         decoded ``.npy`` cache).
+    allow_sample : bool
+        A smoke run: no download, and a generated sample when no real data is found.
 
     Returns
     -------
@@ -68,10 +64,8 @@ def load_tiny_imagenet(num_train_classes: int = 190, seed: int = 42,
     check_count("num_train_classes", num_train_classes)
     check_count("num_ood_classes", num_ood_classes, 0)
     check_count("max_per_class", max_per_class, allow_none=True)
-    if max_per_class is None:
-        max_per_class = session.by_profile(full=None, sample=SAMPLE_MAX_PER_CLASS)
 
-    fetched = sources.fetch("tiny_imagenet")
+    fetched = sources.fetch("tiny_imagenet", allow_sample=allow_sample)
     root = fetched.path
     wnids = sorted((root / "wnids.txt").read_text().split())
     if num_train_classes + num_ood_classes > len(wnids):

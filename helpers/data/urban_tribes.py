@@ -9,7 +9,8 @@ from helpers.data.splits import ImageSplits, check_count, split_image_files
 
 
 def load_urban_tribes(n_train: int, n_test: int = 32, seed: int = 42, *, image_size: int = 224,
-                      decode: bool = True, progress: bool = True) -> ImageSplits:
+                      decode: bool = True, progress: bool = True,
+                      allow_sample: bool = False) -> ImageSplits:
     """Urban Tribes split per class: ``n_train`` training and ``n_test`` test pictures per tribe.
 
     The tribe is the file name's prefix before the first ``_`` (``biker_012.jpg``), lower-cased;
@@ -28,6 +29,8 @@ def load_urban_tribes(n_train: int, n_test: int = 32, seed: int = 42, *, image_s
         True: uint8 arrays; False: file paths for :func:`helpers.data.pipeline.make_dataset`.
     progress : bool
         Progress bar while decoding.
+    allow_sample : bool
+        A smoke run: no download, and a generated sample when no real data is found.
 
     Returns
     -------
@@ -44,14 +47,14 @@ def load_urban_tribes(n_train: int, n_test: int = 32, seed: int = 42, *, image_s
     """
     check_count("n_train", n_train)
     check_count("n_test", n_test, 0)
-    files = urban_tribes_files()
+    files = urban_tribes_files(allow_sample=allow_sample)
     paths, labels = files.all
     return split_image_files(files.fetched, paths, labels, files.class_names,
                              {"test": n_test, "train": n_train}, seed, image_size=image_size,
                              decode=decode, progress=progress)
 
 
-def urban_tribes_files() -> ImageSplits:
+def urban_tribes_files(*, allow_sample: bool = False) -> ImageSplits:
     """Every Urban Tribes picture with its tribe, unsplit (for a notebook's own split).
 
     Returns
@@ -60,7 +63,7 @@ def urban_tribes_files() -> ImageSplits:
         One split, ``all``: ``(paths (n,) str array, labels (n,) int64)`` sorted by file name;
         ``class_names`` (the tribes, sorted); ``fetched.path`` is the pictures' folder.
     """
-    fetched = sources.fetch("urban_tribes")
+    fetched = sources.fetch("urban_tribes", allow_sample=allow_sample)
     files = sorted(path for path in fetched.path.rglob("*")
                    if path.suffix.lower() in (".jpg", ".jpeg", ".png") and "_" in path.name
                    and not path.relative_to(fetched.path).parts[0].startswith("."))

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 
-from helpers import session
 from helpers.data import sources
 from helpers.data.decode import cached_decode
 from helpers.data.sources import FetchedData, FromSource
@@ -18,8 +17,6 @@ CLASS_NAMES = ("aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "
                "cow", "diningtable", "dog", "horse", "motorbike", "person", "pottedplant",
                "sheep", "sofa", "train", "tvmonitor")
 SPLITS = ("train", "val", "trainval", "test")
-#: Images kept in the sample profile when ``max_images`` is not given.
-SAMPLE_MAX_IMAGES = 300
 
 
 class VOC2007(FromSource):
@@ -36,7 +33,8 @@ class VOC2007(FromSource):
 
 
 def load_voc2007(split: str = "trainval", image_size: int = 224, *,
-                 max_images: int | None = None, progress: bool = True) -> VOC2007:
+                 max_images: int | None = None, progress: bool = True,
+                 allow_sample: bool = False) -> VOC2007:
     """Images and multi-label targets of one VOC 2007 image set.
 
     Parameters
@@ -47,10 +45,11 @@ def load_voc2007(split: str = "trainval", image_size: int = 224, *,
         Images are resized to ``image_size`` x ``image_size`` (no aspect kept, as Keras'
         ``load_img(target_size=...)`` does).
     max_images : int, optional
-        Keep the first images of the set. None keeps all in the full profile, 300 in the
-        sample profile.
+        Keep the first images of the set; None keeps all.
     progress : bool
         Progress bar while decoding (the decoded array is cached for the next call).
+    allow_sample : bool
+        A smoke run: no download, and a generated sample when no real data is found.
 
     Returns
     -------
@@ -71,9 +70,7 @@ def load_voc2007(split: str = "trainval", image_size: int = 224, *,
         raise ValueError(f"split must be one of {', '.join(SPLITS)}; got {split!r}.")
     check_count("image_size", image_size, 8)
     check_count("max_images", max_images, allow_none=True)
-    if max_images is None:
-        max_images = session.by_profile(full=None, sample=SAMPLE_MAX_IMAGES)
-    fetched = sources.fetch("voc2007")
+    fetched = sources.fetch("voc2007", allow_sample=allow_sample)
     devkit = fetched.path / "VOC2007"
     set_file = devkit / "ImageSets" / "Main" / f"{split}.txt"
     if not set_file.is_file():

@@ -7,6 +7,15 @@ silently run the later notebooks in another profile.
 
 import os
 
+# Under pytest-xdist each worker (and the notebook kernels it starts, which inherit its
+# environment) gets its share of the cores: TensorFlow would otherwise start as many threads as
+# there are cores in every worker, and the workers would fight over them.
+if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
+    _share = max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(_share))
+    os.environ.setdefault("TF_NUM_INTEROP_THREADS", str(_share))
+    os.environ.setdefault("OMP_NUM_THREADS", str(_share))
+
 _ENVIRONMENT_AT_START: dict[str, str] = {}
 
 

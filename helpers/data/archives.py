@@ -15,7 +15,6 @@ import math
 import os
 import re
 import tarfile
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -30,6 +29,7 @@ from helpers.data.errors import (  # re-exported: callers catch archives.Archive
     ArchiveError, DiskFullError, UnsafeArchiveError, disk_full_error, is_disk_full,
 )
 from helpers.data.unpacking import MARKER_NAME, read_marker, unpack, write_marker
+from helpers.session.files import atomic_write
 
 #: Seconds a download may wait for the server before it counts as failed (``COURSE_DOWNLOAD_TIMEOUT``).
 DEFAULT_TIMEOUT = 15.0
@@ -268,16 +268,19 @@ def download(archive: Archive, destination: Path) -> Path:
     failures: list[str] = []
     all_bad_bytes = True
     for url in archive.urls:
-        partial = Path(tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".part",
-                                        dir=destination.parent)[1])
+        partial_name = ""
         try:
-            _stream(url, partial, archive, timeout, deadline)
-            verify_file(partial, archive)
-            os.replace(partial, destination)
+            # .part: a killed download's leftover is one that clean_leftovers removes
+            with atomic_write(destination, "wb", suffix=".part") as handle:
+                partial = Path(handle.name)
+                partial_name = partial.name
+                _stream(url, handle, archive, timeout, deadline)
+                handle.flush()
+                verify_file(partial, archive)  # a bad file never gets the final name
             return destination
         except ArchiveError as error:
             failures.append(f"{url} delivered a bad file "
-                            f"({str(error).replace(partial.name, archive.filename)})")
+                            f"({str(error).replace(partial_name, archive.filename)})")
         except (OSError, http.client.HTTPException, ValueError) as error:
             if is_disk_full(error):
                 raise disk_full_error(error, destination.parent,
@@ -286,23 +289,23 @@ def download(archive: Archive, destination: Path) -> Path:
             reason = error if isinstance(error, urllib.error.HTTPError) else \
                 getattr(error, "reason", error)
             failures.append(f"download of {url} failed ({reason})")
-        finally:
-            partial.unlink(missing_ok=True)
     message = f"{archive.filename}: every URL failed: " + "; ".join(failures)
     raise ArchiveError(message) if all_bad_bytes else OSError(message)
 
 
-def _stream(url: str, partial: Path, archive: Archive, timeout: float, deadline: float) -> None:
-    """Copy ``url`` into ``partial``, bounded per read and overall, checking the promised length."""
+def _stream(url: str, partial, archive: Archive, timeout: float, deadline: float) -> None:
+    """Copy ``url`` into the open file ``partial``, bounded per read and overall.
+
+    The length the server promised is checked at the end.
+    """
     stop_at = time.monotonic() + deadline
     # some servers refuse urllib's default agent; this one says who asks
     request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
     with urllib.request.urlopen(request, timeout=timeout) as response:
         promised = _content_length(response.headers.get("Content-Length"))
         received = 0
-        with open(partial, "wb") as handle, tqdm(
-            total=promised or archive.size, unit="B", unit_scale=True, desc=archive.filename
-        ) as bar:
+        with tqdm(total=promised or archive.size, unit="B", unit_scale=True,
+                  desc=archive.filename) as bar:
             while True:
                 if time.monotonic() > stop_at:
                     raise TimeoutError(f"not finished after the {deadline:g} s deadline "
@@ -313,7 +316,7 @@ def _stream(url: str, partial: Path, archive: Archive, timeout: float, deadline:
                     response.read(_CHUNK)
                 if not chunk:
                     break
-                _write(handle, chunk)
+                _write(partial, chunk)
                 received += len(chunk)
                 bar.update(len(chunk))
     if promised is not None and received != promised:

@@ -13,7 +13,6 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from helpers.session.files import atomic_write, write_json_atomic
 from helpers.session.messages import warn
 from helpers.data.locks import clean_leftovers, folder_lock
 
@@ -220,27 +220,18 @@ def _crc32(images: np.ndarray) -> int:
 
 def _write_cache(cache_file: Path, images: np.ndarray) -> None:
     """Save array and sidecar under unique temporary names, then rename; failure only warns."""
-    temporaries = []
+    sidecar = cache_file.with_suffix(".json")
     try:
-        for suffix in (".npy", ".json"):
-            handle, name = tempfile.mkstemp(prefix=cache_file.stem + ".", suffix=suffix + ".tmp",
-                                            dir=cache_file.parent)
-            temporaries.append(Path(name))
-            with os.fdopen(handle, "wb") as stream:
-                if suffix == ".npy":
-                    _save(stream, images)
-                else:
-                    stream.write(json.dumps({"shape": list(images.shape), "dtype": str(images.dtype),
-                                             "crc32": _crc32(images)}).encode())
-        os.replace(temporaries[0], cache_file)  # the array first: a sidecar never outlives it
-        os.replace(temporaries[1], cache_file.with_suffix(".json"))
+        # the array first, and no old sidecar meanwhile: a sidecar never describes another array
+        sidecar.unlink(missing_ok=True)
+        with atomic_write(cache_file, "wb", suffix=".npy.tmp") as stream:  # .tmp: a leftover
+            _save(stream, images)
+        write_json_atomic(sidecar, {"shape": list(images.shape), "dtype": str(images.dtype),
+                                    "crc32": _crc32(images)}, indent=None, suffix=".json.tmp")
         stat = cache_file.stat()  # just written from memory: this process need not check it again
         _checked.add((str(cache_file), stat.st_size, stat.st_mtime_ns, stat.st_ino))
     except OSError as error:
         _warn_not_saved(cache_file, error)
-    finally:
-        for temporary in temporaries:
-            temporary.unlink(missing_ok=True)
 
 
 def _save(stream, images: np.ndarray) -> None:

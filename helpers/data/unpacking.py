@@ -27,6 +27,7 @@ from helpers.data.errors import (
     is_disk_full,
 )
 from helpers.data.locks import clean_leftovers, folder_lock
+from helpers.session.files import write_json_atomic
 
 MARKER_NAME = ".unpacked.json"
 #: Without a limit in the registry, an archive may unpack to UNPACK_RATIO times its own size,
@@ -51,13 +52,8 @@ def write_marker(folder: Path, record: dict) -> None:
     """Write the marker last, atomically, so its presence means the folder is complete."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=MARKER_NAME + ".", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(handle, "w") as stream:
-            stream.write(json.dumps(record, indent=1, sort_keys=True))
-        os.replace(temporary, folder / MARKER_NAME)
-    finally:
-        Path(temporary).unlink(missing_ok=True)
+    # .tmp: a killed write's leftover is one that clean_leftovers removes
+    write_json_atomic(folder / MARKER_NAME, record, sort_keys=True, suffix=".tmp")
 
 
 def unpack_limit(path: Path, max_unpacked: int | None = None) -> int:
@@ -138,6 +134,7 @@ def unpack(paths: list[Path], folder: Path, root: str, *, packed: bool = True,
             if target.exists():  # an unmarked tree (a killed run's, or a damaged one) goes
                 aside = Path(tempfile.mkdtemp(prefix=".stale-", dir=folder))
                 os.replace(target, aside / root)
+            # a whole staged tree: moved by a folder rename, not atomic_write (one file)
             os.replace(staging / root, target)
             if marker is not None:
                 write_marker(folder, {**marker, "files": count})

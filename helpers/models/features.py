@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -20,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
+from helpers.session.files import save_npy_atomic
 from helpers.training.fingerprint import fingerprint
 
 
@@ -261,11 +261,4 @@ def _cache_paths(sub_model, names, images, preprocess, flatten, cache_dir, label
 
 
 def _save_atomically(path: Path, array: np.ndarray) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".npy.partial")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            np.save(file, array)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    save_npy_atomic(path, array, suffix=".npy.partial")

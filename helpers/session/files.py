@@ -58,7 +58,8 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", *, suffix: str = ".p
     ('done', ['a.txt'])
     """
     if mode not in ("wb", "w"):
-        raise ValueError(f"atomic_write writes whole files: mode must be 'wb' or 'w', got {mode!r}.")
+        raise ValueError(f"atomic_write writes whole files: mode must be 'wb' or 'w', "
+                         f"got {mode!r}.")
     path = Path(path)
     folder = path.parent
     if not folder.is_dir():

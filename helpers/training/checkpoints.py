@@ -27,6 +27,7 @@ from typing import Callable
 import keras
 import numpy as np
 
+from helpers.session.files import write_json_atomic
 from helpers.session.messages import warn
 
 RUN_FILE = "run.json"
@@ -133,6 +134,7 @@ def save_checkpoint(folder: Path, epoch: int, state: dict,
         write_files(partial)
         write_json(partial / STATE_FILE, state)
         target = folder / name
+        # a whole staged folder, so a folder rename, not atomic_write (which writes one file)
         os.replace(partial, target)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
@@ -160,16 +162,7 @@ def read_json(path: Path) -> dict:
 
 def write_json(path: Path, value) -> None:
     """Write ``value`` as JSON through a temporary file and an atomic rename."""
-    handle, temporary = tempfile.mkstemp(dir=Path(path).parent, suffix=".json.partial")
-    try:
-        with os.fdopen(handle, "w") as file:
-            json.dump(value, file, indent=1)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_json_atomic(path, value, suffix=".json.partial")
 
 
 def warn_damaged(error: DamagedRun, folder: Path) -> Path:

@@ -253,7 +253,7 @@ def temperature_softmax(logits: np.ndarray, temperature: float) -> np.ndarray:
 
 
 def imagenet_logits(vgg: keras.Model, fc2_codes: np.ndarray) -> np.ndarray:
-    """VGG16's 1000 pre-softmax scores from its ``fc2`` codes (``predictions``' ``codes @ W + b``)."""
+    """VGG16's 1000 pre-softmax scores from its ``fc2`` codes (``codes @ W + b``)."""
     # predictions is a Dense layer on fc2: exactly VGG16's logits, no pass over the images
     kernel, bias = vgg.get_layer("predictions").get_weights()
     return (np.asarray(fc2_codes, np.float32) @ kernel + bias).astype(np.float32)

@@ -37,7 +37,7 @@ def show_images(images: np.ndarray, titles: Sequence[str] | None = None, ncols: 
 
 def show_feature_maps(maps: np.ndarray, max_maps: int = 32, ncols: int = 8,
                       title: str | None = None, subtitle: str | None = None) -> Figure:
-    """The first ``max_maps`` channels of one image's (h, w, channels) feature map, as heat maps.
+    """The first ``max_maps`` channels of a (h, w, channels) feature map as heat maps.
 
     Examples
     --------

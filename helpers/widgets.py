@@ -60,7 +60,7 @@ class RetrievalExplorer:
 
     def explore_query(self, query_index: int, name: str, k: int,
                       subtitle: str | None = None) -> tuple[Figure, float]:
-        """Draw query ``query_index`` and its ``k`` nearest images (1 <= k < n) under codes ``name``.
+        """Draw query ``query_index`` and its ``k`` nearest images (k < n) by codes ``name``.
 
         Returns
         -------

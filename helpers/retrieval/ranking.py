@@ -117,7 +117,7 @@ class DistanceBlocks:
             self.db_sq_norms = tf.reduce_sum(tf.square(self.database), axis=1)
 
     def block(self, queries) -> tf.Tensor:
-        """``(b, n_db)`` float32 squared distances; the expansion's are *not yet clamped* at zero."""
+        """``(b, n_db)`` float32 squared distances; the expansion's not yet clamped at 0."""
         # Callers clamp where cheapest: clamp_at_zero in numpy, or in the sort keys' integer
         # domain. -2q is exact, so the product needs no separate scaling pass.
         queries = tf.convert_to_tensor(queries)

@@ -32,7 +32,7 @@ _MAX_DEPTH = 12
 
 
 def fingerprint(*parts: Any) -> str:
-    """A hex SHA-256 digest (64 characters) of a description of every part; equal for equal behaviour.
+    """A hex SHA-256 digest of a description of every part: equal for equal behaviour.
 
     ``parts`` may be models, optimizers, losses (functions, ``functools.partial``, Keras
     ``Loss`` objects), metrics, arrays, numbers, strings and containers of these.
@@ -53,7 +53,7 @@ def fingerprint(*parts: Any) -> str:
 
 
 def describe(value: Any, _seen: frozenset = frozenset(), _depth: int = 0) -> Any:
-    """A JSON-serialisable description of ``value``'s behaviour (what :func:`fingerprint` hashes)."""
+    """A JSON-serialisable description of ``value``'s behaviour; what :func:`fingerprint` hashes."""
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, (int, float, np.integer, np.floating)):

@@ -129,7 +129,7 @@ _cpu_warning_given = False
 
 
 def _warn_if_cpu_only(profile: str, gpus: list, measure=None) -> None:
-    """In the full profile without a GPU, warn once with the measured cost of an epoch on the CPU."""
+    """Full profile without a GPU: warn once, with the measured cost of a CPU epoch."""
     # measure (for tests) returns the seconds of one training batch
     global _cpu_warning_given
     if profile != "full" or gpus or _cpu_warning_given:

@@ -1,9 +1,7 @@
 """An interactive retrieval explorer for notebooks 01 and 03.
 
-Pick a query, a code (layer or network) and k; the explorer draws the query and its k nearest
-images with green / red borders and shows the query's average precision. The drawing is done by
-:class:`RetrievalExplorer`, which works without a front end (tests, nbconvert); the widgets of
-:func:`retrieval_explorer` only call it.
+:class:`RetrievalExplorer` draws a query, its k nearest images and its AP without a front end
+(tests, nbconvert); :func:`retrieval_explorer` wraps it in widgets.
 """
 
 from __future__ import annotations
@@ -26,12 +24,11 @@ class RetrievalExplorer:
     Parameters
     ----------
     images : (n, h, w[, c]) array
-        The images, uint8 or float in [0, 1].
+        uint8 or float in [0, 1].
     codes_by_name : dict of str -> (n, d) array
-        Codes of the same images, e.g. ``{"layer 5": pool5, "layer 6": fc6}``; each is
-        L2-normalised here (an all-zero row raises ValueError).
+        E.g. ``{"layer 5": pool5, "layer 6": fc6}``; L2-normalised here (an all-zero row raises
+        ValueError).
     labels : (n,) array
-        Class of each image.
     class_names : sequence of str, optional
         Name of each class id, for the captions.
 
@@ -63,25 +60,13 @@ class RetrievalExplorer:
 
     def explore_query(self, query_index: int, name: str, k: int,
                       subtitle: str | None = None) -> tuple[Figure, float]:
-        """Draw query ``query_index`` and its ``k`` nearest images under the codes ``name``.
-
-        Parameters
-        ----------
-        query_index : int
-            Row of the query; it is excluded from its own ranking.
-        name : str
-            Key of ``codes_by_name``.
-        k : int
-            Number of retrieved images drawn, 1 <= k < n.
-        subtitle : str, optional
-            Passed to :func:`helpers.plots.show_retrieval`.
+        """Draw query ``query_index`` and its ``k`` nearest images (k < n) by codes ``name``.
 
         Returns
         -------
         figure : matplotlib.figure.Figure
         ap : float
-            Average precision of the query's full ranking of the other ``n - 1`` images (ties
-            broken by index, as in ``retrieval.mean_average_precision``); NaN when no other
+            AP of the query's full ranking of the other images (ties by index); NaN when no other
             image has its class.
         """
         from helpers import retrieval  # written in parallel; imported when first needed
@@ -117,23 +102,9 @@ def retrieval_explorer(images: np.ndarray, codes_by_name: Mapping[str, np.ndarra
                        max_k: int = 20):
     """A widget box: query slider, code dropdown and k slider above the retrieved row and its AP.
 
-    Parameters
-    ----------
-    images, codes_by_name, labels, class_names
-        As for :class:`RetrievalExplorer`.
-    max_k : int
-        Largest k offered by the slider (capped at n - 1).
-
-    Returns
-    -------
-    ipywidgets.VBox
-        Children: the controls (an HBox of query slider, dropdown, k slider), a label with the
-        AP, and the Output holding the figure. Display it as a cell's last expression.
-
-    Notes
-    -----
-    The first view is drawn when the box is built, so a headless run (nbval, nbconvert)
-    executes the whole path once; outside a Jupyter kernel nothing is displayed.
+    Arguments as for :class:`RetrievalExplorer`; ``max_k`` is the slider's largest k (at most
+    n - 1). Returns an ``ipywidgets.VBox`` (controls, AP label, figure output) to display as a
+    cell's last expression, or None while grading (``COURSE_GRADING``).
 
     Examples
     --------
@@ -175,5 +146,5 @@ def retrieval_explorer(images: np.ndarray, codes_by_name: Mapping[str, np.ndarra
 
     for control in (query, code, k):
         control.observe(redraw, names="value")
-    redraw()
+    redraw()  # drawn once at build time, so a headless run (nbval, nbconvert) runs the path
     return widgets.VBox([widgets.HBox([query, code, k]), ap_label, output])

@@ -1,9 +1,8 @@
 """Checksums, checksum lists and bounded, verified downloads of data archives.
 
-The fetching policy (which place to try first) lives in :mod:`helpers.data.sources`, unpacking in
-:mod:`helpers.data.unpacking` (re-exported here); this module does the file work so that a
-half-written file is never mistaken for a complete one: a download goes to a ``.part`` file of a
-name unique to the process, is verified, and only then renamed into place.
+``Archive`` (a registry entry), ``file_digest``, ``verify_file``, ``read_sha256sums`` and
+``download``; unpacking (:mod:`helpers.data.unpacking`) is re-exported. Which place to fetch
+from first is decided in :mod:`helpers.data.sources`.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ import math
 import os
 import re
 import tarfile
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -30,6 +28,7 @@ from helpers.data.errors import (  # re-exported: callers catch archives.Archive
     ArchiveError, DiskFullError, UnsafeArchiveError, disk_full_error, is_disk_full,
 )
 from helpers.data.unpacking import MARKER_NAME, read_marker, unpack, write_marker
+from helpers.session.files import atomic_write
 
 #: Seconds a download may wait for the server before it counts as failed (``COURSE_DOWNLOAD_TIMEOUT``).
 DEFAULT_TIMEOUT = 15.0
@@ -45,10 +44,9 @@ _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 class Archive:
     """One file of a data set as its publisher distributes it.
 
-    ``size`` (bytes), ``md5`` and ``sha256`` are None where no official value is known; a
-    file is then checked only by reading it through (a truncated archive still fails).
-    ``mirrors`` are further URLs of the same file, tried in order after ``url`` and verified
-    by the same checksums. ``max_unpacked`` bounds the bytes it may unpack to (default: see
+    ``size`` (bytes), ``md5`` and ``sha256`` are None where unknown (the file is then only read
+    through). ``mirrors`` are further URLs of the same file, tried after ``url``.
+    ``max_unpacked`` bounds the bytes it may unpack to (see
     :func:`helpers.data.unpacking.unpack_limit`).
     """
 
@@ -67,19 +65,7 @@ class Archive:
 
 
 def file_digest(path: Path, algorithm: str = "sha256") -> str:
-    """Hex digest of a file, read in 1 MiB chunks.
-
-    Parameters
-    ----------
-    path : Path
-        The file.
-    algorithm : str
-        Any name :func:`hashlib.new` accepts (``'sha256'``, ``'md5'``).
-
-    Returns
-    -------
-    str
-        Lower-case hex digest.
+    """Lower-case hex digest of a file (``algorithm``: any name :func:`hashlib.new` accepts).
 
     Examples
     --------
@@ -99,15 +85,8 @@ def file_digest(path: Path, algorithm: str = "sha256") -> str:
 def verify_file(path: Path, archive: Archive, sha256: str | None = None) -> None:
     """Check a file's size and checksums against what is known, and that it reads through.
 
-    Parameters
-    ----------
-    path : Path
-        The file to check.
-    archive : Archive
-        Registry entry with the expected size / md5 / sha256 (None entries are skipped).
-    sha256 : str, optional
-        An expected SHA-256 from elsewhere (a mirror's ``SHA256SUMS``); it replaces
-        ``archive.sha256`` and disables the md5 / size checks, since a mirror may hold a subset.
+    ``sha256`` (e.g. from a mirror's ``SHA256SUMS``) replaces ``archive.sha256`` and disables the
+    md5 and size checks, since a mirror may hold a subset.
 
     Raises
     ------
@@ -168,14 +147,13 @@ def _is_tar_name(name: str) -> bool:
 def read_sha256sums(folder: Path) -> dict[str, str]:
     """The ``SHA256SUMS`` of a mirror folder as ``{file name: digest}`` (empty when absent).
 
-    Reads the GNU format of ``sha256sum`` (``<hex>  name``, ``<hex> *name`` for binary mode)
-    and the BSD format of ``shasum --tag`` / ``sha256 -r`` (``SHA256 (name) = <hex>``), a leading
-    ``./`` in names, a UTF-8 byte-order mark, blank lines and ``#`` comments.
+    Reads GNU (``<hex>  name``, ``<hex> *name``) and BSD (``SHA256 (name) = <hex>``) lines, a
+    leading ``./``, a byte-order mark, blank lines and ``#`` comments.
 
     Raises
     ------
     ArchiveError
-        If the file is not text or holds a line of neither format (the message quotes it).
+        If the file is not text or holds a line of neither format (quoted).
 
     Examples
     --------
@@ -247,10 +225,9 @@ def download_deadline() -> float:
 def download(archive: Archive, destination: Path) -> Path:
     """Download ``archive`` from its first URL that works, verify it, then move it into place.
 
-    Every URL of :attr:`Archive.urls` is tried in order; the bytes go to a ``.part`` file of a
-    name unique to this process, and only a verified file is renamed to ``destination``
-    (``os.replace``, atomic on one file system). Each read waits at most
-    :func:`download_timeout` seconds and the whole download at most :func:`download_deadline`.
+    The bytes go to a ``.part`` file unique to this process; only a verified file gets the name
+    ``destination``. Each read waits at most :func:`download_timeout` seconds, the whole
+    download at most :func:`download_deadline`.
 
     Raises
     ------
@@ -268,16 +245,19 @@ def download(archive: Archive, destination: Path) -> Path:
     failures: list[str] = []
     all_bad_bytes = True
     for url in archive.urls:
-        partial = Path(tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".part",
-                                        dir=destination.parent)[1])
+        partial_name = ""
         try:
-            _stream(url, partial, archive, timeout, deadline)
-            verify_file(partial, archive)
-            os.replace(partial, destination)
+            # .part: a killed download's leftover is one that clean_leftovers removes
+            with atomic_write(destination, "wb", suffix=".part") as handle:
+                partial = Path(handle.name)
+                partial_name = partial.name
+                _stream(url, handle, archive, timeout, deadline)
+                handle.flush()
+                verify_file(partial, archive)  # a bad file never gets the final name
             return destination
         except ArchiveError as error:
             failures.append(f"{url} delivered a bad file "
-                            f"({str(error).replace(partial.name, archive.filename)})")
+                            f"({str(error).replace(partial_name, archive.filename)})")
         except (OSError, http.client.HTTPException, ValueError) as error:
             if is_disk_full(error):
                 raise disk_full_error(error, destination.parent,
@@ -286,23 +266,23 @@ def download(archive: Archive, destination: Path) -> Path:
             reason = error if isinstance(error, urllib.error.HTTPError) else \
                 getattr(error, "reason", error)
             failures.append(f"download of {url} failed ({reason})")
-        finally:
-            partial.unlink(missing_ok=True)
     message = f"{archive.filename}: every URL failed: " + "; ".join(failures)
     raise ArchiveError(message) if all_bad_bytes else OSError(message)
 
 
-def _stream(url: str, partial: Path, archive: Archive, timeout: float, deadline: float) -> None:
-    """Copy ``url`` into ``partial``, bounded per read and overall, checking the promised length."""
+def _stream(url: str, partial, archive: Archive, timeout: float, deadline: float) -> None:
+    """Copy ``url`` into the open file ``partial``, bounded per read and overall.
+
+    The length the server promised is checked at the end.
+    """
     stop_at = time.monotonic() + deadline
     # some servers refuse urllib's default agent; this one says who asks
     request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
     with urllib.request.urlopen(request, timeout=timeout) as response:
         promised = _content_length(response.headers.get("Content-Length"))
         received = 0
-        with open(partial, "wb") as handle, tqdm(
-            total=promised or archive.size, unit="B", unit_scale=True, desc=archive.filename
-        ) as bar:
+        with tqdm(total=promised or archive.size, unit="B", unit_scale=True,
+                  desc=archive.filename) as bar:
             while True:
                 if time.monotonic() > stop_at:
                     raise TimeoutError(f"not finished after the {deadline:g} s deadline "
@@ -313,7 +293,7 @@ def _stream(url: str, partial: Path, archive: Archive, timeout: float, deadline:
                     response.read(_CHUNK)
                 if not chunk:
                     break
-                _write(handle, chunk)
+                _write(partial, chunk)
                 received += len(chunk)
                 bar.update(len(chunk))
     if promised is not None and received != promised:

@@ -1,15 +1,8 @@
 """Random crops and flips for training, centre crops for evaluation, over uint8 images in memory.
 
-The images come from a decode-once cache (e.g. ``load_voc2007(image_size=256)``, stored by
-:func:`helpers.data.decode.cached_decode`): decoding a JPEG costs far more than cropping it, so
-each file is decoded and resized once, and every epoch only crops. Crops are exact pixel copies
-(a slice per image, no resampling), drawn by stateless random ops from a
-per-batch seed, so a seeded pipeline gives the same crops on every run but new ones every epoch.
-
-The batches stay uint8 by default: a quarter of the bytes of float32 to copy and move to the
-GPU, and the network converts them itself in its first layer (on the GPU when there is one), e.g.
-``keras.layers.Rescaling(1 / 255)``. ``benchmarks/bench_voc_pipeline.py`` measures why: scaling
-inside ``tf.data`` on the CPU cost more than the cropping itself.
+``crop_dataset`` builds the ``tf.data`` pipeline; ``crop_batch`` and ``centre_offset`` are its
+numpy parts. Images come from a decode-once cache (``load_voc2007(image_size=256)``), so an
+epoch only crops.
 """
 
 from __future__ import annotations
@@ -29,35 +22,23 @@ def crop_dataset(images: np.ndarray, labels=None, *, crop_size: int, training: b
     Parameters
     ----------
     images : (n, h, w, c) uint8 array
-        The decoded images, all of one size, at least ``crop_size`` on each side (a
-        memory-mapped cache works: only the rows of each batch are read).
+        All of one size, at least ``crop_size`` a side; may be memory-mapped.
     labels : array-like (n, ...), optional
         Targets of any shape (e.g. multi-hot rows); None yields images only.
-    crop_size : int
-        Side of the square crops.
     training : bool
-        True: reshuffle every epoch, a uniformly random crop position and a horizontal flip with
-        probability 1/2 for every image. False: the images in order, centre crop, no flip.
-    batch_size : int
-        Images per batch.
+        True: reshuffled every epoch, a uniformly random crop and a flip with probability 1/2.
+        False: in order, centre crop, no flip.
     seed : int, optional
-        Seeds the shuffle and the crops (training only); None draws a new seed per run.
+        Seeds the shuffle and the crops (same crops every run, new ones every epoch).
     preprocess : None, 'scale' or callable
-        None (default): uint8 in [0, 255], for a model that scales its input itself (fastest).
-        ``'scale'``: float32 in [0, 1]. A callable receives float32 batches in [0, 255] (e.g.
-        ``keras.applications.resnet50.preprocess_input``). Either runs per batch, on the CPU.
-    drop_remainder : bool
-        Drop the last incomplete batch.
+        None: uint8 in [0, 255], for a model that scales its input itself (fastest). ``'scale'``:
+        float32 in [0, 1]. A callable gets float32 batches in [0, 255] (e.g.
+        ``keras.applications.resnet50.preprocess_input``).
 
     Returns
     -------
     tf.data.Dataset
-        Yielding ``(crops, labels)`` or ``crops``, crops of shape (batch, crop_size, crop_size, c),
-        prefetched.
-
-    Notes
-    -----
-    The centre crop starts at ``((h - crop_size) // 2, (w - crop_size) // 2)``.
+        Prefetched ``(crops, labels)`` or ``crops``, crops of shape (batch, s, s, c).
 
     Examples
     --------
@@ -69,6 +50,10 @@ def crop_dataset(images: np.ndarray, labels=None, *, crop_size: int, training: b
     """
     import tensorflow as tf
 
+    # Batches stay uint8 by default: a quarter of float32's bytes to move, and the network
+    # scales them in its first layer (on the GPU); benchmarks/bench_voc_pipeline.py measured
+    # scaling inside tf.data on the CPU costing more than the cropping itself. Crops are exact
+    # pixel copies (no resampling) from stateless random ops seeded per batch.
     _check(images, labels, crop_size, batch_size)
     count, height, width = images.shape[:3]
     scale = preprocessor(preprocess)
@@ -100,24 +85,11 @@ def crop_dataset(images: np.ndarray, labels=None, *, crop_size: int, training: b
 
 def crop_batch(images: np.ndarray, top, left, flip, crop_size: int,
                indices=None) -> np.ndarray:
-    """Square crops of some images at given positions, each flipped left-right where asked.
+    """Square crops of some images at given corners, each flipped left-right where asked.
 
-    Parameters
-    ----------
-    images : (n, h, w, c) array
-        May be memory-mapped: only the crop windows are read.
-    top, left : (b,) int
-        Upper-left corner of each crop, ``0 <= top <= h - crop_size`` (likewise ``left``).
-    flip : (b,) bool
-        Mirror the crop horizontally.
-    crop_size : int
-    indices : (b,) int, optional
-        Which image each crop comes from; default ``0 .. b-1``.
-
-    Returns
-    -------
-    (b, crop_size, crop_size, c) array of the images' dtype
-        ``images[indices[i], top:top+s, left:left+s]``, reversed along the width where ``flip[i]``.
+    Crop ``i`` is ``images[indices[i], top:top+s, left:left+s]`` (``indices`` defaults to
+    ``0 .. b-1``), reversed along the width where ``flip[i]``. ``images`` may be memory-mapped:
+    only the windows are read.
 
     Examples
     --------

@@ -1,10 +1,7 @@
 """Decode image files into one uint8 array, fast, and remember the result on disk.
 
-Decoding runs in a parallel ``tf.data`` map (TensorFlow's JPEG decoder releases the GIL, so both
-cores work), and batches are copied into one preallocated array: memory stays at the size of
-the result (100,000 Tiny ImageNet images = 1.2 GB), with no float32 or list-of-arrays copy.
-``cached_decode`` stores the array as ``.npy`` next to the images, so a second load only reads it;
-a small ``.json`` sidecar records its shape, dtype and CRC-32, checked before the array is used.
+:func:`decode_images` (parallel ``tf.data`` decoding) and :func:`cached_decode` (the same,
+kept as ``.npy`` with a ``.json`` sidecar of shape, dtype and CRC-32).
 """
 
 from __future__ import annotations
@@ -13,7 +10,6 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from helpers.session.files import atomic_write, write_json_atomic
 from helpers.session.messages import warn
 from helpers.data.locks import clean_leftovers, folder_lock
 
@@ -33,22 +30,10 @@ _checked: set[tuple] = set()
 
 def decode_images(paths: Sequence[str | os.PathLike], image_size: int | tuple[int, int] | None = None,
                   *, progress: bool = True) -> np.ndarray:
-    """Decode image files (JPEG, PNG, BMP, GIF) to an RGB uint8 array, in parallel.
+    """Decode image files (JPEG, PNG, BMP, GIF) to an RGB uint8 array (n, h, w, 3), in parallel.
 
-    Parameters
-    ----------
-    paths : sequence of str or Path
-        Image files, in the order wanted.
-    image_size : int or (height, width), optional
-        Resize every image to this size (bilinear with antialiasing, rounded back to uint8).
-        None keeps the files' size, which must then be the same for all of them.
-    progress : bool
-        Show a tqdm bar.
-
-    Returns
-    -------
-    images : (n, height, width, 3) uint8 array
-        Greyscale images are expanded to 3 identical channels.
+    Greyscale images get 3 identical channels. ``image_size`` (int or (height, width)) resizes
+    with antialiasing; None keeps the files' size, which must then be the same for all.
 
     Raises
     ------
@@ -82,6 +67,9 @@ def decode_images(paths: Sequence[str | os.PathLike], image_size: int | tuple[in
     dataset = (tf.data.Dataset.from_tensor_slices(files)
                .map(read, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
                .batch(_BATCH).prefetch(2))
+    # Batches are copied into one preallocated array: memory stays at the result's size
+    # (100,000 Tiny ImageNet images = 1.2 GB), no float32 or list-of-arrays copy. TensorFlow's
+    # JPEG decoder releases the GIL, so the parallel map uses both cores.
     images = None
     start = 0
     with tqdm(total=len(files), unit="img", desc="decoding", disable=not progress) as bar:
@@ -105,23 +93,9 @@ def cached_decode(paths: Sequence[str | os.PathLike], cache_dir: str | os.PathLi
                   progress: bool = True) -> np.ndarray:
     """Like :func:`decode_images`, but keep the result as ``.npy`` in ``cache_dir/.decoded``.
 
-    The cache file's name hashes the relative file names and the size, so another selection of
-    files gets its own file, and a changed selection never reads a stale array. A cached array
-    is memory-mapped copy-on-write: the call returns at once and pixels are read on first use.
-
-    Parameters
-    ----------
-    paths : sequence of str or Path
-        Image files, in the order wanted.
-    cache_dir : str or Path
-        Folder the paths live under (the unpacked data set's root); names are hashed relative
-        to it, so the cache survives moving the whole folder.
-    image_size : int or (height, width), optional
-        As in :func:`decode_images`.
-
-    Returns
-    -------
-    images : (n, height, width, 3) uint8 array
+    The file's name hashes the file names relative to ``cache_dir`` (the data set's root) and
+    the size, so another selection gets its own file. A cached array is memory-mapped
+    copy-on-write: pixels are read on first use.
 
     Examples
     --------
@@ -167,7 +141,7 @@ def _expected_shape(count: int, image_size) -> tuple:
 
 
 def _read_cache(cache_file: Path, expected: tuple, *, set_aside: bool = False) -> np.ndarray | None:
-    """The cached array if it is present and sound; a damaged one is set aside (with ``set_aside``)."""
+    """The cached array if present and sound; a damaged one is set aside (``set_aside``)."""
     if not cache_file.is_file():
         return None
     sidecar = cache_file.with_suffix(".json")
@@ -219,28 +193,19 @@ def _crc32(images: np.ndarray) -> int:
 
 
 def _write_cache(cache_file: Path, images: np.ndarray) -> None:
-    """Save array and sidecar under unique temporary names, then rename; failure only warns."""
-    temporaries = []
+    """Save array and sidecar atomically; a failure only warns."""
+    sidecar = cache_file.with_suffix(".json")
     try:
-        for suffix in (".npy", ".json"):
-            handle, name = tempfile.mkstemp(prefix=cache_file.stem + ".", suffix=suffix + ".tmp",
-                                            dir=cache_file.parent)
-            temporaries.append(Path(name))
-            with os.fdopen(handle, "wb") as stream:
-                if suffix == ".npy":
-                    _save(stream, images)
-                else:
-                    stream.write(json.dumps({"shape": list(images.shape), "dtype": str(images.dtype),
-                                             "crc32": _crc32(images)}).encode())
-        os.replace(temporaries[0], cache_file)  # the array first: a sidecar never outlives it
-        os.replace(temporaries[1], cache_file.with_suffix(".json"))
+        # the array first, and no old sidecar meanwhile: a sidecar never describes another array
+        sidecar.unlink(missing_ok=True)
+        with atomic_write(cache_file, "wb", suffix=".npy.tmp") as stream:  # .tmp: a leftover
+            _save(stream, images)
+        write_json_atomic(sidecar, {"shape": list(images.shape), "dtype": str(images.dtype),
+                                    "crc32": _crc32(images)}, indent=None, suffix=".json.tmp")
         stat = cache_file.stat()  # just written from memory: this process need not check it again
         _checked.add((str(cache_file), stat.st_size, stat.st_mtime_ns, stat.st_ino))
     except OSError as error:
         _warn_not_saved(cache_file, error)
-    finally:
-        for temporary in temporaries:
-            temporary.unlink(missing_ok=True)
 
 
 def _save(stream, images: np.ndarray) -> None:

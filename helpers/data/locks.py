@@ -1,13 +1,6 @@
 """One inter-process lock per data-set folder, and the cleaning of what killed processes left.
 
-Two notebooks (or kernels) loading the same data set into one cache must not unpack, build or
-write caches over each other. Every writer therefore holds the folder's lock (``<folder>/.lock``,
-a :class:`filelock.FileLock`: an OS lock the kernel releases when its process dies, so a killed
-process never leaves it held). Readers of a *finished* tree need no lock: a tree is moved into
-place whole and marked complete last, so what a reader sees is either absent or complete.
-
-Leftovers (``.unpacking-*``, ``.building-*``, ``*.part``, ``*.tmp``) can only be left by a
-process that died while holding the lock, so whoever takes the lock next may remove them.
+:func:`folder_lock` (``<folder>/.lock``, held by every writer) and :func:`clean_leftovers`.
 """
 
 from __future__ import annotations
@@ -24,6 +17,11 @@ from filelock import FileLock, Timeout
 
 from helpers.session.messages import warn
 
+# Two notebooks loading one data set must not write over each other, so every writer holds
+# the folder's FileLock: an OS lock released when its process dies, never left held. Readers
+# of a finished tree need none: trees are moved into place whole and marked complete last.
+# Leftovers can only come from a process that died holding the lock, so whoever takes the
+# lock next may remove them.
 LOCK_NAME = ".lock"
 #: Name patterns of temporary files and folders of an unfinished write (all carry a unique part).
 LEFTOVER_PATTERNS = (".unpacking-*", ".building-*", ".stale-*", "*.part", "*.tmp")
@@ -39,19 +37,9 @@ class CacheNotWritableError(PermissionError):
 
 @contextmanager
 def folder_lock(folder: str | os.PathLike, what: str | None = None) -> Iterator[Path]:
-    """Hold ``folder``'s inter-process lock; re-entrant within one thread of one process.
+    """Hold ``folder``'s inter-process lock (folder created if missing); re-entrant in one thread.
 
-    Parameters
-    ----------
-    folder : str or Path
-        The folder to guard (created if missing).
-    what : str, optional
-        What is being prepared, for the message shown while waiting for another process.
-
-    Yields
-    ------
-    Path
-        ``folder``, as a Path.
+    ``what`` names what is being prepared, for the message shown while waiting.
 
     Raises
     ------
@@ -82,10 +70,9 @@ def folder_lock(folder: str | os.PathLike, what: str | None = None) -> Iterator[
 
 
 def clean_leftovers(folder: str | os.PathLike) -> list[str]:
-    """Remove temporary files and folders of unfinished writes in ``folder`` (not recursive).
+    """Remove temporary files and folders of unfinished writes in ``folder``; return their names.
 
-    Call it only while holding :func:`folder_lock` of ``folder``: then no live process owns
-    them. Returns the names removed.
+    Call it only while holding :func:`folder_lock` of ``folder``: then no live process owns them.
     """
     removed = []
     folder = Path(folder)

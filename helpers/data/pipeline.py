@@ -1,8 +1,6 @@
 """A ``tf.data`` input pipeline over uint8 images in memory or image files on disk.
 
-Images stay uint8 in memory; scaling (or a model's own preprocessing) happens batch by batch
-inside the pipeline, on the GPU when TensorFlow places it there, so no float32 copy of a whole
-data set ever exists.
+:func:`make_dataset`; images stay uint8 and are scaled batch by batch inside the pipeline.
 """
 
 from __future__ import annotations
@@ -24,25 +22,14 @@ def make_dataset(images, labels=None, *, batch_size: int = 32, shuffle: bool = F
     images : uint8 array (n, h, w[, c]) or sequence of file paths
         In-memory images, or files decoded (and resized to ``image_size``) on the fly.
     labels : array-like (n, ...), optional
-        Labels of any shape (ints, multi-hot rows); None yields images only.
-    batch_size : int
-        Images per batch.
+        Any shape (ints, multi-hot rows); None yields images only.
     shuffle : bool
-        Reshuffle the whole set every epoch (only indices are shuffled, not pixels).
-    seed : int, optional
-        Seed of the shuffle, for reproducible epochs.
+        Reshuffle the whole set every epoch (``seed`` makes it reproducible).
     preprocess : 'scale', None or callable
         ``'scale'``: float32 in [0, 1]. A callable receives float32 batches in [0, 255] (e.g.
         ``keras.applications.vgg16.preprocess_input``). None: leave uint8.
     image_size : int, optional
-        Resize to this square size; required for files of different sizes.
-    drop_remainder : bool
-        Drop the last incomplete batch.
-
-    Returns
-    -------
-    tf.data.Dataset
-        Yielding ``(images, labels)`` or ``images``.
+        Resize to this square size; required for files.
 
     Examples
     --------
@@ -65,6 +52,8 @@ def make_dataset(images, labels=None, *, batch_size: int = 32, shuffle: bool = F
     if not from_files and images.dtype != np.uint8:
         raise ValueError(f"images must be uint8 (got {images.dtype}); keep data uint8 and let "
                          "the pipeline scale it.")
+    # scaled per batch inside the pipeline (on the GPU when TensorFlow places it there): no
+    # float32 copy of a whole data set ever exists; a shuffle moves indices, not pixels
     scale = preprocessor(preprocess)
 
     if from_files:

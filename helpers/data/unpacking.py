@@ -1,11 +1,7 @@
 """Unpacking archives into the cache: checked first, extracted aside, moved into place whole.
 
-An unpacked folder counts as present only once its marker file, written last, exists; and the
-marker is written only after the unpacked tree was counted against the archives' member lists.
-Before anything is extracted, every entry's path and the total size are checked: an entry
-pointing outside its folder, or an archive unpacking past its size limit, is refused with an
-:class:`~helpers.data.errors.UnsafeArchiveError`; a disk without room for it gives a
-:class:`~helpers.data.errors.DiskFullError` at once instead of a half-written tree.
+:func:`unpack`, and the completion marker (:func:`read_marker`, :func:`write_marker`) whose
+presence means an unpacked folder is complete.
 """
 
 from __future__ import annotations
@@ -27,6 +23,7 @@ from helpers.data.errors import (
     is_disk_full,
 )
 from helpers.data.locks import clean_leftovers, folder_lock
+from helpers.session.files import write_json_atomic
 
 MARKER_NAME = ".unpacked.json"
 #: Without a limit in the registry, an archive may unpack to UNPACK_RATIO times its own size,
@@ -51,17 +48,12 @@ def write_marker(folder: Path, record: dict) -> None:
     """Write the marker last, atomically, so its presence means the folder is complete."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=MARKER_NAME + ".", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(handle, "w") as stream:
-            stream.write(json.dumps(record, indent=1, sort_keys=True))
-        os.replace(temporary, folder / MARKER_NAME)
-    finally:
-        Path(temporary).unlink(missing_ok=True)
+    # .tmp: a killed write's leftover is one that clean_leftovers removes
+    write_json_atomic(folder / MARKER_NAME, record, sort_keys=True, suffix=".tmp")
 
 
 def unpack_limit(path: Path, max_unpacked: int | None = None) -> int:
-    """Bytes ``path`` may unpack to: ``max_unpacked`` if known, else a generous multiple of its size."""
+    """Bytes ``path`` may unpack to: ``max_unpacked``, else a generous multiple of its size."""
     if max_unpacked is not None:
         return int(max_unpacked)
     return max(UNPACK_FLOOR, UNPACK_RATIO * Path(path).stat().st_size)
@@ -71,34 +63,29 @@ def unpack(paths: list[Path], folder: Path, root: str, *, packed: bool = True,
            limits: Sequence[int | None] | None = None, marker: dict | None = None) -> Path:
     """Unpack archives (or copy plain files) into ``folder`` and return ``folder / root``.
 
-    Everything is extracted into a temporary folder of a unique name beside ``folder / root``,
-    counted, and moved into place in one rename, all under ``folder``'s inter-process lock;
-    leftovers of killed earlier runs are removed first. A failure part-way leaves no tree.
+    Everything is extracted into a temporary folder beside ``folder / root``, counted, and
+    moved into place in one rename, under ``folder``'s inter-process lock; a failure part-way
+    leaves no tree.
 
     Parameters
     ----------
     paths : list of Path
         Archives (zip / tar / tar.gz) or, with ``packed=False``, files to copy as they are.
-    folder : Path
-        The data set's cache folder.
     root : str
-        The folder the archives create (e.g. ``'tiny-imagenet-200'``); with ``packed=False``
-        the files are copied into ``folder / root``.
+        The folder the archives create (e.g. ``'tiny-imagenet-200'``).
     limits : sequence of int or None, optional
-        Per archive, the most bytes it may unpack to (None: :func:`unpack_limit`'s default).
+        Per archive, the most bytes it may unpack to (None: :func:`unpack_limit`).
     marker : dict, optional
-        When given, written (with the file count) as the completion marker once the tree is
-        in place.
+        Written (with the file count) as the completion marker once the tree is in place.
 
     Raises
     ------
     ArchiveError
-        If an archive is unreadable, does not create ``root``, or unpacks to fewer files than
-        it lists.
+        If an archive is unreadable, lacks ``root``, or unpacks to fewer files than it lists.
     UnsafeArchiveError
         If an entry points outside its folder or an archive unpacks past its limit.
     DiskFullError
-        If the disk has no room for the unpacked files.
+        If the disk has no room for the unpacked files (checked before extracting).
     """
     folder = Path(folder)
     limits = list(limits) if limits is not None else [None] * len(paths)
@@ -129,6 +116,8 @@ def unpack(paths: list[Path], folder: Path, root: str, *, packed: bool = True,
             if not (staging / root).is_dir():
                 found = sorted(entry.name for entry in staging.iterdir())
                 raise ArchiveError(f"{[p.name for p in paths]} do not contain {root}/ (found {found}).")
+            # the marker, written last, comes only after the tree was counted against the
+            # archives' member lists
             count = count_files(staging / root)
             if count != wanted:
                 raise ArchiveError(f"{[p.name for p in paths]} list {wanted} files under {root}/ "
@@ -138,6 +127,7 @@ def unpack(paths: list[Path], folder: Path, root: str, *, packed: bool = True,
             if target.exists():  # an unmarked tree (a killed run's, or a damaged one) goes
                 aside = Path(tempfile.mkdtemp(prefix=".stale-", dir=folder))
                 os.replace(target, aside / root)
+            # a whole staged tree: moved by a folder rename, not atomic_write (one file)
             os.replace(staging / root, target)
             if marker is not None:
                 write_marker(folder, {**marker, "files": count})
@@ -152,7 +142,7 @@ def unpack(paths: list[Path], folder: Path, root: str, *, packed: bool = True,
 
 
 def _for_path(path: Path, function, *args):
-    """Run ``function``; an ArchiveError it raises records ``path``, so the caller can set it aside."""
+    """Run ``function``; an ArchiveError it raises records ``path`` (to be set aside)."""
     try:
         return function(*args)
     except ArchiveError as error:

@@ -1,9 +1,7 @@
 """Neural codes: the activations of intermediate layers, computed in batches.
 
-One Keras sub-model returns every requested layer in a single forward pass (the Keras 3 way;
-the old ``K.function`` is gone). Codes can be cached to ``.npy`` files whose names carry a hash
-of everything that determines them, so a changed model, image set or preprocessing never reads
-an old file.
+:func:`extract_codes` (one forward pass for every requested layer, optionally cached to
+``.npy``) and :func:`l2_normalize`.
 """
 
 from __future__ import annotations
@@ -11,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -20,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
+from helpers.session.files import save_npy_atomic
 from helpers.training.fingerprint import fingerprint
 
 
@@ -33,44 +31,30 @@ def extract_codes(model: keras.Model, images: np.ndarray | tf.data.Dataset,
     Parameters
     ----------
     model : keras.Model
-        A functional or Sequential model (one with ``model.inputs``) holding the layers.
+        A functional or Sequential model (one with ``model.inputs``).
     images : (n, ...) array or tf.data.Dataset
-        An array of images, or a *batched* dataset yielding images or ``(images, labels)``.
+        An array, or a *batched* dataset of images or ``(images, labels)``.
     layer_names : str or sequence of str
-        Layers whose outputs to return, e.g. ``["pool5", "fc6", "fc7"]``.
+        E.g. ``["pool5", "fc6", "fc7"]``.
     batch_size : int
-        Images per forward pass (array input only; a dataset keeps its own batches).
+        Array input only; a dataset keeps its own batches.
     preprocess : callable, optional
-        Applied to each numpy batch before the model. By default integer images are scaled
-        to [0, 1] (divided by 255) and float images are passed unchanged.
+        Applied to each numpy batch; by default integer images are divided by 255, floats
+        passed unchanged. The result is cast to the model's input dtype.
     flatten : bool
-        Return each code as a row, shape (n, d); otherwise keep the layer's shape (n, h, w, c).
+        Each code as a row (n, d); otherwise the layer's shape (n, h, w, c).
     cache_dir : str or path, optional
-        Folder for cached codes; None (default) disables caching.
+        Folder for cached codes (None: no caching). A file's name hashes the model (architecture
+        and weights), the images, ``preprocess``'s behaviour, ``flatten``, the layer and
+        ``cache_key``, so nothing stale is read.
     cache_key : str, optional
-        A name for the cached files; required to cache a dataset (see Notes).
-    verbose : bool
-        Show a progress bar.
+        Required to cache a dataset: it must name the data *and its order*. Change it too when
+        ``preprocess`` reads state its code does not show.
 
     Returns
     -------
     dict of str -> ndarray
-        Layer name -> float32 codes, rows in the order of ``images``.
-
-    Notes
-    -----
-    Cache files are ``<cache_key or 'codes'>-<layer>-<hash>.npy`` where the hash covers: the
-    architecture of the sub-model up to the requested layers (its full Keras configuration,
-    e.g. max or average pooling, and the code of custom layers), the values of its weights,
-    the image array (its bytes, shape and dtype), the preprocessing's behaviour (its code,
-    default arguments, closure values and the module-level values and functions it uses; see
-    :func:`helpers.training.fingerprint.fingerprint`), ``flatten``, the layer's name and output shape,
-    and ``cache_key``. A dataset's content cannot be hashed without reading it, so for a
-    dataset ``cache_key`` must name the data *and its order*; likewise change ``cache_key``
-    when ``preprocess`` reads files or other state that its code does not show. Files are
-    written whole (temporary file, then rename), so an interrupted run leaves no partial file.
-    Empty input gives (0, d) arrays. Each preprocessed batch is cast to the model's input
-    dtype.
+        Layer name -> float32 codes in the order of ``images``; (0, d) for empty input.
 
     Examples
     --------
@@ -83,6 +67,7 @@ def extract_codes(model: keras.Model, images: np.ndarray | tf.data.Dataset,
     """
     names = [layer_names] if isinstance(layer_names, str) else list(layer_names)
     _check_arguments(model, images, names, batch_size, cache_dir, cache_key)
+    # One sub-model returns every layer in one pass (Keras 3 has no K.function).
     # model.inputs, not model.input: after load_model, some Keras 3 releases give .input as a
     # one-element list, which makes a sub-model that expects a list.
     sub_model = keras.Model(model.inputs[0], [model.get_layer(name).output for name in names])
@@ -96,28 +81,17 @@ def extract_codes(model: keras.Model, images: np.ndarray | tf.data.Dataset,
     codes = _run_in_batches(sub_model, names, images, batch_size, preprocess, flatten, verbose)
     if paths is not None:
         for name, path in paths.items():
-            _save_atomically(path, codes[name])
+            _save_atomically(path, codes[name])  # whole, so an interrupted run leaves no part
     return codes
 
 
 def l2_normalize(codes: np.ndarray) -> np.ndarray:
-    """Scale every row to unit Euclidean length.
-
-    Parameters
-    ----------
-    codes : (n, d) float array
-        One code per row.
-
-    Returns
-    -------
-    (n, d) float32 array
-        ``codes[i] / ||codes[i]||``.
+    """Scale every row of a (n, d) array to unit Euclidean length (float32).
 
     Raises
     ------
     ValueError
-        If ``codes`` is not 2-D, holds NaN or infinity, or has an all-zero row (its direction
-        is undefined; the message lists such rows).
+        If ``codes`` is not 2-D, holds NaN or infinity, or has an all-zero row (listed).
 
     Examples
     --------
@@ -261,11 +235,4 @@ def _cache_paths(sub_model, names, images, preprocess, flatten, cache_dir, label
 
 
 def _save_atomically(path: Path, array: np.ndarray) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".npy.partial")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            np.save(file, array)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    save_npy_atomic(path, array, suffix=".npy.partial")

@@ -1,4 +1,4 @@
-"""The course's networks, as functions returning Keras models.
+"""The course's networks, as functions returning (uncompiled) Keras models.
 
 Each names the layers a notebook reads codes from (``extract_codes(model, images, ["fc6"])``).
 """
@@ -13,31 +13,10 @@ __all__ = ["neural_codes_net", "caffenet", "FashionNet", "fashion_net", "car_bas
 
 
 def neural_codes_net(num_classes: int = 190, input_shape: tuple = (64, 64, 3)) -> keras.Model:
-    """The network of notebook 01: Babenko et al.'s architecture scaled to 64x64 inputs.
+    """The network of notebook 01: Babenko et al.'s architecture scaled to 64x64 inputs in [0, 1].
 
-    conv 96 4x4 -> max-pool 3/2 -> ReLU; conv 192 5x5 -> pool -> ReLU; conv 288 3x3 ReLU;
-    conv 288 3x3 ReLU; conv 256 3x3 -> pool ("pool5") -> ReLU; flatten -> dropout 0.5 ->
-    dense 2048 ("fc6") -> ReLU -> dropout 0.5 -> dense 2048 ("fc7") -> ReLU -> dense softmax.
-    'same' padding everywhere.
-
-    Parameters
-    ----------
-    num_classes : int
-        Width of the softmax layer ("predictions").
-    input_shape : tuple of int
-        ``(height, width, channels)`` of the images, scaled to [0, 1].
-
-    Returns
-    -------
-    keras.Model
-        Uncompiled; about 40.5 M parameters with the defaults.
-
-    Notes
-    -----
-    The code layers, as SPEC.md orders them: ``"pool5"`` is the max-pooled conv-5 map *before*
-    its ReLU, shape (8, 8, 256) for 64x64 inputs; ``"fc6"`` and ``"fc7"`` are the dense outputs
-    *before* their ReLU (2048-d). The rectified versions are the layers ``"relu5"``,
-    ``"relu6"`` and ``"relu7"``.
+    ``"pool5"`` (8, 8, 256), ``"fc6"`` and ``"fc7"`` (2048-d) are the codes *before* their ReLU;
+    the rectified ones are ``"relu5"``, ``"relu6"``, ``"relu7"``. About 40.5 M parameters.
 
     Examples
     --------
@@ -67,30 +46,11 @@ def neural_codes_net(num_classes: int = 190, input_shape: tuple = (64, 64, 3)) -
 
 
 def caffenet(num_classes: int = 20, input_shape: tuple = (227, 227, 3)) -> keras.Model:
-    """CaffeNet (AlexNet variant) for multi-label classification, notebook 02.
+    """CaffeNet (AlexNet variant) for multi-label classification (sigmoid outputs), notebook 02.
 
-    Pixels in [0, 255] (uint8 or float) -> ``"scale"`` (``Rescaling(1 / 255)``, inside the model
-    so the input pipeline can stay uint8 and the GPU does the conversion) -> conv 96 11x11/4 valid -> pool 3/2; conv 256 5x5 -> pool; conv 384, 384, 256 3x3 -> pool
-    ("pool5"); dense 4096 ("fc6") -> ReLU -> dropout; dense 4096 ("fc7") -> ReLU -> dropout;
-    dense ``num_classes`` sigmoid.
-
-    Parameters
-    ----------
-    num_classes : int
-        Number of independent labels (sigmoid outputs, for binary cross-entropy).
-    input_shape : tuple of int
-        ``(height, width, channels)``; 227x227 gives the classic 6x6x256 pool5 map.
-
-    Returns
-    -------
-    keras.Model
-        Uncompiled; about 58.4 M parameters with the defaults.
-
-    Notes
-    -----
-    As in Caffe, every conv layer is followed by its ReLU and pooling is 'valid', so ``"pool5"``
-    is the pooled *rectified* conv-5 map. ``"fc6"`` / ``"fc7"`` are the dense outputs before
-    their ReLU (``"relu6"`` / ``"relu7"`` after it).
+    Takes pixels in [0, 255] (uint8 or float). As in Caffe, ``"pool5"`` (6x6x256 for 227x227
+    inputs) pools the *rectified* conv-5 map; ``"fc6"`` / ``"fc7"`` are before their ReLU
+    (``"relu6"`` / ``"relu7"`` after). About 58.4 M parameters.
 
     Examples
     --------
@@ -100,6 +60,7 @@ def caffenet(num_classes: int = 20, input_shape: tuple = (227, 227, 3)) -> keras
     """
     _check_positive_int(num_classes, "num_classes")
     inputs = keras.Input(shape=input_shape, name="images")
+    # scaling inside the model: the input pipeline stays uint8 and the GPU converts
     x = layers.Rescaling(1 / 255, name="scale")(inputs)
     x = layers.Conv2D(96, 11, strides=4, padding="valid", activation="relu", name="conv1")(x)
     x = layers.MaxPooling2D(3, strides=2, name="pool1")(x)
@@ -121,31 +82,17 @@ def caffenet(num_classes: int = 20, input_shape: tuple = (227, 227, 3)) -> keras
 class FashionNet(keras.Model):
     """The FashionMNIST network of notebook 03: a 256-d embedding and a linear classifier.
 
-    ``model(images)`` returns class *logits* (train with ``from_logits=True``);
-    ``model.features(images)`` returns the L2-normalised 256-d embedding used for retrieval and
-    for the triplet / Smooth-AP losses. The two share ``model.backbone`` (a functional model,
-    images -> unnormalised embedding), so training on features updates the same weights the
-    classifier uses.
+    ``model(images)`` gives class *logits* (train with ``from_logits=True``);
+    ``model.features(images)`` the L2-normalised embedding for retrieval and the triplet /
+    Smooth-AP losses. Both share ``model.backbone``; to train on features only, differentiate
+    with respect to ``model.backbone.trainable_variables``. Saved and loaded like any model
+    once ``helpers.models`` is imported.
 
     Parameters
     ----------
-    num_classes : int
-        Width of the final dense layer (``model.classifier``).
     padding : {'valid', 'same'}
-        Padding of the three 3x3 convolutions. 'valid' (PyTorch's default ``padding=0``, the
-        original assignment) gives maps 26 -> 13 -> 11 -> 5 -> 3, and the adaptive pooling
-        averages overlapping 2x2 windows of the 3x3 map; 'same' gives 28 -> 14 -> 14 -> 7 -> 7.
-
-    Notes
-    -----
-    Adaptive average pooling to 2x2 takes rows ``floor(i*H/2)`` to ``ceil((i+1)*H/2)`` for
-    output row ``i`` (likewise for columns), as PyTorch's ``AdaptiveAvgPool2d`` does; for the
-    fixed 3x3 (or 7x7) map it is an ``AveragePooling2D`` of pool 2 and stride 1 (4 and 3), which
-    works on every Keras 3 (``AdaptiveAveragePooling2D`` needs Keras 3.13). To train on
-    features only, differentiate with respect to ``model.backbone.trainable_variables`` (the
-    classifier gets no gradient from them).
-    Saved and reloaded with ``model.save("net.keras")`` / ``keras.models.load_model`` once
-    ``helpers.models`` is imported (which registers the class).
+        Of the 3x3 convolutions: 'valid' (the original PyTorch assignment) gives maps
+        26 -> 13 -> 11 -> 5 -> 3, 'same' 28 -> 14 -> 14 -> 7 -> 7.
 
     Examples
     --------
@@ -201,13 +148,11 @@ def _fashion_backbone(padding: str) -> keras.Model:
 
 
 def _adaptive_average_pooling(x, output_size: int, name: str):
-    """PyTorch's ``AdaptiveAvgPool2d(output_size)`` on a map of fixed size, as AveragePooling2D.
-
-    ``keras.layers.AdaptiveAveragePooling2D`` exists only from Keras 3.13 (older Colab images
-    lack it). For a known map size, PyTorch's windows (rows ``floor(i*H/out)`` to
-    ``ceil((i+1)*H/out)``) are often all of one width and one step -- always for ``out=2`` --
-    and are then exactly an average pooling with that pool size and stride.
-    """
+    """PyTorch's ``AdaptiveAvgPool2d(output_size)`` on a map of fixed size, as AveragePooling2D."""
+    # keras.layers.AdaptiveAveragePooling2D needs Keras 3.13 (older Colab images lack it).
+    # PyTorch's windows (rows floor(i*H/out) to ceil((i+1)*H/out)) are, for a known map size,
+    # often of one width and one step (always for out=2): then exactly an AveragePooling2D
+    # (3x3 map -> pool 2 stride 1; 7x7 -> pool 4 stride 3). 'valid' windows overlap.
     pool, strides = [], []
     for size in x.shape[1:3]:
         starts = [i * size // output_size for i in range(output_size)]
@@ -223,19 +168,7 @@ def _adaptive_average_pooling(x, output_size: int, name: str):
 
 
 def fashion_net(num_classes: int = 10, padding: str = "valid") -> FashionNet:
-    """Build the notebook-03 network; see :class:`FashionNet` (logits, ``features``, saving).
-
-    Parameters
-    ----------
-    num_classes : int
-        Number of classes.
-    padding : {'valid', 'same'}
-        Padding of the convolutions ('valid' as in the original PyTorch assignment).
-
-    Returns
-    -------
-    FashionNet
-        Built, uncompiled; 30,634 parameters with the defaults.
+    """Build the notebook-03 network, a :class:`FashionNet` (built, uncompiled).
 
     Examples
     --------
@@ -246,23 +179,10 @@ def fashion_net(num_classes: int = 10, padding: str = "valid") -> FashionNet:
 
 
 def car_baseline_cnn(input_shape: tuple = (64, 64, 3), augment: bool = False) -> keras.Model:
-    """The small car-vs-other CNN of notebook 05, optionally with data augmentation in front.
+    """The small car-vs-other CNN of notebook 05 (outputs P(car), shape (n, 1)).
 
-    conv 32 5x5 stride 3 ReLU -> max-pool 2 -> conv 64 3x3 stride 2 ReLU -> max-pool 2 ->
-    flatten -> dense 128 ReLU -> dense 1 sigmoid, with L2 (1e-3) on every kernel.
-
-    Parameters
-    ----------
-    input_shape : tuple of int
-        ``(height, width, channels)`` of images scaled to [0, 1].
-    augment : bool
-        Put ``RandomFlip('horizontal')`` and ``RandomRotation(20/360)`` (up to 20 degrees)
-        first; they act only when training (``training=True``), never at prediction.
-
-    Returns
-    -------
-    keras.Model
-        Uncompiled; outputs P(car), shape (n, 1).
+    With ``augment``, ``RandomFlip('horizontal')`` and ``RandomRotation`` (up to 20 degrees) come
+    first; they act only when training.
 
     Examples
     --------

@@ -1,13 +1,8 @@
 """Keras ResNet50 with the best weights available, as a multi-label classifier (notebook 02).
 
-Keras ships no ResNet18 (the network PyTorch's torchvision offers and the original assignment
-used); ResNet50 is the smallest ResNet in ``keras.applications``. :func:`resnet50_classifier`
-puts ResNet50's own input preprocessing (:class:`ImageNetPreprocess`) at the model's input, so
-the model reads uint8 / 0-255 pixels like the course's CaffeNet, and a new sigmoid head on its
-pooled features, and :func:`pretrained_resnet50` finds weights as
-:func:`helpers.models.vgg16.pretrained_vgg16` does: the Keras ImageNet weights, else a local file
-(``$COURSE_RESNET50_WEIGHTS``), else random weights with a loud warning; the returned
-:class:`~helpers.models.vgg16.WeightsInfo` says which, for the titles of dependent figures.
+:func:`pretrained_resnet50` (ImageNet, else ``$COURSE_RESNET50_WEIGHTS``, else random with a
+warning), :func:`resnet50_classifier`, :class:`ImageNetPreprocess` and
+:func:`unfreeze_top_stage`.
 """
 
 from __future__ import annotations
@@ -23,6 +18,8 @@ from keras import layers
 from helpers.session.messages import warn
 from helpers.models.vgg16 import WeightsInfo, keras_weights_file, md5
 
+# Keras ships no ResNet18 (the original assignment's torchvision network): ResNet50 is the
+# smallest ResNet in keras.applications.
 _RESNET_URL = "https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
 #: The Keras ImageNet files (include_top -> name, md5), as keras.applications.resnet lists them.
 _RESNET50_FILES = {
@@ -40,25 +37,16 @@ def pretrained_resnet50(input_shape: tuple = (224, 224, 3),
                         ) -> tuple[keras.Model, WeightsInfo]:
     """Keras ResNet50 without its top, global-average pooled, with the best weights available.
 
-    Tried in order: ``weights_file`` if given; the Keras ImageNet weights (Keras cache or
-    download, failing within seconds offline); the file named by ``$COURSE_RESNET50_WEIGHTS``;
-    random weights, with a warning that every dependent result is meaningless.
-
-    Parameters
-    ----------
-    input_shape : tuple of int
-        ``(height, width, 3)``, at least 32x32. This bare network reads preprocessed input
-        (``keras.applications.resnet50.preprocess_input`` of 0-255 images);
-        :func:`resnet50_classifier` puts that step inside the model.
-    weights_file : str or path, optional
-        A Keras ResNet50 weights file (with or without the 1000-way top) to use first.
+    Tried in order: ``weights_file``; the Keras ImageNet weights (cache or download, failing
+    within seconds offline); ``$COURSE_RESNET50_WEIGHTS``; random weights, with a warning.
+    The network reads ``keras.applications.resnet50.preprocess_input``-ed input.
 
     Returns
     -------
     model : keras.Model
         Named ``"resnet50"``; output (n, 2048), the pooled last stage.
     weights : WeightsInfo
-        ``kind`` is 'imagenet', 'local' or 'random'; put ``weights.label`` in dependent titles.
+        ``kind`` 'imagenet', 'local' or 'random'; put ``weights.label`` in dependent titles.
 
     Examples
     --------
@@ -97,16 +85,8 @@ def resnet50_classifier(num_classes: int = 20, input_shape: tuple = (224, 224, 3
                         ) -> tuple[keras.Model, WeightsInfo]:
     """ResNet50 (see :func:`pretrained_resnet50`) with a new ``num_classes``-way sigmoid head.
 
-    images (0-255) -> ``"preprocess"`` (:class:`ImageNetPreprocess`) -> ``"resnet50"`` (run in inference mode, so its batch-norm statistics stay those of
-    its pre-training even when its layers are unfrozen) -> ``"features"`` (the pooled 2048-d
-    penultimate codes) -> dropout -> dense ``num_classes`` sigmoid ``"predictions"``.
-
-    Returns
-    -------
-    model : keras.Model
-        Uncompiled, with the ResNet frozen (train the head first; then
-        :func:`unfreeze_top_stage`).
-    weights : WeightsInfo
+    Reads 0-255 pixels (``"preprocess"`` layer inside); ``"features"`` are the pooled 2048-d
+    codes. Uncompiled, ResNet frozen: train the head, then :func:`unfreeze_top_stage`.
 
     Examples
     --------
@@ -119,6 +99,7 @@ def resnet50_classifier(num_classes: int = 20, input_shape: tuple = (224, 224, 3
     base, info = pretrained_resnet50(input_shape, weights_file)
     base.trainable = False
     inputs = keras.Input(shape=tuple(input_shape), name="images")
+    # inference mode: batch-norm statistics stay those of pre-training even once unfrozen
     pooled = base(ImageNetPreprocess(name="preprocess")(inputs), training=False)
     codes = layers.Identity(name="features")(pooled)
     outputs = layers.Dense(num_classes, activation="sigmoid", name="predictions")(
@@ -128,11 +109,7 @@ def resnet50_classifier(num_classes: int = 20, input_shape: tuple = (224, 224, 3
 
 @keras.saving.register_keras_serializable(package="helpers")
 class ImageNetPreprocess(layers.Layer):
-    """``keras.applications.resnet50.preprocess_input`` as a layer: 0-255 RGB -> BGR minus the mean.
-
-    Inside the model, the conversion to float32 runs where the model runs (the GPU when there is
-    one) and the input pipeline can deliver uint8 batches. A class, not a ``Lambda``, so a saved
-    model loads without ``safe_mode=False``.
+    """``resnet50.preprocess_input`` as a layer: 0-255 RGB -> BGR minus the ImageNet mean.
 
     Examples
     --------
@@ -140,6 +117,9 @@ class ImageNetPreprocess(layers.Layer):
     array([151.061, 138.221, 131.32 ], dtype=float32)
     """
 
+    # Inside the model the float conversion runs where the model runs (the GPU) and the
+    # pipeline can deliver uint8; a class, not a Lambda, so a saved model loads without
+    # safe_mode=False.
     def call(self, images):
         return keras.applications.resnet50.preprocess_input(keras.ops.cast(images, "float32"))
 
@@ -148,14 +128,9 @@ class ImageNetPreprocess(layers.Layer):
 
 
 def unfreeze_top_stage(model: keras.Model, prefix: str = TOP_STAGE) -> int:
-    """Make the layers of ResNet50's last stage trainable (batch norms excepted), the rest frozen.
+    """Make ResNet50's last stage trainable (batch norms excepted); return how many layers are.
 
     Recompile the model afterwards (Keras reads ``trainable`` when compiling).
-
-    Returns
-    -------
-    int
-        How many layers are now trainable inside the ResNet.
     """
     base = model.get_layer("resnet50")
     base.trainable = True

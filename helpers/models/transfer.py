@@ -1,13 +1,9 @@
-"""Transfer learning with a frozen VGG16 (notebook 04): heads on cached codes, and what a layer sees.
+"""Transfer learning with a frozen VGG16 (notebook 04), and what a layer sees.
 
-Everything below VGG16's new classifier is frozen, so its input (the ``fc2`` code of an image)
-never changes: compute it once (:func:`extract_codes_in_chunks`, cached on disk through
-:func:`helpers.models.features.extract_codes`) and train only the softmax on the codes
-(:func:`code_head`, :func:`train_head`); :func:`transfer_model` is the same classifier as one
-end-to-end Keras model. :func:`gradient_ascent_step` and :func:`visualise_filters` draw what a
-conv filter responds to; :func:`temperature_softmax` softens VGG16's own 1000-way output.
-These are the course's reference implementations: the notebook asks students to write the same
-steps, and the tests and ``benchmarks/bench_transfer.py`` use these.
+Heads on cached codes (:func:`code_head`, :func:`train_head`, :func:`transfer_model`,
+:func:`extract_codes_in_chunks`), filter visualisation by gradient ascent
+(:func:`visualise_filters`) and :func:`temperature_softmax`: the course's reference
+implementations of the steps the notebook asks students to write.
 """
 
 from __future__ import annotations
@@ -29,17 +25,8 @@ HEAD_LAYER = "new_predictions"
 def code_head(n_classes: int, code_size: int = 4096, name: str = "softmax_head") -> keras.Model:
     """An N-way softmax on a code: ``Input(code_size) -> Dense(n_classes, softmax)``.
 
-    Parameters
-    ----------
-    n_classes : int
-        Classes of the new task.
-    code_size : int
-        Length of the input code (4096 for VGG16's ``fc2``).
-
-    Returns
-    -------
-    keras.Model
-        Its only layer with weights is named :data:`HEAD_LAYER`, as in :func:`transfer_model`.
+    ``code_size`` is 4096 for VGG16's ``fc2``; the Dense layer is named :data:`HEAD_LAYER`, as in
+    :func:`transfer_model`.
     """
     if n_classes < 2 or code_size < 1:
         raise ValueError(f"need n_classes >= 2 and code_size >= 1; got {n_classes}, {code_size}.")
@@ -54,17 +41,15 @@ def transfer_model(vgg: keras.Model, n_classes: int, layer: str = "fc2") -> kera
     Parameters
     ----------
     vgg : keras.Model
-        ``keras.applications.VGG16(include_top=True)`` (its ``predictions`` layer is left out).
-    n_classes : int
-        Classes of the new task.
+        ``keras.applications.VGG16(include_top=True)``; its layers are shared, so they are frozen
+        too.
     layer : str
-        The layer the softmax reads (``'fc2'``).
+        The layer the softmax reads.
 
     Returns
     -------
     keras.Model
-        Image (preprocessed, 224x224x3) -> class probabilities; only :data:`HEAD_LAYER` is
-        trainable. The layers are ``vgg``'s own objects, so ``vgg``'s layers are frozen too.
+        Preprocessed 224x224x3 image -> class probabilities; only :data:`HEAD_LAYER` trains.
     """
     codes = vgg.get_layer(layer).output
     outputs = keras.layers.Dense(n_classes, activation="softmax", name=HEAD_LAYER)(codes)
@@ -77,29 +62,20 @@ def transfer_model(vgg: keras.Model, n_classes: int, layer: str = "fc2") -> kera
 def train_head(head: keras.Model, train: tuple, validation: tuple | None = None, *,
                epochs: int = 20, patience: int | None = 6, learning_rate: float = 1e-3,
                batch_size: int = 32, verbose: int = 0) -> dict[str, list]:
-    """Compile ``head`` with RMSprop and sparse cross-entropy and fit it, with early stopping.
+    """Compile ``head`` (RMSprop, sparse cross-entropy) and fit it, with early stopping.
 
     Parameters
     ----------
-    head : keras.Model
-        E.g. :func:`code_head`, or :func:`transfer_model` fed with images.
-    train : (inputs, labels)
-        Codes (n, d) or images, and int labels (n,).
-    validation : (inputs, labels), optional
-        Monitored every epoch; with ``patience`` it stops training when ``val_loss`` has not
-        improved for ``patience`` epochs and restores the best epoch's weights.
-    epochs : int
-        At most this many epochs.
+    train, validation : (inputs, labels)
+        Codes (n, d) or images, and int labels (n,); ``validation`` is optional.
     patience : int or None
-        None: no early stopping (then ``validation`` is only monitored).
-    learning_rate : float
-        RMSprop's learning rate.
+        Stop when ``val_loss`` has not improved for this many epochs and restore the best
+        weights; None: no early stopping.
 
     Returns
     -------
     dict of str -> list
-        The history: ``loss``, ``accuracy`` and, with validation, ``val_loss``,
-        ``val_accuracy``, one entry per epoch run.
+        The Keras history, one entry per epoch run.
     """
     head.compile(optimizer=keras.optimizers.RMSprop(learning_rate),
                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
@@ -113,11 +89,9 @@ def train_head(head: keras.Model, train: tuple, validation: tuple | None = None,
 
 
 def accuracy_of(head: keras.Model, codes: np.ndarray, labels: np.ndarray) -> float:
-    """Fraction of ``codes`` whose most probable class is their label.
-
-    Direct calls in blocks of 1,024 rows: ``predict`` would trace a new function for every head
-    of a sweep (and TensorFlow warns about frequent retracing).
-    """
+    """Fraction of ``codes`` whose most probable class is their label."""
+    # direct calls in blocks: predict() would trace a new function for every head of a sweep
+    # (and TensorFlow warns about frequent retracing)
     predicted = [np.asarray(head(codes[start:start + 1024], training=False)).argmax(axis=1)
                  for start in range(0, len(codes), 1024)]
     return float(np.mean(np.concatenate(predicted) == np.asarray(labels)))
@@ -127,16 +101,14 @@ def pooled_probe(vgg: keras.Model, pooled: Sequence[str] = ("block5_conv1", "blo
                  codes: Sequence[str] = ("fc2",)) -> tuple[keras.Model, list[str]]:
     """A model whose outputs are ``codes`` and 2x2 max-pooled copies of the ``pooled`` layers.
 
-    One forward pass then gives every code the notebook needs. ``block5_conv3`` pooled 2x2 is
-    VGG16's own ``block5_pool``; ask for that layer in ``codes``.
-
     Returns
     -------
     model : keras.Model
     names : list of str
-        Output layer names, for :func:`helpers.models.features.extract_codes`: each of ``codes``,
-        then ``<layer>_pooled`` for each of ``pooled``.
+        Output names for :func:`~helpers.models.features.extract_codes`: ``codes``, then
+        ``<layer>_pooled`` for each of ``pooled``.
     """
+    # block5_conv3 pooled 2x2 is VGG16's own block5_pool: ask for that one in codes
     outputs, names = [], []
     for name in codes:
         outputs.append(vgg.get_layer(name).output)
@@ -153,23 +125,19 @@ def extract_codes_in_chunks(model: keras.Model, images: np.ndarray, layer_names:
                             batch_size: int = 64, preprocess: Callable | None = None,
                             cache_dir: str | os.PathLike | None = None, cache_key: str = "codes",
                             verbose: bool = True) -> dict[str, np.ndarray]:
-    """:func:`helpers.models.features.extract_codes` over consecutive chunks of ``images``.
+    """:func:`~helpers.models.features.extract_codes` over consecutive chunks of ``images``.
 
-    Each chunk is cached on its own (so an interrupted extraction resumes at the first missing
-    chunk) and cast at once to its layer's dtype in ``dtypes`` (default float32): the pooled
-    block5 codes of 20,480 images are 3 GB in float16, twice that in float32, too much for
-    Colab's memory with the float32 copies a single call would hold.
-
-    Returns
-    -------
-    dict of str -> (n, d) array
-        As ``extract_codes`` (flattened codes), in the requested dtypes.
+    Each chunk is cached on its own and cast at once to its layer's dtype in ``dtypes`` (default
+    float32).
 
     Raises
     ------
     ValueError
         If a code does not fit its dtype (a float16 overflow), naming the layer.
     """
+    # Chunks: an interrupted extraction resumes at the first missing one, and no float32
+    # copy of everything is held (pooled block5 codes of 20,480 images: 3 GB in float16,
+    # twice that in float32, too much for Colab).
     dtypes = dtypes or {}
     result: dict[str, np.ndarray] = {}
     starts = range(0, len(images), chunk_size)
@@ -200,20 +168,16 @@ def gradient_ascent_step(feature_model: keras.Model, images: tf.Tensor, filter_i
     feature_model : keras.Model
         Image batch -> a conv layer's output (k, h, w, channels).
     images : (k, H, W, 3) float32 tensor
-        The current images (preprocessed input space).
+        Preprocessed input space.
     filter_indices : (k,) int32 tensor
-        The filter each image should excite.
     step_size : float32 scalar tensor
-        Length of each image's step: its gradient is divided by its own L2 norm first, so the
-        step does not depend on how strongly the filter already responds.
 
     Returns
     -------
     images : (k, H, W, 3) tensor
-        ``images + step_size * g / ||g||`` with ``g`` the gradient of image ``i``'s objective.
+        ``images + step_size * g / ||g||``, ``g`` the gradient of image ``i``'s objective.
     objectives : (k,) tensor
-        Mean activation of filter ``filter_indices[i]`` over image ``i``'s feature map, before
-        the step.
+        Mean activation of filter ``filter_indices[i]`` on image ``i``, before the step.
     """
     with tf.GradientTape() as tape:
         tape.watch(images)
@@ -225,6 +189,7 @@ def gradient_ascent_step(feature_model: keras.Model, images: tf.Tensor, filter_i
         total = tf.reduce_sum(objectives)
     # Each objective depends on its own image only, so the gradient of the sum is per image.
     gradients = tape.gradient(total, images)
+    # each gradient divided by its own norm: the step does not depend on the response's size
     norms = tf.sqrt(tf.reduce_sum(tf.square(gradients), axis=[1, 2, 3], keepdims=True))
     return images + step_size * gradients / (norms + 1e-12), objectives
 
@@ -252,7 +217,7 @@ def visualise_filters(feature_model: keras.Model, start_images: np.ndarray,
 
 
 def strongest_filters(feature_model: keras.Model, image: np.ndarray, count: int = 16) -> np.ndarray:
-    """The ``count`` filters with the highest mean activation on ``image`` (1, H, W, 3), strongest first."""
+    """The ``count`` filters most active on ``image`` (1, H, W, 3), strongest first."""
     activations = np.asarray(feature_model(np.asarray(image, np.float32), training=False))
     return np.argsort(-activations[0].mean(axis=(0, 1)), kind="stable")[:count]
 
@@ -272,19 +237,7 @@ def stretch(images: np.ndarray) -> np.ndarray:
 
 
 def temperature_softmax(logits: np.ndarray, temperature: float) -> np.ndarray:
-    """``softmax(logits / T)`` along the last axis, without overflow.
-
-    Parameters
-    ----------
-    logits : (..., c) array
-        Pre-softmax scores (VGG16's 1000 ImageNet logits).
-    temperature : float
-        T > 0; T = 1 is the ordinary softmax, larger T flattens the distribution.
-
-    Returns
-    -------
-    (..., c) float32 array
-        Rows summing to 1.
+    """``softmax(logits / T)`` along the last axis, without overflow; rows sum to 1 (float32).
 
     Examples
     --------
@@ -300,10 +253,7 @@ def temperature_softmax(logits: np.ndarray, temperature: float) -> np.ndarray:
 
 
 def imagenet_logits(vgg: keras.Model, fc2_codes: np.ndarray) -> np.ndarray:
-    """VGG16's 1000 pre-softmax scores from its ``fc2`` codes: ``codes @ W + b`` of ``predictions``.
-
-    ``predictions`` is a Dense layer on ``fc2``, so this gives exactly the logits whose softmax
-    is VGG16's output, without another pass over the images.
-    """
+    """VGG16's 1000 pre-softmax scores from its ``fc2`` codes (``codes @ W + b``)."""
+    # predictions is a Dense layer on fc2: exactly VGG16's logits, no pass over the images
     kernel, bias = vgg.get_layer("predictions").get_weights()
     return (np.asarray(fc2_codes, np.float32) @ kernel + bias).astype(np.float32)

@@ -1,9 +1,7 @@
 """Keras VGG16 with the best weights this machine can get, and a record of which.
 
-:func:`pretrained_vgg16` tries the Keras ImageNet weights, a local file and the course mirror's
-stand-in, in that order, and falls back to random weights with a loud warning; the returned
-:class:`WeightsInfo` says which it got, for the titles of dependent figures. Both are also
-importable from :mod:`helpers.models`.
+:func:`pretrained_vgg16` returns the model and a :class:`WeightsInfo` (ImageNet, a local
+file, the mirror's HED stand-in, or random), for the titles of dependent figures.
 """
 
 from __future__ import annotations
@@ -42,7 +40,6 @@ class WeightsInfo:
     Attributes
     ----------
     kind : {'imagenet', 'local', 'hed_bsds500', 'random'}
-        Where the weights came from.
     description : str
         A sentence for the notebook output.
     label : str
@@ -50,8 +47,7 @@ class WeightsInfo:
     path : str or None
         The weights file used, if any.
     top_is_random : bool
-        True when the model has its 1000-way top but that top was not loaded: its predictions,
-        and so ``decode_predictions``, are then meaningless.
+        The 1000-way top exists but was not loaded: its predictions mean nothing.
     """
 
     kind: str
@@ -73,36 +69,26 @@ def pretrained_vgg16(include_top: bool = True, input_shape: tuple | None = None,
                      weights_file: str | os.PathLike | None = None) -> tuple[keras.Model, WeightsInfo]:
     """Keras VGG16 with the best weights this machine can get, and a record of which.
 
-    Tried in order: ``weights_file`` if given; the Keras ImageNet weights (from the Keras
-    cache ``~/.keras/models``, else downloaded, failing within seconds when offline); the file
-    named by ``$COURSE_VGG16_WEIGHTS``; the mirror's ``vgg16_notop_hed_bsds500.weights.h5``
-    (the conv layers of the HED edge detector: a stand-in, *not* ImageNet); random weights.
+    Tried in order: ``weights_file``; the Keras ImageNet weights (``~/.keras/models`` or
+    download, failing within seconds offline); ``$COURSE_VGG16_WEIGHTS``; the mirror's HED
+    edge-detector conv weights (a stand-in, *not* ImageNet); random weights. Anything but
+    ImageNet is announced by a warning.
 
     Parameters
     ----------
     include_top : bool
-        Keep the fully connected layers ('fc1', 'fc2', 1000-way 'predictions'); the input is
-        then 224x224x3.
+        Keep 'fc1', 'fc2' and the 1000-way 'predictions'; the input is then 224x224x3.
     input_shape : tuple of int, optional
         Only with ``include_top=False``, e.g. ``(64, 64, 3)``.
     weights_file : str or path, optional
-        A weights file to use first (a Keras VGG16 ``.h5`` / ``.weights.h5``, full or conv-only).
+        A Keras VGG16 weights file (full or conv-only) to use first.
 
     Returns
     -------
     model : keras.Model
-        VGG16 as ``keras.applications.VGG16`` builds it (apply
-        ``keras.applications.vgg16.preprocess_input`` to 0-255 images first).
+        As ``keras.applications.VGG16`` builds it (feed it ``vgg16.preprocess_input``-ed images).
     weights : WeightsInfo
-        What the model holds; put ``weights.label`` in the title of every dependent figure.
-
-    Notes
-    -----
-    Anything but ImageNet weights is announced with ``warnings.warn``. A conv-only file with
-    ``include_top=True`` leaves the top random (``weights.top_is_random``): its 1000-way output,
-    and ``decode_predictions`` on it, mean nothing then. A download is written by
-    ``keras.utils.get_file`` (checksum verified, a partial file removed on failure). A local
-    file counts as ImageNet only if its md5 equals the Keras file's.
+        Put ``weights.label`` in the title of every dependent figure.
 
     Examples
     --------
@@ -156,6 +142,7 @@ def keras_weights_file(fname: str, url: str, md5: str) -> Path:
             socket.create_connection(("storage.googleapis.com", 443), _PROBE_TIMEOUT_S).close()
         except OSError as error:
             raise OSError(f"storage.googleapis.com unreachable: {error}") from error
+    # get_file verifies the checksum and removes a partial file on failure
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(_DOWNLOAD_STALL_TIMEOUT_S)  # urlretrieve has no timeout argument
     try:
@@ -181,7 +168,7 @@ def _load_local(model: keras.Model, path: Path, include_top: bool) -> WeightsInf
     """Load a full or conv-only VGG16 file into ``model``; say what was loaded."""
     top_loaded = _load_full_or_conv_weights(model, path, include_top)
     top_is_random = include_top and not top_loaded
-    if md5(path) == _VGG16_FILES[top_loaded][1]:
+    if md5(path) == _VGG16_FILES[top_loaded][1]:  # ImageNet only if the md5 is Keras' own
         kind, what, label = "imagenet", "the Keras ImageNet weights", "VGG16: ImageNet weights"
     elif path.name == HED_WEIGHTS_FILE:
         kind, what = "hed_bsds500", ("the HED edge-detector conv weights (BSDS500), a stand-in, "
@@ -198,8 +185,10 @@ def _load_local(model: keras.Model, path: Path, include_top: bool) -> WeightsInf
 
 
 def _load_full_or_conv_weights(model: keras.Model, path: Path, include_top: bool) -> bool:
-    """Load ``path`` as a file of the model's own kind, else of the other kind via a donor model
-    whose layers are copied by name. Returns True when the top came from the file."""
+    """Load ``path`` as a file of the model's kind, else of the other kind through a donor model.
+
+    Returns True when the top came from the file.
+    """
     for file_has_top in (include_top, not include_top):
         shape = (224, 224, 3) if file_has_top else model.inputs[0].shape[1:]
         donor = model if file_has_top == include_top else keras.applications.VGG16(

@@ -1,15 +1,8 @@
 """The course's figures: retrieval rows, PR curves, training curves, t-SNE, images and filters.
 
-Every function returns its matplotlib Figure, made with pyplot so Jupyter shows it at the end of
-the cell (even from a loop). Assign the result (``fig = plots.plot_history(history)``) or end
-the line with ``;`` to avoid a second copy. Each figure has a title saying what it shows; the
-``subtitle`` argument defaults to ``session.smoke_label()``, so a sample-profile figure always
-says it is a smoke run (pass ``subtitle=""`` to leave it out).
-
-The figures live in three modules, all re-exported here so that ``plots.X`` is the one name
-to use: :mod:`helpers.plots.retrieval` (queries and their nearest images),
-:mod:`helpers.plots.charts` (PR curves, training curves, 2-D embeddings, bar charts) and
-:mod:`helpers.plots.images` (image grids, feature maps, conv filters).
+Every function returns its Figure (assign it, or end the line with ``;``, to avoid a second
+copy); ``subtitle`` defaults to ``session.smoke_label()`` (``""`` leaves it out). Re-exported
+from :mod:`~helpers.plots.retrieval`, :mod:`~helpers.plots.charts`, :mod:`~helpers.plots.images`.
 """
 
 from helpers.plots.layout import HIT_COLOR, MISS_COLOR, QUERY_COLOR

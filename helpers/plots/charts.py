@@ -1,6 +1,6 @@
 """Charts of numbers: precision-recall curves, training curves, 2-D embeddings and bar charts.
 
-The functions are re-exported by :mod:`helpers.plots`; call them as ``plots.bar_chart``.
+Re-exported by :mod:`helpers.plots`; call them as ``plots.bar_chart``.
 """
 
 from __future__ import annotations
@@ -26,12 +26,6 @@ def plot_pr_curves(curves: Mapping[str, tuple], references: Mapping[str, float] 
         One curve per model; the two arrays have the same length.
     references : dict of str -> float, optional
         A reference mAP per model, added to its legend entry.
-    title, subtitle : str, optional
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-        One axes, recall on x, precision on y, one line and legend entry per model.
 
     Examples
     --------
@@ -59,19 +53,9 @@ def plot_pr_curves(curves: Mapping[str, tuple], references: Mapping[str, float] 
 
 def plot_history(history, metrics: Sequence[str] = ("loss", "accuracy"),
                  title: str | None = None, subtitle: str | None = None) -> Figure:
-    """Training curves: one panel per metric, training and validation per epoch.
+    """Training curves: one panel per metric, training and validation (``val_<metric>``) per epoch.
 
-    Parameters
-    ----------
-    history : keras.callbacks.History or dict of str -> list
-        ``model.fit``'s return value, or its ``.history`` dict (e.g. reloaded from JSON).
-    metrics : sequence of str
-        Metrics to draw; ``val_<metric>`` is drawn next to each when present.
-    title, subtitle : str, optional
-
-    Returns
-    -------
-    matplotlib.figure.Figure
+    ``history`` is ``model.fit``'s return value or its ``.history`` dict.
 
     Examples
     --------
@@ -99,18 +83,8 @@ def plot_tsne(points_2d: np.ndarray, labels: np.ndarray, class_names: Sequence[s
               title: str | None = None, subtitle: str | None = None) -> Figure:
     """A 2-D embedding (e.g. t-SNE) coloured by class, with a legend of every class.
 
-    Parameters
-    ----------
-    points_2d : (n, 2) float array
-    labels : (n,) int array or (n, c) multi-hot array
-        A multi-hot point takes the mean colour of its active classes; one with none is grey.
-    class_names : (c,) str
-    title, subtitle : str, optional
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-        One scatter; the legend lists ``class_names`` in order.
+    ``labels`` are (n,) ints or (n, c) multi-hot; a multi-hot point takes the mean colour of its
+    classes, one with none is grey.
 
     Examples
     --------
@@ -156,28 +130,9 @@ def _class_colors(n_classes: int) -> np.ndarray:
 def bar_chart(values: Mapping[str, float], references: Mapping[str, float] | None = None,
               ylabel: str = "accuracy", title: str | None = None,
               subtitle: str | None = None) -> Figure:
-    """This run's figures as bars, next to reference figures when given.
+    """This run's figures as labelled bars, beside grey reference bars when given.
 
-    Parameters
-    ----------
-    values : dict of str -> float
-        One bar per name (e.g. model -> validation accuracy).
-    references : dict of str -> float, optional
-        Reference figures, drawn as grey bars beside the names that have one.
-    ylabel : str
-    title, subtitle : str, optional
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-        One axes; bars labelled ``"this run"`` and ``"reference"`` in a figure legend
-        (``fig.legends[0]``) below the axes, so it never covers a bar or its value.
-
-    Notes
-    -----
-    Every bar carries its value; the y axis leaves 12 % headroom above the tallest so the value
-    labels stay inside. A name longer than its bar's slot is wrapped onto several lines (tick
-    texts then hold ``"\\n"``); with more than 8 bars the names are also rotated.
+    The legend ("this run", "reference") is a figure legend below the axes (``fig.legends[0]``).
 
     Examples
     --------
@@ -209,6 +164,8 @@ def bar_chart(values: Mapping[str, float], references: Mapping[str, float] | Non
     return finish(fig, title or f"{ylabel} by model", subtitle)
 
 
+# above the tallest bar, so the value labels stay inside; a legend below the axes never
+# covers a bar; long names wrap (tick texts hold "\n") and more than 8 are also rotated
 _HEADROOM = 0.12
 _CHARACTERS_PER_INCH = 12  # at the default 10 pt tick font
 

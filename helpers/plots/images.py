@@ -1,6 +1,6 @@
 """Image figures: grids of pictures, feature maps and convolution kernels.
 
-The functions are re-exported by :mod:`helpers.plots`; call them as ``plots.show_images``.
+Re-exported by :mod:`helpers.plots`; call them as ``plots.show_images``.
 """
 
 from __future__ import annotations
@@ -15,20 +15,7 @@ from helpers.plots.layout import finish, grid, image, line_count, new_figure, wr
 
 def show_images(images: np.ndarray, titles: Sequence[str] | None = None, ncols: int = 8,
                 title: str | None = None, subtitle: str | None = None) -> Figure:
-    """A grid of images with optional captions.
-
-    Parameters
-    ----------
-    images : (n, h, w[, c]) array
-        uint8 in 0-255 or float in [0, 1].
-    titles : (n,) str, optional
-    ncols : int
-    title, subtitle : str, optional
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-        ``n`` axes with images; the unused cells of the last row are removed.
+    """A grid of images (uint8 in 0-255 or float in [0, 1]) with optional captions.
 
     Examples
     --------
@@ -50,20 +37,7 @@ def show_images(images: np.ndarray, titles: Sequence[str] | None = None, ncols: 
 
 def show_feature_maps(maps: np.ndarray, max_maps: int = 32, ncols: int = 8,
                       title: str | None = None, subtitle: str | None = None) -> Figure:
-    """The channels of one image's feature map, each as a small heat map.
-
-    Parameters
-    ----------
-    maps : (h, w, channels) array
-        A conv layer's output for one image (drop the batch axis first).
-    max_maps : int
-        Show the first ``min(channels, max_maps)`` channels.
-    ncols : int
-    title, subtitle : str, optional
-
-    Returns
-    -------
-    matplotlib.figure.Figure
+    """The first ``max_maps`` channels of a (h, w, channels) feature map as heat maps.
 
     Examples
     --------
@@ -87,37 +61,18 @@ def show_feature_maps(maps: np.ndarray, max_maps: int = 32, ncols: int = 8,
 def show_filters(kernels: np.ndarray, max_filters: int = 64, ncols: int = 8,
                  split_sign: bool = False, title: str | None = None,
                  subtitle: str | None = None, channel_order: str = "rgb") -> Figure:
-    """Conv kernels as images; colour for first-layer kernels, optionally split by sign.
+    """Conv kernels (kh, kw, in_channels, filters) as images: colour for 3 input channels, else grey.
 
     Parameters
     ----------
     kernels : (kh, kw, in_channels, filters) array
-        A Conv2D kernel (``layer.get_weights()[0]``).
-    max_filters : int
-        Draw the first ``min(filters, max_filters)`` kernels.
-    ncols : int
-        Kernels per row (of the grid, or of each mosaic).
+        A Conv2D kernel (``layer.get_weights()[0]``); with other than 3 input channels the mean
+        over them is drawn.
     split_sign : bool
-        Two mosaics side by side: the positive parts ``max(k, 0)`` and the negative parts
-        ``max(-k, 0)``, each divided by the largest absolute weight of the drawn kernels.
-    title, subtitle : str, optional
+        Two mosaics: positive parts ``max(k, 0)`` and negative parts ``max(-k, 0)``, both divided
+        by the largest absolute weight. Otherwise all kernels are min-max scaled together.
     channel_order : {'rgb', 'bgr'}
-        The order of the 3 input channels. Caffe-style models (VGG16 and ResNet50 in Keras,
-        with ``preprocess_input``'s 'caffe' mode) read BGR: pass ``'bgr'`` and the channel axis
-        is reversed so that red is drawn red.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-        Without ``split_sign``, ``n`` captioned axes, one per kernel. With it, 2 axes (positive
-        mosaic, negative mosaic), each image ``ncols`` tiles wide with 1 white pixel between
-        tiles.
-
-    Notes
-    -----
-    With 3 input channels a kernel is drawn in colour; otherwise the mean over input channels
-    is drawn in grey (and ``channel_order`` is ignored). Without ``split_sign`` the kernels'
-    weights are min-max scaled to [0, 1] together, so filters keep their relative strength.
+        Pass ``'bgr'`` for Caffe-style models (VGG16, ResNet50 in Keras) so red is drawn red.
 
     Examples
     --------

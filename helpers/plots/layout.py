@@ -1,8 +1,6 @@
 """Shared pieces of the course figures: colours, image cells, borders, grids and titles.
 
-Private to ``helpers.plots`` and its submodules. Every figure uses matplotlib's constrained
-layout, which reserves room for each caption, so a caption never runs over the image above it;
-the figure height also grows with the number of caption lines, so the images keep their size.
+Private to ``helpers.plots``; constrained layout reserves room for every caption.
 """
 
 from __future__ import annotations
@@ -36,6 +34,8 @@ def new_figure(width: float, height: float, nrows: int = 1, ncols: int = 1,
 
 def image_grid(nrows: int, ncols: int, caption_lines) -> tuple[Figure, np.ndarray]:
     """A grid of image cells whose row heights make room for ``caption_lines[row]`` lines."""
+    # the figure grows with the caption lines, so images keep their size and a caption never
+    # runs over the image above it
     row_heights = [CELL_INCHES + CAPTION_LINE_INCHES * lines for lines in caption_lines]
     return new_figure(CELL_INCHES * ncols + 0.2, sum(row_heights) + TITLE_INCHES, nrows, ncols,
                       height_ratios=row_heights)

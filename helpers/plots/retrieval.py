@@ -1,6 +1,6 @@
 """Retrieval figures: each query next to its nearest images, framed by whether they match.
 
-The functions are re-exported by :mod:`helpers.plots`; call them as ``plots.show_retrieval``.
+Re-exported by :mod:`helpers.plots`; call them as ``plots.show_retrieval``.
 """
 
 from __future__ import annotations
@@ -21,34 +21,20 @@ def show_retrieval(query_image: np.ndarray, retrieved_images: np.ndarray, hits: 
                    query_label: str | None = None, retrieved_labels: Sequence[str] | None = None,
                    ap: float | None = None, title: str | None = None,
                    subtitle: str | None = None, ncols: int | None = None) -> Figure:
-    """One query followed by its retrieved images, framed green (same class) or red (other).
+    """One query (framed blue) then its retrieved images, framed green (same class) or red (other).
 
     Parameters
     ----------
     query_image : (h, w) or (h, w, c) array
-        uint8 in 0-255 or float in [0, 1]; one channel is drawn in grey.
+        uint8 in 0-255 or float in [0, 1].
     retrieved_images : (k, h, w[, c]) array
-        The retrieved images, nearest first.
+        Nearest first.
     hits : (k,) bool array
         True where a retrieved image has the query's class.
-    query_label, retrieved_labels : str and (k,) str, optional
-        Class names written under the images.
     ap : float, optional
-        The query's average precision, written under the query.
-    title, subtitle : str, optional
-        Figure title (a default says what is shown) and a second line.
+        The query's average precision, written under it.
     ncols : int, optional
-        Retrieved images per grid row (default: all of them up to 10, else 10 per row).
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-        ``k + 1`` axes: the query, then the retrieved images in rank order.
-
-    Notes
-    -----
-    The query sits alone in the first column, framed blue; ranks ``1..ncols`` fill the first
-    row to its right, the next ``ncols`` the row below, and so on (k = 50 gives 5 rows of 10).
+        Retrieved images per row (default: all up to 10, else 10; k = 50 gives 5 rows).
 
     Examples
     --------
@@ -72,34 +58,9 @@ def show_retrieval_rows(query_images: np.ndarray, retrieved_images: np.ndarray,
                         subtitle: str | None = None, ncols: int | None = None) -> Figure:
     """Several queries, one block each: the query, then its retrieved images with coloured borders.
 
-    Parameters
-    ----------
-    query_images : (q, h, w[, c]) array
-    retrieved_images : (q, k, h, w[, c]) array
-        Row ``i`` holds the images retrieved for query ``i``, nearest first.
-    hits : (q, k) bool array
-        True where the retrieved image has the query's class (green border), else red.
-    query_labels : (q,) str, optional
-    retrieved_labels : (q, k) str, optional
-    aps : (q,) float, optional
-        Average precision of each query, written under it.
-    title, subtitle : str, optional
-        Figure title and a second line (default: the sample-profile tag).
-    ncols : int, optional
-        Retrieved images per grid row; a query with more takes several rows
-        (default: ``k`` up to 10, else 10).
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-        ``q * (k + 1)`` axes, query by query: the query, then its k images in rank order.
-
-    Notes
-    -----
-    With ``k <= ncols`` each query is one row of ``k + 1`` cells, as in the paper's figures.
-    Otherwise the query's block spans ``ceil(k / ncols)`` rows, the query alone in the first
-    column (framed blue), so that every row of ranks starts at the same place. Class names
-    longer than 16 characters are wrapped.
+    Arguments as in :func:`show_retrieval`, with a leading query axis (``hits`` is (q, k)). A
+    query with more than ``ncols`` images spans several rows, the query alone in the first
+    column.
 
     Examples
     --------

@@ -1,7 +1,6 @@
-"""Average precision: one list, mAP of self-retrieval, precision/recall at k, per-class AP.
+"""Average precision: of one list, mAP of self-retrieval, precision/recall at k, per-class AP.
 
-AP needs only the rank of each positive (:mod:`~helpers.retrieval.ranking`); a query with no
-positive is reported and left out of the mean, never averaged as 0.
+A query with no positive is reported and left out of the mean, never averaged as 0.
 """
 
 
@@ -19,20 +18,10 @@ from helpers.session.messages import warn
 
 
 def average_precision(sorted_labels: ArrayLike, query_label) -> float:
-    """Non-interpolated average precision of one ranked list.
+    """Non-interpolated average precision of one ranked list (the query left out).
 
-    Parameters
-    ----------
-    sorted_labels : (n,) array
-        Labels of the retrieved items in rank order, nearest first, the query left out.
-    query_label : scalar
-        The query's label; an item is relevant when its label equals it.
-
-    Returns
-    -------
-    ap : float
-        ``sum_k precision(k) * rel(k) / T`` with ``T`` relevant items in the list; NaN (with a
-        RuntimeWarning) when there is none.
+    An item is relevant when its label equals ``query_label``; NaN (with a RuntimeWarning) when
+    none is.
 
     Examples
     --------
@@ -85,42 +74,22 @@ def mean_average_precision(
     Parameters
     ----------
     codes : (n, d) array or tensor
-        One code per item; the database is all of them.
     labels : (n,) array
-        Class of each item; a retrieved item is relevant when its class is the query's.
+        A retrieved item is relevant when its class is the query's.
     query_indices : (n_q,) int array, optional
-        Rows used as queries (default: every row). Each is ranked against the other ``n - 1``.
+        Rows used as queries (default: every row).
     normalize : bool, default True
-        L2-normalise the rows first (the retrieval setting of Babenko et al. and of the course).
-        Same default as :func:`knn` and :func:`sq_distances`, so that ``knn`` lists the head of
-        the ranking scored here.
+        L2-normalise the rows first (same default as :func:`knn`, so ``knn`` lists the head of
+        the ranking scored here).
     return_per_query : bool, default False
-        Also return the AP of every query.
-    verbose : bool, default False
-        Show a progress bar over the blocks of queries.
+        Also return the AP of every query, in the order of ``query_indices``.
 
     Returns
     -------
     mean_ap : float
-        Mean of the queries' APs, queries with no positive left out (NaN if all are).
+        Queries with no positive are left out (RuntimeWarning); NaN if all are.
     per_query_ap : (n_q,) float array
-        Only with ``return_per_query``; in the order of ``query_indices``.
-
-    Notes
-    -----
-    Items are ranked by float32 squared distance; the query is excluded by index (a duplicate of
-    it may be nearer than itself after rounding); bit-equal distances are ranked by index. APs
-    are exact for those float32 distances; against a float64 ranking, items within rounding of
-    each other may swap (bounds and measured errors in the module's docstring). AP is the
-    non-interpolated ``sum_k precision(k) * rel(k) / T``. A query whose class has no other item has
-    AP NaN, is left out of the mean, and a RuntimeWarning says how many were. scikit-learn's
-    ``average_precision_score`` would instead let tied items enter together; on tie-free
-    distances the two agree. Labels may not be NaN or None (ValueError). Memory: the codes are
-    held twice as float32 (the checked, normalised copy and TensorFlow's), plus queries in blocks
-    sized so that their live working memory stays within ``ranking.MEMORY_BUDGET_BYTES``
-    (256 MiB), whatever ``n`` (measured: 235 MiB at N = 12,000). The process's resident peak can
-    be up to about 1.7 times that, as glibc keeps freed blocks under its dynamic mmap threshold
-    (32 MiB) for reuse; ``MALLOC_MMAP_THRESHOLD_=1048576`` in the environment avoids it.
+        Only with ``return_per_query``.
 
     Examples
     --------
@@ -135,6 +104,12 @@ def mean_average_precision(
     >>> round(mean_ap, 3)
     0.833
     """
+    # Ranked by float32 squared distance; the query is excluded by index (a duplicate may be
+    # nearer than itself after rounding); bit-equal distances rank by index, so APs are exact
+    # for the float32 distances (scikit-learn would let tied items enter together). Memory:
+    # the codes twice as float32, plus query blocks within ranking.MEMORY_BUDGET_BYTES (256 MiB;
+    # measured 235 MiB at N = 12,000). The resident peak can reach ~1.7x that, as glibc keeps
+    # freed blocks under its 32 MiB mmap threshold; MALLOC_MMAP_THRESHOLD_=1048576 avoids it.
     n_items, n_queries, groups = _self_retrieval_ranks(
         codes, labels, query_indices, normalize, verbose
     )
@@ -158,28 +133,14 @@ def precision_recall_at_k(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Mean precision and mean recall at every list length k = 1 .. n-1 of self-retrieval.
 
-    Not scikit-learn's ``precision_recall_curve``: that one takes one binary problem
-    ``(y_true, scores)`` and returns (precision, recall, thresholds) at each distinct score; this
-    one takes codes and labels, ranks the other items for every query, and returns precision and
-    recall *at list length k* averaged over the queries (one point per k, so curves of several
-    codes share their x positions).
-
-    Parameters
-    ----------
-    codes, labels, query_indices, normalize, verbose
-        As in :func:`mean_average_precision`.
+    Not scikit-learn's ``precision_recall_curve`` (one binary problem, one point per threshold):
+    one point per k, averaged over the queries, so curves of several codes share their x.
+    Arguments as in :func:`mean_average_precision`; queries with no positive are left out.
 
     Returns
     -------
-    precision : (n - 1,) float array
-        ``precision[k - 1]``: mean over queries of (relevant items in the top k) / k.
-    recall : (n - 1,) float array
-        ``recall[k - 1]``: mean over queries of (relevant items in the top k) / T; it ends at 1.
-
-    Notes
-    -----
-    Same ranking as :func:`mean_average_precision`. Queries with no positive have no recall and
-    are left out of both means (with a RuntimeWarning); if every query is such, both are NaN.
+    precision, recall : (n - 1,) float arrays
+        At index ``k - 1``: mean of (relevant in the top k) / k, and / T (ends at 1).
 
     Examples
     --------
@@ -220,22 +181,16 @@ def per_class_average_precision(
     Parameters
     ----------
     y_true : (n_samples, n_classes) array of 0/1 (or bool)
-        Whether each sample has each class. A 1-D array is one class.
+        A 1-D array is one class.
     scores : (n_samples, n_classes) float array
-        Higher means more confident that the sample has the class.
     ignore : (n_samples, n_classes) bool array, optional
         Entries left out of their class's ranking (VOC's 'difficult' objects).
 
     Returns
     -------
-    ap : (n_classes,) float array
-        The numbers of scikit-learn's ``average_precision_score(y_true, scores, average=None)``:
-        samples with equal scores enter the ranking together (one precision-recall point).
-
-    Notes
-    -----
-    A class with no positive (after ``ignore``) has AP NaN and a RuntimeWarning names it; take
-    the mean with ``np.nanmean``.
+    (n_classes,) float array
+        scikit-learn's ``average_precision_score(..., average=None)`` (tied scores enter
+        together); NaN, with a RuntimeWarning, for a class with no positive (use ``np.nanmean``).
 
     Examples
     --------

@@ -1,7 +1,7 @@
 """Input checks of :mod:`helpers.retrieval`: codes, labels, query and exclusion indices.
 
-Each returns the validated input in the form the ranking needs, or raises a ValueError that
-says what was wrong, where (rows, positions) and what to do about it.
+Each returns the input in the form the ranking needs, or raises a ValueError saying what,
+where (rows, positions) and what to do.
 """
 
 from __future__ import annotations
@@ -33,15 +33,18 @@ def row_list(rows: np.ndarray, limit: int = 10) -> str:
 
 
 def check_codes(codes, name: str = "codes", normalize: bool = False) -> np.ndarray:
-    """Validate an ``(n, d)`` code matrix; return it as C-contiguous float32, L2-normalised if asked.
+    """Validate an ``(n, d)`` code matrix; return C-contiguous float32, L2-normalised if asked.
 
-    Every check and the normalisation are done in float64, a block of rows at a time, *before*
-    the cast to float32: finite float64 codes beyond float32's range, or below its normal range,
-    are normalised correctly (each row is first divided by its largest magnitude, so its squared
-    norm can neither overflow nor underflow). Raises a ValueError naming the problem and the
-    rows: not 2-D, empty, 2**31 rows or more, NaN or infinite values, zero rows when
-    ``normalize`` is set, raw codes whose float32 distances would overflow or underflow.
+    Raises
+    ------
+    ValueError
+        Naming the rows: not 2-D, empty, 2**31 rows or more, NaN or infinity, zero rows with
+        ``normalize``, raw codes whose float32 distances would overflow or underflow.
     """
+    # Checks and normalisation in float64, a block of rows at a time, before the float32 cast:
+    # finite float64 codes beyond float32's range (or below its normal range) are normalised
+    # correctly, each row divided by its largest magnitude first so its squared norm can
+    # neither overflow nor underflow.
     array = to_numpy(codes)
     if array.dtype.kind not in "biuf":
         raise ValueError(f"{name} must be numeric; got dtype {array.dtype}.")

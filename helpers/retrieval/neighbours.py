@@ -1,8 +1,7 @@
 """Distances and nearest neighbours of neural codes, in query blocks (TensorFlow, GPU if any).
 
-``normalize=True`` (the default) L2-normalises rows in float64 then casts to float32, so
-:func:`knn` lists the head of the very ranking :mod:`~helpers.retrieval.average_precision`
-scores. Ties are broken by database index.
+With ``normalize=True`` (the default) :func:`knn` lists the head of the very ranking
+:mod:`~helpers.retrieval.average_precision` scores; ties are broken by database index.
 """
 
 
@@ -27,30 +26,10 @@ def _check_same_width(queries: np.ndarray, database: np.ndarray) -> None:
 
 
 def sq_distances(queries: ArrayLike, database: ArrayLike, *, normalize: bool = True) -> np.ndarray:
-    """Squared Euclidean distances between every query and every database row.
+    """Squared Euclidean distances (n_q, n_db), float32, between every query and database row.
 
-    Parameters
-    ----------
-    queries : (n_q, d) array or tensor
-    database : (n_db, d) array or tensor
-    normalize : bool, default True
-        L2-normalise every row of both first. The default is the course's retrieval setting
-        (SPEC: codes are compared after L2 normalisation), the same default as every function of
-        this module, so that :func:`knn` returns the ranking :func:`mean_average_precision`
-        scores. Pass ``normalize=False`` for distances between the raw codes.
-
-    Returns
-    -------
-    distances : (n_q, n_db) float32 array
-        ``|q|^2 + |x|^2 - 2 q.x`` (``sum_j (q_j - x_j)^2`` for d <= 2), computed by TensorFlow
-        in blocks of queries.
-
-    Notes
-    -----
-    The rounding is bounded in the module's docstring. The expansion's error is relative to the
-    norms and can dip below zero for (near-)duplicates: it is clamped at 0, so a duplicate may be
-    at distance 0 while the query's distance to itself is a tiny positive number. Rank by index,
-    never by "the first column is the query".
+    ``normalize=True`` L2-normalises every row first (the course's retrieval setting); pass
+    False for distances between the raw codes.
 
     Examples
     --------
@@ -68,6 +47,9 @@ def sq_distances(queries: ArrayLike, database: ArrayLike, *, normalize: bool = T
         for start in range(0, len(queries), block_size):
             stop = start + block_size
             distances[start:stop] = blocks.block(queries[start:stop]).numpy()
+            # |q|^2 + |x|^2 - 2 q.x errs relative to the norms and can dip below 0 for
+            # near-duplicates: clamped, so a duplicate may be at 0 while the query's distance
+            # to itself is tiny but positive. Rank by index, never by "column 0 is the query".
             ranking.clamp_at_zero(distances[start:stop])
     return distances
 
@@ -84,29 +66,21 @@ def knn(
 
     Parameters
     ----------
-    queries : (n_q, d) array or tensor
-    database : (n_db, d) array or tensor
     k : int
-        Neighbours per query, 1 <= k <= n_db (n_db - 1 when ``exclude`` is given).
+        1 <= k <= n_db (n_db - 1 with ``exclude``).
     exclude : (n_q,) int array, optional
-        A database index to leave out for each query; ``exclude=np.arange(n)`` when the queries
-        are the database (self-retrieval). Excluded by index, whatever its distance.
+        A database index to leave out per query, whatever its distance; ``np.arange(n)`` for
+        self-retrieval.
     normalize : bool, default True
-        L2-normalise the rows first, as :func:`sq_distances` and :func:`mean_average_precision`
-        do by default: with the same ``normalize``, the neighbours are the head of the ranking
-        that :func:`mean_average_precision` scores.
+        As in :func:`sq_distances` and :func:`mean_average_precision`.
 
     Returns
     -------
     sq_dists : (n_q, k) float32 array
-        Squared distances, non-decreasing along each row.
+        Non-decreasing along each row.
     indices : (n_q, k) int64 array
-        Database rows, nearest first. This order of outputs is that of scikit-learn's
-        ``NearestNeighbors.kneighbors`` and faiss's ``index.search``.
-
-    Notes
-    -----
-    Among equal distances the lower database index comes first (``tf.math.top_k`` guarantees it).
+        Nearest first (the output order of scikit-learn's ``kneighbors`` and faiss's
+        ``search``).
 
     Examples
     --------
@@ -141,7 +115,7 @@ def knn(
         for start in range(0, len(queries), block_size):
             stop = min(start + block_size, len(queries))
             clamped = tf.maximum(blocks.block(queries[start:stop]), 0.0)
-            negated, found = tf.math.top_k(-clamped, k=fetched)
+            negated, found = tf.math.top_k(-clamped, k=fetched)  # equal: lower index first
             negated, found = negated.numpy(), found.numpy().astype(np.int64)
             if exclude is not None:
                 drop = found == exclude[start:stop, None]

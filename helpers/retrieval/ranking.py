@@ -1,16 +1,7 @@
 """Private arithmetic behind :mod:`helpers.retrieval`: distance blocks, sort keys, ranks.
 
-The public functions validate their inputs once (:mod:`helpers.retrieval.checks`) and then call these.
-Two ideas carry the speed:
-
-* Distances are computed by TensorFlow (so they run on the GPU when there is one) in blocks of
-  queries sized from a memory budget, never as one ``(n, n)`` matrix.
-* Average precision needs only the rank of every *positive* in a query's list, not an argsort.
-  Each distance row becomes int64 keys ``float_bits(distance) << s | index << 1 | is_positive``
-  (a non-negative float32's bits order like its value), sorted by numpy's SIMD sort, several
-  times faster than an argsort. The keys are unique, so ties go by database index with no extra
-  pass (float32 ties are common: a row of 50,000 distances between random 256-d unit codes holds
-  about 500 repeated values), and the positives' ranks are the positions of the set lowest bits.
+The public functions validate their inputs once (:mod:`helpers.retrieval.checks`), then call
+these. Distances are computed by TensorFlow in query blocks sized from a memory budget.
 """
 
 from __future__ import annotations
@@ -45,10 +36,8 @@ DIFFERENCE_FORM_MAX_FEATURES = 2
 def rows_per_block(
     n_db: int, n_queries: int, bytes_per_entry: int = _DISTANCE_BYTES_PER_ENTRY
 ) -> int:
-    """Query rows per block: within the memory budget, and blocks of equal size.
-
-    Equal blocks avoid a small last block, whose new shape costs TensorFlow a kernel set-up.
-    """
+    """Query rows per block: within the memory budget, and blocks of equal size."""
+    # equal blocks: a small last block's new shape would cost TensorFlow a kernel set-up
     fitting = max(1, MEMORY_BUDGET_BYTES // (n_db * bytes_per_entry))
     n_blocks = -(-max(n_queries, 1) // fitting)
     return -(-max(n_queries, 1) // n_blocks)
@@ -66,14 +55,11 @@ def _gpu_visible() -> bool:
 
 @contextlib.contextmanager
 def full_float32_matmul() -> Iterator[None]:
-    """Run the body with TensorFloat-32 off (Ampere+ GPUs would round products to 10 bits).
-
-    TensorFlow has no per-op precision: the switch is process-wide. It is touched only when a
-    GPU is visible (on CPU, TF32 does not exist and nothing is changed), and under a lock with a
-    count of the computations inside, so that concurrent or nested calls from several threads
-    switch it off once and the last one out restores the user's setting. While any is inside,
-    other float32 matmuls of the process run in full float32 too: slower, never less exact.
-    """
+    """Run the body with TensorFloat-32 off (Ampere+ GPUs would round products to 10 bits)."""
+    # TensorFlow has no per-op precision: the switch is process-wide. Touched only when a GPU
+    # is visible, under a lock with a count of users, so concurrent or nested calls switch it
+    # off once and the last one out restores the user's setting; meanwhile other float32
+    # matmuls of the process run in full float32 too (slower, never less exact).
     global _tf32_users, _tf32_was_enabled
     if not _gpu_visible():
         yield
@@ -114,13 +100,14 @@ def full_float32_matmul() -> Iterator[None]:
 class DistanceBlocks:
     """Squared distances from blocks of queries to a fixed database, on TensorFlow's device.
 
-    For d > DIFFERENCE_FORM_MAX_FEATURES, the expansion ``|q|^2 + |x|^2 - 2 q.x`` (one GEMM);
-    its float32 error is relative to the norms, ``|q|^2 + |x|^2``, not to the distance. For
-    smaller d, where a GEMM is no faster and that error matters most (raw 1-D codes), the
-    difference form ``sum_j (q_j - x_j)^2``, one column at a time (no ``(b, n, d)`` tensor).
+    For d > DIFFERENCE_FORM_MAX_FEATURES the expansion ``|q|^2 + |x|^2 - 2 q.x`` (one GEMM),
+    else the difference form ``sum_j (q_j - x_j)^2``, one column at a time.
     """
 
     def __init__(self, database: np.ndarray):
+        # The expansion's float32 error is relative to the norms |q|^2 + |x|^2, not to the
+        # distance; for small d a GEMM is no faster and that error matters most (raw 1-D
+        # codes), so the difference form (no (b, n, d) tensor).
         self.n_db, self.n_features = database.shape
         self.difference_form = self.n_features <= DIFFERENCE_FORM_MAX_FEATURES
         if self.difference_form:
@@ -130,11 +117,9 @@ class DistanceBlocks:
             self.db_sq_norms = tf.reduce_sum(tf.square(self.database), axis=1)
 
     def block(self, queries) -> tf.Tensor:
-        """``(b, n_db)`` float32 squared distances; the expansion's are *not yet clamped* at zero.
-
-        Callers clamp where it is cheapest: :func:`clamp_at_zero` in numpy, or in the integer
-        domain of the sort keys. -2q is exact, so the product needs no separate scaling pass.
-        """
+        """``(b, n_db)`` float32 squared distances; the expansion's not yet clamped at 0."""
+        # Callers clamp where cheapest: clamp_at_zero in numpy, or in the sort keys' integer
+        # domain. -2q is exact, so the product needs no separate scaling pass.
         queries = tf.convert_to_tensor(queries)
         if self.difference_form:
             total = tf.square(queries[:, 0, None] - self.database_columns[0][None, :])
@@ -177,14 +162,15 @@ def _sorted_keys(
     query_classes: np.ndarray,
     class_ids: np.ndarray,
 ) -> None:
-    """Fill ``keys`` (int64, shape of ``distances``) and sort each row by (distance, index).
-
-    A non-negative float32's bit pattern orders like its value, so ``bits << s | index << 1 | tag``
-    is a key whose order is the distance order with ties broken by index, and whose lowest bit
-    (``tag``: 1 for an item of the query's class) survives the sort. Negative float32 (round-off
-    below zero, or -0.0) have negative bit patterns: clamping the bits at 0 is clamping the
-    distance at +0.0. The query's own key is -1, so it sorts first whatever its distance.
-    """
+    """Fill ``keys`` (int64, shape of ``distances``) and sort each row by (distance, index)."""
+    # AP needs only the rank of every positive, not an argsort. A non-negative float32's bits
+    # order like its value, so bits << s | index << 1 | tag (tag 1: the query's class) orders
+    # by distance, then index, and numpy's SIMD sort of these int64 keys is several times
+    # faster than an argsort. Keys are unique, so ties (common in float32: ~500 repeated
+    # values in a row of 50,000 distances of random 256-d unit codes) go by index with no
+    # extra pass, and the positives' ranks are where the lowest bit is set. Negative float32
+    # (round-off, -0.0) have negative bits: clamping the bits at 0 clamps the distance at
+    # +0.0. The query's own key is -1, so it sorts first whatever its distance.
     n_items = distances.shape[1]
     index_bits = np.arange(n_items, dtype=np.int64) << 1
     np.copyto(keys, distances.view(np.int32))

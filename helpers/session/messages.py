@@ -1,11 +1,4 @@
-"""``warn``: a warning that points at the caller's line, not at the course's own code.
-
-A notebook shows a warning as ``<file>:<line>: <Category>: <message>`` followed by the source line
-it names. Pointed at the line inside ``helpers`` that raised it, a student sees code they never
-wrote; pointed at the first frame outside the package, they see their own cell's call. Python
-3.12's ``warnings.warn(skip_file_prefixes=...)`` does this; the course also supports 3.11, where
-the stack level is counted here.
-"""
+"""``warn``: a warning that points at the caller's line, not at the course's own code."""
 
 from __future__ import annotations
 
@@ -13,6 +6,9 @@ import os
 import sys
 import warnings
 
+# Pointed at the line inside helpers that raised it, a notebook would show a student code they
+# never wrote; the first frame outside the package is their own cell's call. Python 3.12 has
+# warnings.warn(skip_file_prefixes=...); on 3.11 the stack level is counted here.
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # helpers/
 
 

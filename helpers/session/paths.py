@@ -22,15 +22,14 @@ def repo_root() -> Path | None:
 def data_dir() -> Path:
     """The data cache: ``$COURSE_DATA_DIR``, else ``/content/data`` on Colab, else ``<repo>/data``.
 
-    Outside a checkout (a plain pip install) the fallback is ``~/.cache/neural-codes-course``.
-    The folder is created if missing. A relative ``$COURSE_DATA_DIR`` is taken relative to the
-    project root (the checkout's folder; the home folder outside a checkout), never to the
-    current directory, so a notebook and ``make`` (run from different folders) share one cache.
+    Outside a checkout the fallback is ``~/.cache/neural-codes-course``; created if missing. A
+    relative ``$COURSE_DATA_DIR`` is relative to the project root (home outside a checkout),
+    never the current directory, so a notebook and ``make`` share one cache.
 
     Raises
     ------
     NotADirectoryError
-        If ``$COURSE_DATA_DIR`` (or a parent of it) is a file; the message names the variable.
+        If ``$COURSE_DATA_DIR`` (or a parent of it) is a file.
     """
     env = os.environ.get("COURSE_DATA_DIR")
     if env:
@@ -82,11 +81,7 @@ _drive_outputs: Path | None = None  # set by setup_notebook(use_drive=True) on C
 
 
 def output_dir(name: str) -> Path:
-    """A folder for a notebook's saved models, histories and cached codes.
-
-    Under the data cache, or on Google Drive after ``setup_notebook(use_drive=True)`` on Colab, so
-    that checkpoints survive a disconnected runtime.
-    """
+    """A folder for a notebook's saved models, histories and cached codes (on Drive if asked)."""
     root = _drive_outputs if _drive_outputs is not None else data_dir() / "outputs"
     path = root / get_profile() / name
     path.mkdir(parents=True, exist_ok=True)
@@ -96,9 +91,8 @@ def output_dir(name: str) -> Path:
 def keep_outputs_on_drive(enabled: bool) -> str:
     """Keep outputs on Google Drive (Colab only); return the one line that says where they go.
 
-    On Colab, mounts Drive (Google asks the student to allow it) and points :func:`output_dir` at
-    ``DRIVE_FOLDER/outputs``; data sets stay on the fast local disk. Elsewhere nothing changes and
-    the line says that the setting only applies on Colab.
+    On Colab, mounts Drive and points :func:`output_dir` at ``DRIVE_FOLDER/outputs``; data sets
+    stay on the fast local disk.
     """
     global _drive_outputs
     if not enabled:

@@ -1,10 +1,7 @@
 """How a notebook states a result: the figure, what it means, and its reference.
 
-Every headline figure of a notebook goes through :func:`headline`, so a reader sees
-"mAP of layer 6 codes: 0.321 (reference 0.323)" rather than a bare number, a sample-profile run
-labels itself as a smoke run, and ``make run`` can collect the figures (lines starting with
-:data:`MARKER`) into its summary. :func:`bootstrap_interval` gives the uncertainty of a mean
-over a sample (e.g. a mAP over its queries) to print next to it.
+:func:`headline` formats one result line (collected by ``make run`` through :data:`MARKER`);
+:func:`bootstrap_interval` gives the uncertainty of a mean to print next to it.
 """
 
 from __future__ import annotations
@@ -24,26 +21,16 @@ MARKER = "▶ "
 
 def headline(label: str, value: float | None, reference: float | None = None, fmt: str = ".3f",
              interval: tuple[float, float] | None = None) -> str:
-    """Format one result line: label, value, reference, and the smoke-run tag in sample profile.
+    """One result line: label, value, reference, and the smoke-run tag in sample profile.
 
     Parameters
     ----------
-    label : str
-        What the figure is, e.g. ``"mAP of layer 6 codes (OOD set)"``.
     value : float or None
-        The figure this run measured (NaN is shown as ``nan``, never hidden); ``None`` when the
-        run has no such figure to give (shown as ``n/a``; say why in ``label``).
+        NaN is shown as ``nan``, never hidden; None (no such figure this run) as ``n/a``.
     reference : float, optional
         The published reference figure from SPEC.md, when there is one.
-    fmt : str
-        Format specification of the numbers.
     interval : (low, high), optional
-        A 95% interval of ``value`` (e.g. from :func:`bootstrap_interval`), shown after it.
-
-    Returns
-    -------
-    str
-        A line starting with :data:`MARKER`.
+        A 95% interval of ``value`` (e.g. from :func:`bootstrap_interval`).
 
     Examples
     --------
@@ -73,29 +60,11 @@ def headline(label: str, value: float | None, reference: float | None = None, fm
 
 def bootstrap_interval(values: ArrayLike, confidence: float = 0.95, n_resamples: int = 10_000,
                        seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of ``values`` (e.g. per-query APs).
+    """Percentile bootstrap interval ``(low, high)`` of the mean of ``values`` (e.g. per-query APs).
 
-    The values are resampled with replacement ``n_resamples`` times (scipy's
-    :func:`scipy.stats.bootstrap`); the interval holds the central ``confidence`` share of the
-    resampled means. For per-query APs it says how far the mAP could move with another draw of
-    queries of the same kind; for the per-query *differences* of two models on the same queries
-    it is a paired interval of the difference of their mAPs.
-
-    Parameters
-    ----------
-    values : (n,) float array
-        One value per sampled unit (query); NaN entries (queries with no positive) are left
-        out, as the mAP leaves them out.
-    confidence : float, default 0.95
-        Share of the resampled means inside the interval, in (0, 1).
-    n_resamples : int, default 10000
-    seed : int, default 0
-        Seed of the resampling, so that a run prints the same interval every time.
-
-    Returns
-    -------
-    (low, high) : tuple of float
-        ``low <= mean <= high`` up to resampling noise; both equal the value if all are equal.
+    For per-query APs it says how far the mAP could move with another draw of queries; for the
+    per-query differences of two models it is a paired interval. NaN values (queries with no
+    positive) are left out, as the mAP leaves them out; ``seed`` makes it repeatable.
 
     Examples
     --------

@@ -65,12 +65,9 @@ def nvidia_device_present() -> bool:
 
 @contextlib.contextmanager
 def _native_stderr_silenced(silence: bool):
-    """Drop what C++ writes to stderr while TensorFlow starts.
-
-    TensorFlow's native start-up messages (oneDNN, CUDA stubs) are printed before its log level is
-    read, so TF_CPP_MIN_LOG_LEVEL cannot hide them; a notebook would show them as red noise. Python
-    errors are unaffected: they are raised, not written to file descriptor 2.
-    """
+    """Drop what C++ writes to stderr while TensorFlow starts (Python errors are unaffected)."""
+    # TensorFlow's native start-up messages (oneDNN, CUDA stubs) come before its log level is
+    # read, so TF_CPP_MIN_LOG_LEVEL cannot hide them; a notebook shows them as red noise.
     if not silence:
         yield
         return
@@ -88,15 +85,8 @@ def _native_stderr_silenced(silence: bool):
 def setup_notebook(seed: int = DEFAULT_SEED, use_drive: bool = False) -> dict:
     """First call of every notebook: check versions, set up GPUs, seed, and say where things are.
 
-    ``use_drive=True`` keeps outputs on Google Drive on Colab (see :func:`keep_outputs_on_drive`).
-
-    Prints TensorFlow/Keras versions, the GPUs TensorFlow sees (with memory growth turned on so
-    one notebook does not grab the whole card), the profile and the data locations.
-
-    Returns
-    -------
-    dict
-        ``profile``, ``gpus`` (names), ``data_dir``, ``mirror`` and ``seed``.
+    ``use_drive=True`` keeps outputs on Google Drive on Colab (:func:`keep_outputs_on_drive`).
+    Returns a dict of ``profile``, ``gpus`` (names), ``data_dir``, ``mirror`` and ``seed``.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with _native_stderr_silenced(os.environ["TF_CPP_MIN_LOG_LEVEL"] >= "2"):
@@ -112,7 +102,7 @@ def setup_notebook(seed: int = DEFAULT_SEED, use_drive: bool = False) -> dict:
     with _native_stderr_silenced(not nvidia_device_present()):
         gpus = tf.config.list_physical_devices("GPU")
     for gpu in gpus:
-        try:
+        try:  # memory growth: one notebook does not grab the whole card
             tf.config.experimental.set_memory_growth(gpu, True)
         except RuntimeError:  # already initialised by an earlier cell: growth is then fixed
             pass
@@ -139,11 +129,8 @@ _cpu_warning_given = False
 
 
 def _warn_if_cpu_only(profile: str, gpus: list, measure=None) -> None:
-    """In the full profile without a GPU, warn once with the measured cost of an epoch on the CPU.
-
-    ``measure`` (for tests) returns the seconds of one training batch; by default they are
-    estimated from one timed convolution (see :func:`_seconds_per_training_batch`).
-    """
+    """Full profile without a GPU: warn once, with the measured cost of a CPU epoch."""
+    # measure (for tests) returns the seconds of one training batch
     global _cpu_warning_given
     if profile != "full" or gpus or _cpu_warning_given:
         return
@@ -171,17 +158,15 @@ NEURAL_CODES_NET_MACS = 1_017_245_696
 
 
 def _seconds_per_training_batch() -> float:
-    """Estimated seconds of one training batch of notebook 01's network on this CPU.
-
-    Times one convolution shaped like the network's conv2 (a second or so, unlike building
-    and stepping the 40-million-parameter network itself) and scales by multiply-accumulates:
-    a training step costs about three forward passes (forward, and two products backward).
-    """
+    """Estimated seconds of one training batch of notebook 01's network on this CPU."""
     import time
 
     import numpy as np
     import tensorflow as tf
 
+    # One convolution shaped like conv2 (a second or so, unlike stepping the 40-million-
+    # parameter network), scaled by multiply-accumulates: a training step is about three
+    # forward passes (forward, and two products backward).
     batch = 10
     inputs = tf.constant(np.random.default_rng(0).random((batch, 32, 32, 96), dtype=np.float32))
     kernel = tf.constant(np.random.default_rng(1).random((5, 5, 96, 192), dtype=np.float32))

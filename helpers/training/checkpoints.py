@@ -1,16 +1,8 @@
 """Run folders keyed by a fingerprint, with checkpoints that a death at any moment cannot break.
 
-Layout of one run (``<parent>/run-<first 16 hex digits of the fingerprint>/``)::
-
-    run.json          {"fingerprint": <full digest>, "what": ..., "settings": {...}}
-    LATEST            {"checkpoint": "ckpt-0003"}   (replaced atomically, written last)
-    ckpt-0003/        everything of one finished epoch: weights, optimizer state, state.json
-
-A checkpoint folder is written completely under a temporary name and renamed; only then does
-``LATEST`` point at it, so ``LATEST`` always names a complete checkpoint (weights, optimizer
-state, history and epoch of the same moment). Written by hand because Keras's
-``BackupAndRestore`` writes its weights and its epoch record as two separate files (a death
-between them resumes the wrong epoch) and its options differ across Keras 3 releases.
+A run (``<parent>/run-<16 hex digits>/``) holds ``run.json`` (fingerprint, settings),
+``ckpt-NNNN/`` folders (weights, optimizer state, ``state.json``) and ``LATEST``, which names
+the newest complete checkpoint.
 """
 
 from __future__ import annotations
@@ -27,8 +19,14 @@ from typing import Callable
 import keras
 import numpy as np
 
+from helpers.session.files import write_json_atomic
 from helpers.session.messages import warn
 
+# A checkpoint folder is written whole under a temporary name and renamed; only then does
+# LATEST (replaced atomically, written last) point at it, so it always names weights,
+# optimizer state, history and epoch of one moment. By hand because Keras' BackupAndRestore
+# writes weights and epoch record as two files (a death between them resumes the wrong
+# epoch) and its options differ across Keras 3 releases.
 RUN_FILE = "run.json"
 LATEST_FILE = "LATEST"
 STATE_FILE = "state.json"
@@ -57,8 +55,7 @@ def open_run(parent: str | os.PathLike, fingerprint: str, settings: dict, what: 
              ) -> tuple[Path, list[str]]:
     """Create (or reopen) the run folder of ``fingerprint``; say what else ``parent`` holds.
 
-    A folder of the same name holding another fingerprint (a prefix collision, or a damaged
-    ``run.json``) is set aside, never deleted.
+    A folder of the same name holding another fingerprint is set aside, never deleted.
 
     Returns
     -------
@@ -133,6 +130,7 @@ def save_checkpoint(folder: Path, epoch: int, state: dict,
         write_files(partial)
         write_json(partial / STATE_FILE, state)
         target = folder / name
+        # a whole staged folder, so a folder rename, not atomic_write (which writes one file)
         os.replace(partial, target)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
@@ -160,16 +158,7 @@ def read_json(path: Path) -> dict:
 
 def write_json(path: Path, value) -> None:
     """Write ``value`` as JSON through a temporary file and an atomic rename."""
-    handle, temporary = tempfile.mkstemp(dir=Path(path).parent, suffix=".json.partial")
-    try:
-        with os.fdopen(handle, "w") as file:
-            json.dump(value, file, indent=1)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_json_atomic(path, value, suffix=".json.partial")
 
 
 def warn_damaged(error: DamagedRun, folder: Path) -> Path:
@@ -190,9 +179,9 @@ def best_weights_file(index: int) -> str:
 class FitCheckpoint(keras.callbacks.Callback):
     """Saves weights + optimizer state + history after every epoch; marks the run finished.
 
-    With ``stoppers`` (the run's ``EarlyStopping`` callbacks), each checkpoint also records every
-    stopper's best epoch and, for one that restores its best weights at the end, those weights
-    when they are not the checkpoint's own (:class:`ResumeEarlyStopping` reads them back).
+    With ``stoppers`` (the run's ``EarlyStopping`` callbacks) each checkpoint also records every
+    stopper's best epoch and, where it restores best weights that are not the checkpoint's own,
+    those weights.
     """
 
     def __init__(self, folder: Path, history: dict, stoppers=()):
@@ -237,13 +226,8 @@ class FitCheckpoint(keras.callbacks.Callback):
 class ResumeEarlyStopping(keras.callbacks.Callback):
     """Gives a resumed run's ``EarlyStopping`` callbacks the memory of the epochs before it.
 
-    Keras' ``EarlyStopping`` forgets its best value, its patience count and its best weights at
-    every ``fit``: after a restart it would wait ``patience`` epochs afresh and, at the end,
-    restore the best weights *since the restart*, not the run's best. This callback goes first in
-    the list; at the end of the first resumed epoch, before the stoppers see it, it replays the
-    saved history through each stopper's own ``on_epoch_end`` (so its rules are Keras' own, in
-    any version), then hands it the weights of its best epoch: the resumed weights when that
-    epoch is the last saved one, else the ones the checkpoint kept (``best_weights``).
+    Goes first in the callback list; at the end of the first resumed epoch it replays the saved
+    history through each stopper's own ``on_epoch_end``, then hands it its best epoch's weights.
     """
 
     def __init__(self, stoppers, history: dict, done: int, saved_best: dict):
@@ -257,6 +241,11 @@ class ResumeEarlyStopping(keras.callbacks.Callback):
             self.resumed_weights = self.model.get_weights()   # the end of epoch `done`
 
     def on_epoch_end(self, epoch, logs=None):
+        # Keras' EarlyStopping forgets its best value, patience count and best weights at every
+        # fit: after a restart it would wait `patience` epochs afresh and restore the best
+        # weights since the restart. Replaying through its own on_epoch_end keeps Keras' rules,
+        # in any version; the weights are the resumed ones if the best epoch is the last saved,
+        # else those the checkpoint kept.
         if self.replayed:
             return
         self.replayed = True
@@ -275,13 +264,14 @@ class ResumeEarlyStopping(keras.callbacks.Callback):
 def load_fit_checkpoint(model, folder):
     """Restore the newest checkpoint into ``model`` and return its state (None: no checkpoint).
 
-    On a damaged checkpoint the model and optimizer are put back as they were (a half-done
-    load must not leak into the fresh run) and :class:`DamagedRun` is raised.
+    On a damaged checkpoint the model and optimizer are put back as they were and
+    :class:`DamagedRun` is raised.
     """
     found = latest_checkpoint(folder)
     if found is None:
         return None
     path, state = found
+    # a half-done load must not leak into the fresh run
     variables = [*model.variables, *model.optimizer.variables]
     before = [np.array(v.numpy()) for v in variables]
     weights = path / FIT_WEIGHTS_FILE

@@ -1,22 +1,7 @@
 """Fingerprints of everything that shapes a saved result, so nothing saved is reused wrongly.
 
-A saved training run or a cache of codes may be reused only by a call that would compute the
-same thing. :func:`fingerprint` hashes a description of each part:
-
-* functions by their *behaviour*: bytecode, constants, default arguments, closure values and
-  the module-level values and functions they use (so a changed margin in a ``partial``, a
-  constant in a closure or an edited helper function all change the fingerprint; comments,
-  blank lines and the function's position in the file do not);
-* Keras models, layers, optimizers, losses and metrics by their configuration, with the
-  automatic names (``dense_3``, ``sequential_1``) replaced by their order of appearance,
-  because re-running a notebook cell renames them without changing anything;
-* arrays and tensors by their bytes, shape and dtype;
-* numbers, strings, lists, tuples and dicts by value.
-
-Library code (Keras, TensorFlow, numpy, ...) is described by its qualified name only: it does
-not change while a notebook runs. Written by hand because no library hashes Python behaviour
-(``pickle``/``cloudpickle`` bytes are not stable across sessions, and ``joblib.hash`` treats a
-function by its name only).
+:func:`fingerprint` hashes :func:`describe`'s description of functions (by behaviour), Keras
+objects (by configuration), arrays (by bytes, shape and dtype) and plain values.
 """
 
 from __future__ import annotations
@@ -32,7 +17,14 @@ import numpy as np
 
 __all__ = ["fingerprint", "describe"]
 
-# Code from these packages is described by name: it cannot change while a notebook runs.
+# Written by hand: no library hashes Python behaviour (pickle / cloudpickle bytes are not
+# stable across sessions; joblib.hash treats a function by its name only). Functions are
+# described by bytecode, constants, defaults, closure values and the module-level values and
+# functions they use (so a changed partial margin or an edited helper changes the digest;
+# comments, blank lines and position in the file do not). Keras objects by configuration,
+# with automatic names (dense_3) replaced by order of appearance, since re-running a cell
+# renames them. Code from these packages is described by name: it cannot change while a
+# notebook runs.
 _LIBRARY_PACKAGES = {"builtins", "keras", "tensorflow", "tf_keras", "numpy", "scipy",
                      "sklearn", "jax", "torch", "pandas", "matplotlib", "PIL", "h5py", "tqdm",
                      "IPython", "ipywidgets", "functools", "math", "operator", "typing"}
@@ -40,18 +32,10 @@ _MAX_DEPTH = 12
 
 
 def fingerprint(*parts: Any) -> str:
-    """A hex SHA-256 digest of a description of every part (see the module docstring).
+    """A hex SHA-256 digest of a description of every part: equal for equal behaviour.
 
-    Parameters
-    ----------
-    *parts : any
-        Models, optimizers, losses (functions, ``functools.partial``, Keras ``Loss`` objects),
-        metrics, arrays, numbers, strings and containers of these.
-
-    Returns
-    -------
-    str
-        64 hexadecimal characters; equal for equal behaviour, different otherwise.
+    ``parts`` may be models, optimizers, losses (functions, ``functools.partial``, Keras
+    ``Loss`` objects), metrics, arrays, numbers, strings and containers of these.
 
     Examples
     --------
@@ -69,17 +53,7 @@ def fingerprint(*parts: Any) -> str:
 
 
 def describe(value: Any, _seen: frozenset = frozenset(), _depth: int = 0) -> Any:
-    """A JSON-serialisable description of ``value``'s behaviour (what :func:`fingerprint` hashes).
-
-    Parameters
-    ----------
-    value : any
-        See :func:`fingerprint`.
-
-    Returns
-    -------
-    JSON-serialisable object
-    """
+    """A JSON-serialisable description of ``value``'s behaviour; what :func:`fingerprint` hashes."""
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, (int, float, np.integer, np.floating)):

@@ -1,16 +1,8 @@
 """Training that survives a dead session and never reuses a run it does not belong to.
 
-``fit_resumable`` wraps ``model.fit`` for compiled Keras models: one run folder per
-:func:`fingerprint` of everything that shapes the run, a complete checkpoint after every epoch,
-a finished run loaded instead of retrained.
-
-``train_metric_model`` trains any Keras model by SGD on a loss ``loss_fn(codes, labels)`` (for
-instance :func:`helpers.training.losses.triplet_loss`), one epoch at a time, with the same kind of run
-folders and checkpoints; the batches of epoch ``k`` depend only on ``seed`` and ``k``, so an
-interrupted run sees the same batches as an uninterrupted one.
-
-The run folders and their checkpoints are in :mod:`helpers.training.checkpoints`, the SGD parts in
-:mod:`helpers.training.sgd`, the fingerprints in :mod:`helpers.training.fingerprint`.
+``fit_resumable`` wraps ``model.fit``; ``train_metric_model`` trains by SGD on a metric loss;
+``load_history`` reads a saved history. Run folders and checkpoints are in
+:mod:`helpers.training.checkpoints`, the SGD parts in :mod:`helpers.training.sgd`.
 """
 
 from __future__ import annotations
@@ -46,59 +38,37 @@ def fit_resumable(
     seed: int | None = None,
     verbose: int | str = 2,
 ) -> dict[str, list]:
-    """``model.fit`` that survives a dead session and never reuses a run it does not belong to.
+    """``model.fit`` with a checkpoint after every epoch, resumed or loaded when called again.
 
-    The run lives in a sub-folder of ``run_dir`` named by :func:`fingerprint` of the model's
-    configuration, the optimizer, the loss (function code and arguments), the metrics,
-    ``data_fingerprint``, ``epochs`` and ``seed``. After every epoch the weights, the optimizer
-    state and the history so far are saved as one checkpoint (see :mod:`helpers.training.checkpoints`).
-    Calling again with the same arguments (e.g. after Colab disconnected):
-
-    * a finished run is loaded (weights and history), not retrained;
-    * an unfinished run resumes after its last finished epoch, history included;
-    * other arguments train afresh in another sub-folder; the old run is kept.
-
-    Each of these says so in one printed line (unless ``verbose=0``).
+    The run's folder in ``run_dir`` is keyed by :func:`fingerprint` of the model, optimizer, loss,
+    metrics, ``data_fingerprint``, ``epochs``, ``seed`` and any ``EarlyStopping``: a finished run
+    is loaded, an unfinished one resumes after its last epoch, other arguments train afresh in
+    another folder (the old one is kept). A damaged run is set aside with a warning.
 
     Parameters
     ----------
     model : keras.Model
         A built (``keras.Input``) and compiled model.
     train_data : tf.data.Dataset or keras.utils.PyDataset
-        Batches of ``(inputs, targets)``, as ``model.fit`` takes them.
+        Batches of ``(inputs, targets)``. A resumed run equals an uninterrupted one only if the
+        batches do not depend on earlier iterations (no reshuffling each iteration).
     epochs : int
         Total number of epochs, counting those already saved.
     run_dir : path
         Parent folder of the run folders, e.g. ``session.output_dir("01") / "classifier"``.
-    validation_data : optional
-        As for ``model.fit``.
     callbacks : sequence of keras.callbacks.Callback
-        Passed to ``model.fit``. An ``EarlyStopping`` among them is part of the run's key, and
-        after a restart it goes on from where it was: its best value, patience count and (with
-        ``restore_best_weights``) best weights are restored, so the run stops and keeps the
-        weights an uninterrupted run would. Other callbacks' own state starts over.
+        Passed to ``model.fit``; an ``EarlyStopping`` keeps its memory across a restart.
     data_fingerprint : any, optional
-        Something that changes when the data change (a dataset name and size, the arrays
-        themselves, the profile); the data pipeline cannot be hashed without reading it.
+        Something that changes when the data change (a name and size, the arrays, the profile).
     seed : int, optional
-        Recorded in the fingerprint; when given, ``keras.utils.set_random_seed`` is called
-        before training (with the resumed epoch mixed in on a resume).
+        When given, ``keras.utils.set_random_seed`` is called before training.
     verbose : int or str
         As for ``model.fit``; 0 also silences the one-line notes.
 
     Returns
     -------
-    history : dict of str -> list
-        ``model.fit``'s ``history.history`` over all epochs of the run, across restarts.
-
-    Notes
-    -----
-    A resumed run continues from exactly the saved weights and optimizer state (its iteration
-    count is checked). It equals an uninterrupted run when the batches of each epoch do not
-    depend on how often ``train_data`` was iterated before (no shuffling, or a shuffle with a
-    fixed seed and ``reshuffle_each_iteration=False``); a reshuffling dataset gives equally
-    random, but different, batches after a restart. Damaged files give a warning naming the
-    file; that run folder is set aside (not deleted) and training starts afresh.
+    dict of str -> list
+        ``history.history`` over all epochs of the run, across restarts.
 
     Examples
     --------
@@ -115,6 +85,8 @@ def fit_resumable(
     True
     """
     checkpoints.check_fit_arguments(model, epochs)
+    # Resuming continues from the saved weights and optimizer state (its iteration count is
+    # checked); an EarlyStopping's best value, patience and best weights come back too.
     # What compile() was given, as given (get_compile_config cannot serialise a partial loss,
     # and names the optimizer "sgd_1" after a re-run); the optimizer as the object it became.
     given = dict(getattr(getattr(model, "_compile_config", None), "config", None)
@@ -187,66 +159,40 @@ def train_metric_model(
 ) -> dict:
     """Train ``model`` by SGD on ``loss_fn(embed(images), labels)``, saving after every epoch.
 
-    Each epoch shuffles the training set with a generator seeded by ``(seed, epoch)`` and cuts
-    it into batches of ``batch_size`` drawn without replacement (the last incomplete batch is
-    dropped, so every batch has the same shape and the same number of anchors).
+    The run's folder ``out_dir/run-<fingerprint>/`` is keyed by the model, ``loss_fn``, ``embed``,
+    the data and the settings; a call with the same key resumes or loads it, anything else trains
+    afresh (other runs are kept). ``out_dir/CURRENT`` names the last call's run.
 
     Parameters
     ----------
     model : keras.Model
-        The network whose trainable weights are updated; built elsewhere.
+        The network whose trainable weights are updated.
     images : (n, ...) float array
-        Training inputs.
     labels : (n,) int array
-        Class of each input.
     loss_fn : callable
         ``loss_fn(codes, labels) -> scalar tensor``, e.g.
         ``functools.partial(helpers.training.losses.triplet_loss, margin=0.2)``.
     out_dir : path
-        Parent folder of the run folders (see Notes); created if missing.
+        Parent folder of the run folders; created if missing.
     epochs : int
         Total number of epochs, counting those already saved.
-    batch_size : int, default=100
-    learning_rate : float, default=0.01
-    momentum : float, default=0.9
     embed : callable, optional
-        Maps a batch of images to its embedding, e.g.
-        ``lambda batch: model.features(batch, training=True)``. Defaults to
-        ``model(batch, training=True)`` (a model whose output is the embedding).
+        Batch of images -> embedding, e.g. ``lambda batch: model.features(batch, training=True)``;
+        default ``model(batch, training=True)``.
     seed : int, default=42
-        Seed of the per-epoch shuffles.
+        Seed of the per-epoch shuffles (epoch ``k``'s batches depend only on ``seed`` and ``k``).
     verbose : bool, default=True
-        Show one progress bar per epoch, which stays as one line with the epoch's mean loss,
-        and one line when a saved run is loaded, resumed or not reused.
+        One progress bar per epoch, and a line when a run is loaded, resumed or not reused.
 
     Returns
     -------
-    history : dict
-        ``"epoch"`` (1-based), ``"loss"`` (mean batch loss) and ``"seconds"``, one entry per
-        finished epoch, the resumed ones included.
+    dict
+        ``"epoch"`` (1-based), ``"loss"`` (mean batch loss) and ``"seconds"`` per finished epoch.
 
     Raises
     ------
     FloatingPointError
-        If an epoch's loss is not finite; that epoch is not saved, so the folder keeps the last
-        good checkpoint (lower the learning rate and call again).
-
-    Notes
-    -----
-    The run lives in ``out_dir/run-<fingerprint>/``, keyed by :func:`fingerprint` of the
-    model's configuration, ``loss_fn`` (its code and arguments), ``embed``, the images and
-    labels, ``batch_size``, ``learning_rate``, ``momentum``, ``seed`` and the mixed-precision
-    policy; ``out_dir/CURRENT`` names the run of the last call (for :func:`load_history`).
-    A call resumes a saved run only when all of these match: after its last finished epoch,
-    from the saved weights *and* momentum buffers (an interrupted run gives the same weights
-    as an uninterrupted one), or, when it already has ``epochs`` epochs, it is loaded without
-    training. Anything else trains afresh and says so; other runs stay in ``out_dir``. The
-    starting weights are not part of the key: they follow from the model's seed. Each
-    checkpoint is one folder written completely before it replaces the previous one, so a
-    death at any moment leaves a complete checkpoint; a damaged file gives a warning naming it,
-    and that run is set aside (not deleted) for a fresh start. Only weights that receive a
-    gradient are updated (with ``embed`` on a sub-path, a classification head is left alone).
-    Under the ``mixed_float16`` policy the optimizer is wrapped in a ``LossScaleOptimizer``.
+        If an epoch's loss is not finite; that epoch is not saved.
 
     Examples
     --------
@@ -292,6 +238,9 @@ def train_metric_model(
         say(note)
     checkpoints.write_json(out_dir / CURRENT_FILE, {"run": folder.name})
     history = state["history"] if state else {"epoch": [], "loss": [], "seconds": []}
+    # The starting weights are not in the key: they follow from the model's seed. Only
+    # weights that receive a gradient change (with embed on a sub-path, a head stays as is);
+    # under mixed_float16 sgd wraps the optimizer in a LossScaleOptimizer.
     if state and state["epoch"] == epochs:
         say(f"Loaded the finished run from {folder} ({epochs} epochs); not retraining.")
         return history
@@ -302,6 +251,8 @@ def train_metric_model(
     train_step = sgd.make_train_step(model, optimizer, embed, loss_fn)
     with tf.device("/CPU:0"):  # tf.data runs on the host; prefetch hands batches to the GPU
         images_t, labels_t = tf.convert_to_tensor(images), tf.convert_to_tensor(labels)
+    # batches drawn without replacement; the last incomplete one is dropped, so every batch
+    # has one shape and the same number of anchors
     steps = len(images) // batch_size
     first_epoch = len(history["epoch"]) + 1
     for epoch in range(first_epoch, epochs + 1):
@@ -334,13 +285,13 @@ def load_history(path: str | os.PathLike) -> dict:
     Parameters
     ----------
     path : path
-        The ``out_dir`` given to :func:`train_metric_model` (its last call's run is read), a
-        run folder in it, or a ``history.json`` file.
+        The ``out_dir`` of :func:`train_metric_model` (its last call's run is read), a run
+        folder in it, or a ``history.json`` file.
 
     Returns
     -------
-    history : dict
-        ``"epoch"``, ``"loss"`` and ``"seconds"``: lists with one entry per finished epoch.
+    dict
+        ``"epoch"``, ``"loss"`` and ``"seconds"``, one entry per finished epoch.
 
     Examples
     --------

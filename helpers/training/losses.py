@@ -1,24 +1,9 @@
 """Metric-learning losses for retrieval: the triplet loss and Smooth-AP.
 
-Both losses take a batch of embeddings (``features``) and their class ``labels``; the first
-``num_anchors`` entries of the batch are the anchors and every other entry of the batch is a
-candidate positive (same label) or negative (different label). Features are L2-normalised
-inside and compared by squared Euclidean distance, so distances lie in ``[0, 4]``.
-
-Everything is vectorised over anchors and pairs with boolean masks: one call is a handful of
-TensorFlow ops, which run on the GPU when TensorFlow sees one and inside ``tf.function``.
-
-Two ways to use them
---------------------
-In a custom training loop (``helpers.training.train_metric_model``), call the functions::
-
-    loss = triplet_loss(codes, labels, margin=0.2)
-
-With ``model.compile``, whose losses are called as ``loss(y_true, y_pred)``, use the classes
-(``y_true`` holds the labels, ``y_pred`` must be the embedding)::
-
-    model.compile(optimizer="sgd", loss=TripletLoss(margin=0.2))
-    model.compile(optimizer="sgd", loss=SmoothAPLoss(tau=0.01))
+Functions ``triplet_loss(codes, labels)`` / ``smooth_ap_loss`` for a custom loop
+(``train_metric_model``); classes ``TripletLoss`` / ``SmoothAPLoss`` for ``model.compile``.
+The first ``num_anchors`` entries of a batch are the anchors; features are L2-normalised and
+compared by squared Euclidean distance (in ``[0, 4]``).
 """
 
 from __future__ import annotations
@@ -34,37 +19,22 @@ __all__ = ["triplet_loss", "smooth_ap_loss", "TripletLoss", "SmoothAPLoss"]
 def triplet_loss(features, labels, margin: float = 0.2, num_anchors: int = 10) -> tf.Tensor:
     """Triplet loss over every (positive, negative) pair of the first ``num_anchors`` anchors.
 
-    For anchor ``a`` (one of the first ``num_anchors`` entries of the batch),
-
-    ``l(a) = sum_{p in P(a)} sum_{n in N(a)} max(d(a, p) - d(a, n) + margin, 0)``
-
-    where ``P(a)`` are the other entries with the anchor's label, ``N(a)`` the entries with
-    another label, and ``d`` the squared Euclidean distance between L2-normalised features.
-    The loss is the mean of ``l(a)`` over the anchors that have at least one positive and one
-    negative.
+    ``l(a) = sum_{p in P(a)} sum_{n in N(a)} max(d(a, p) - d(a, n) + margin, 0)``, averaged over
+    the anchors that have a positive and a negative (0 if none has).
 
     Parameters
     ----------
     features : (n, d) float array or tensor
-        Embeddings of one batch; float16 (mixed precision) is computed in float32.
+        Embeddings of one batch; float16 is computed in float32.
     labels : (n,) int array or tensor
-        Class of each entry.
     margin : float, default=0.2
-        How much closer a positive must be than a negative; distances lie in ``[0, 4]``, so a
-        margin in ``[0, 0.5]`` is sensible.
+        Distances lie in ``[0, 4]``, so a margin in ``[0, 0.5]`` is sensible.
     num_anchors : int, default=10
-        How many leading entries of the batch act as anchors (fewer if the batch is smaller).
+        Leading entries of the batch that act as anchors.
 
     Returns
     -------
-    loss : scalar float32 tensor (float64 for float64 features)
-
-    Notes
-    -----
-    An anchor with no positive or no negative in the batch contributes 0 and is not counted in
-    the mean; if no anchor qualifies the loss is 0 (with zero gradient). Memory grows as
-    ``num_anchors * n**2``. Gradients are finite for duplicate and all-zero features: the
-    distance is computed without a square root.
+    scalar float32 tensor (float64 for float64 features)
 
     Examples
     --------
@@ -84,44 +54,20 @@ def triplet_loss(features, labels, margin: float = 0.2, num_anchors: int = 10) -
 def smooth_ap_loss(features, labels, tau: float = 0.01, num_anchors: int = 10) -> tf.Tensor:
     """Smooth-AP loss (Brown et al., ECCV 2020): a differentiable ``1 - AP`` per anchor.
 
-    For anchor ``a`` with positives ``P`` (its label, anchor excluded) and negatives ``N``,
-
     ``l(a) = (1/|P|) sum_{p in P} [sum_{n in N} s(d_p - d_n)]
-    / [1 + sum_{x in P u N, x != p} s(d_p - d_x)]``
-
-    with ``s(z) = sigmoid(z / tau)`` and ``d_x`` the squared Euclidean distance from the
-    L2-normalised anchor to ``x``. The numerator relaxes the number of negatives ranked before
-    ``p``, the denominator the rank of ``p``; as ``tau -> 0`` the loss is ``1 - AP(a)`` with the
-    anchor excluded from the ranking. The loss is the mean over anchors.
+    / [1 + sum_{x in P u N, x != p} s(d_p - d_x)]`` with ``s(z) = sigmoid(z / tau)``; as
+    ``tau -> 0`` it tends to ``1 - AP(a)``. Mean over the anchors with a positive and a negative.
 
     Parameters
     ----------
-    features : (n, d) float array or tensor
-        Embeddings of one batch; float16 (mixed precision) is computed in float32.
-    labels : (n,) int array or tensor
-        Class of each entry.
+    features, labels, num_anchors
+        As in :func:`triplet_loss`.
     tau : float, default=0.01
-        Temperature of the sigmoid; smaller is closer to the true AP but has sparser gradients.
-    num_anchors : int, default=10
-        How many leading entries of the batch act as anchors (fewer if the batch is smaller).
+        Sigmoid temperature: smaller is closer to the true AP, with sparser gradients.
 
     Returns
     -------
-    loss : scalar float32 tensor (float64 for float64 features)
-
-    Notes
-    -----
-    An anchor with no positive or no negative contributes 0 and is not counted in the mean; if
-    no anchor qualifies the loss is 0. Exact ties (``d_p == d_x``) count one half, as the
-    sigmoid does at 0. Gradients stay finite down to ``tau = 1e-4`` and for duplicate
-    features: the sigmoid saturates to 0 or 1 instead of overflowing and no square root is
-    taken. Memory grows as ``num_anchors * n**2``.
-
-    The denominator is the paper's ``1 + sum_{x != p}``. Summing ``s(d_p - d_x)`` over every
-    ``x`` in ``P u N`` *including* ``p`` (as notebook 03's assignment text writes it) counts
-    ``p``'s own place as ``s(0) = 1/2`` instead of 1: that loss no longer tends to ``1 - AP``
-    and weighs positives near the top of the list more (1/1.5 instead of 1/2 for a positive
-    second behind one negative).
+    scalar float32 tensor (float64 for float64 features)
 
     Examples
     --------
@@ -142,11 +88,9 @@ def smooth_ap_loss(features, labels, tau: float = 0.01, num_anchors: int = 10) -
 
 @keras.saving.register_keras_serializable(package="helpers")
 class TripletLoss(keras.losses.Loss):
-    """:func:`triplet_loss` as a Keras loss, for ``model.compile(loss=TripletLoss())``.
+    """:func:`triplet_loss` as a Keras loss: ``y_true`` the labels, ``y_pred`` the embedding.
 
-    Keras calls it as ``loss(y_true, y_pred)``: ``y_true`` holds the labels (shape ``(n,)`` or
-    ``(n, 1)``) and ``y_pred`` is the model's output, which must be the embedding. The anchors
-    are the first ``num_anchors`` entries of each batch, so let ``fit`` shuffle.
+    The anchors are the first ``num_anchors`` entries of each batch, so let ``fit`` shuffle.
 
     Examples
     --------
@@ -175,9 +119,7 @@ class TripletLoss(keras.losses.Loss):
 
 @keras.saving.register_keras_serializable(package="helpers")
 class SmoothAPLoss(keras.losses.Loss):
-    """:func:`smooth_ap_loss` as a Keras loss, for ``model.compile(loss=SmoothAPLoss())``.
-
-    ``y_true`` holds the labels (shape ``(n,)`` or ``(n, 1)``), ``y_pred`` is the embedding.
+    """:func:`smooth_ap_loss` as a Keras loss: ``y_true`` the labels, ``y_pred`` the embedding.
 
     Examples
     --------
@@ -246,6 +188,8 @@ def _validate_batch(features, labels, num_anchors):
 
 def _anchor_distances_and_masks(features, labels, num_anchors):
     """Squared distances (anchors x batch) of normalised features, positive and negative masks."""
+    # Vectorised with boolean masks: a handful of TensorFlow ops (GPU, tf.function); memory
+    # grows as num_anchors * n**2.
     # l2_normalize clamps the squared norm at epsilon, so an all-zero row stays finite.
     codes = tf.math.l2_normalize(features, axis=1)
     anchors = codes[:num_anchors]
@@ -272,6 +216,10 @@ def _triplet_per_anchor(sq_distances, positive, negative, margin):
 
 
 def _smooth_ap_per_anchor(sq_distances, positive, negative, tau):
+    # The paper's denominator 1 + sum_{x != p}: summing over every x including p (as notebook
+    # 03's text writes it) counts p's own place as s(0) = 1/2, not 1; that loss no longer tends
+    # to 1 - AP and weighs positives near the top more (1/1.5 instead of 1/2 for a positive
+    # second behind one negative). Exact ties count one half, as the sigmoid does at 0.
     # Axes [anchor, p, x]. tf.sigmoid saturates to exactly 0 or 1 for large |z| with a finite
     # gradient, so a tiny tau cannot overflow; scaling before broadcasting saves a pass.
     scaled = sq_distances / tau

@@ -1,8 +1,7 @@
 """Generated sample archives: each data set in its official layout, with learnable synthetic images.
 
-Used only in the sample profile when no real data is found (see :func:`helpers.data.sources.fetch`),
-so the real parsing code runs offline. Every builder is deterministic (fixed seeds, fixed archive
-timestamps) and takes a few seconds at most.
+:func:`write_sample_archives`; used in the sample profile when no real data is found, so the
+real parsing code runs offline. Builders are deterministic and take seconds.
 """
 
 from __future__ import annotations
@@ -23,19 +22,7 @@ BUILDERS: dict[str, Callable[[Path], list[Path]]] = {
 
 
 def write_sample_archives(name: str, folder: str | Path) -> list[Path]:
-    """Write the generated sample of data set ``name`` into ``folder`` under the official names.
-
-    Parameters
-    ----------
-    name : str
-        A registry name (``'tiny_imagenet'``, ``'voc2007'``, ...).
-    folder : str or Path
-        Where to write the archive(s); created if missing.
-
-    Returns
-    -------
-    list of Path
-        The archives written (two tars for VOC, four ``.gz`` files for FashionMNIST).
+    """Write the generated sample of data set ``name`` into ``folder``; return the archives written.
 
     Examples
     --------

@@ -1,10 +1,7 @@
 """Synthetic images whose class is learnable: a shape of a colour on a textured background.
 
-A class is a *style*: one of 6 shapes x 8 colours x 5 background textures (240 styles). Each
-image draws its style with random position, size, colour jitter, background brightness and
-pixel noise, so a network must learn the shape / colour / texture, not memorise pixels, and a
-sample notebook shows real learning. Consecutive class indices differ in shape and colour, so
-the first few classes are the easiest to tell apart.
+A class is a *style* (6 shapes x 8 colours x 5 textures = 240); each image jitters position,
+size, colour, brightness and noise, so a network must learn the style, not memorise pixels.
 """
 
 from __future__ import annotations
@@ -56,22 +53,9 @@ def class_style(index: int) -> Style:
 
 def draw_image(style: Style, rng: np.random.Generator, height: int = 64, width: int = 64,
                *, grey: bool = False) -> np.ndarray:
-    """One noisy image of ``style``: its shape, in its colour, on its texture.
+    """One noisy uint8 image of ``style`` (one luminance channel when ``grey``, as FashionMNIST).
 
-    Parameters
-    ----------
-    style : Style
-        The class to draw.
-    rng : numpy Generator
-        Source of the jitter; the same seed gives the same image.
-    height, width : int
-        Image size in pixels.
-    grey : bool
-        Return one channel (luminance), as FashionMNIST has.
-
-    Returns
-    -------
-    image : (height, width, 3) uint8 array, or (height, width) when ``grey``
+    The same ``rng`` seed gives the same image.
 
     Examples
     --------

@@ -1,5 +1,8 @@
 # The course's commands. Each one creates .venv and installs the pinned set when it is missing.
-#   make test   unit tests + every notebook under nbval, sample profile (what CI runs)
+#   make test   lint (ruff), import contracts, unit tests and every notebook under nbval, sample
+#               profile, on all cores (pytest-xdist); the end-to-end runs are left to `make check`
+#   make check  make test + the end-to-end runs (release and grading of real notebooks, setup-cell
+#               venvs, benchmark smoke runs, the adversarial grading suite): what CI runs
 #   make run    execute every notebook in the sample profile into build/ (+ HTML), one line each
 #   make lab    JupyterLab on the notebooks (full profile unless COURSE_PROFILE says otherwise)
 #   make bench  the speed benchmarks in benchmarks/
@@ -23,20 +26,30 @@ ifeq ($(origin COURSE_DATA_MIRROR), undefined)
   endif
 endif
 
-.PHONY: install test unit run lab bench bench-quick release grade compat clean distclean
+.PHONY: install lint test check unit run lab bench bench-quick release grade compat clean distclean
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[local]"
+	$(PY) -m pip install --quiet -e ".[local,dev]"
 	@touch $(STAMP)
 
-# Exit 5 means "no tests collected": only possible while a folder is empty, not a failure.
-test: $(STAMP)
-	COURSE_PROFILE=sample $(PY) -m pytest -ra --durations=15; status=$$?; \
-	  if [ $$status -eq 5 ]; then echo "no tests collected yet"; exit 0; fi; exit $$status
+# Workers for pytest-xdist (each notebook stays on one worker: --dist loadfile); conftest.py
+# gives each worker its share of the cores for TensorFlow's threads.
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+PYTEST := COURSE_PROFILE=sample $(PY) -m pytest -ra --durations=15 -n $(JOBS) --dist loadfile
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+test: lint
+	$(PYTEST) -m "not slow"
+
+check: lint
+	$(PYTEST)
 
 unit: $(STAMP)
 	COURSE_PROFILE=sample $(PY) -m pytest -ra tests helpers

@@ -73,7 +73,8 @@ def _keras_directory(folder):
     import keras
 
     dataset = keras.utils.image_dataset_from_directory(
-        folder, labels=None, image_size=(64, 64), batch_size=256, shuffle=False, verbose=False)
+        folder, labels=None, image_size=(64, 64), batch_size=256, shuffle=False, verbose=False
+    )
     return np.concatenate([batch.numpy().astype(np.uint8) for batch in dataset])
 
 
@@ -81,8 +82,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, under ~30 s")
     args = parser.parse_args()
-    cache = Path(os.environ.setdefault(
-        "COURSE_DATA_DIR", str(Path(tempfile.gettempdir()) / "neural-codes-bench-data")))
+    cache = Path(
+        os.environ.setdefault(
+            "COURSE_DATA_DIR", str(Path(tempfile.gettempdir()) / "neural-codes-bench-data")
+        )
+    )
     if args.quick:  # a smoke check: the generated sample unpacks in seconds, the mirror does not
         os.environ.pop("COURSE_DATA_MIRROR", None)
     if not os.environ.get("COURSE_DATA_MIRROR"):
@@ -93,8 +97,13 @@ def main() -> None:
     import_time, _ = _timed(__import__, "tensorflow")  # a notebook has imported it already
     print(f"import tensorflow: {import_time:.1f} s (excluded from the timings below)")
     per_class = 15 if args.quick else None
-    print(f"cache {cache}; mirror {os.environ.get('COURSE_DATA_MIRROR') or 'unset (generated sample)'}")
-    unpack_time, data = _timed(load_tiny_imagenet, max_per_class=per_class, progress=False)
+    print(
+        f"cache {cache}; mirror "
+        f"{os.environ.get('COURSE_DATA_MIRROR') or 'unset (generated sample)'}"
+    )
+    unpack_time, data = _timed(
+        load_tiny_imagenet, max_per_class=per_class, progress=False, allow_sample=True
+    )
     root = data.fetched.path
     count = sum(len(pair[1]) for pair in data.splits.values())
     print(f"data: {data.describe()}")
@@ -103,12 +112,16 @@ def main() -> None:
     first, _ = _timed(load_tiny_imagenet, max_per_class=per_class, progress=False)
     second, again = _timed(load_tiny_imagenet, max_per_class=per_class, progress=False)
     touch, _ = _timed(lambda: [int(pair[0].sum(dtype=np.int64)) for pair in again.splits.values()])
-    print(f"load_tiny_imagenet, {count:,} images, from the unpacked cache: first {first:.2f} s "
-          f"(target <= 15 s for 33,700), decoded cache {second:.2f} s (target <= 2 s) "
-          f"+ {touch:.2f} s to read every pixel of the memory-mapped arrays once")
+    print(
+        f"load_tiny_imagenet, {count:,} images, from the unpacked cache: first {first:.2f} s "
+        f"(target <= 15 s for 33,700), decoded cache {second:.2f} s (target <= 2 s) "
+        f"+ {touch:.2f} s to read every pixel of the memory-mapped arrays once"
+    )
 
     wnids = sorted((root / "wnids.txt").read_text().split())
-    sample = [path for wnid in wnids for path in class_images(root, wnid, 10 if args.quick else None)]
+    sample = [
+        path for wnid in wnids for path in class_images(root, wnid, 10 if args.quick else None)
+    ]
     sample = sample[: 2_000 if args.quick else 10_000]
     ours, _ = _timed(decode.decode_images, sample, progress=False)
     results = {"helpers decode_images (tf.data parallel)": ours}
@@ -127,14 +140,18 @@ def main() -> None:
     total = 3_000 if args.quick else 100_000
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as listing:
         listing.write("\n".join(str(path) for path in sample))
-    child = _MEMORY_CHILD.format(root=str(Path(__file__).resolve().parent.parent),
-                                 listing=listing.name, count=total)
-    seconds, output = _timed(subprocess.run, [sys.executable, "-c", child], capture_output=True,
-                             text=True, check=True)
+    child = _MEMORY_CHILD.format(
+        root=str(Path(__file__).resolve().parent.parent), listing=listing.name, count=total
+    )
+    seconds, output = _timed(
+        subprocess.run, [sys.executable, "-c", child], capture_output=True, text=True, check=True
+    )
     os.unlink(listing.name)
     nbytes, peak = map(int, output.stdout.split()[-2:])
-    print(f"\ndecoding {total:,} images in a fresh process: {seconds:.1f} s, array "
-          f"{nbytes / 1e9:.2f} GB, peak RSS {peak / 1e9:.2f} GB (target <= 3 GB for 100,000)")
+    print(
+        f"\ndecoding {total:,} images in a fresh process: {seconds:.1f} s, array "
+        f"{nbytes / 1e9:.2f} GB, peak RSS {peak / 1e9:.2f} GB (target <= 3 GB for 100,000)"
+    )
 
 
 if __name__ == "__main__":

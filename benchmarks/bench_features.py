@@ -33,9 +33,12 @@ def timed(function):
 
 def per_layer_predict(model, images, batch_size):
     scaled = images.astype(np.float32) / 255
-    return {name: keras.Model(model.input, model.get_layer(name).output)
-            .predict(scaled, batch_size=batch_size, verbose=0).reshape(len(images), -1)
-            for name in LAYERS}
+    return {
+        name: keras.Model(model.input, model.get_layer(name).output)
+        .predict(scaled, batch_size=batch_size, verbose=0)
+        .reshape(len(images), -1)
+        for name in LAYERS
+    }
 
 
 def one_predict(model, images, batch_size):
@@ -46,11 +49,14 @@ def one_predict(model, images, batch_size):
 
 def traced_calls(model, images, batch_size):
     sub_model = keras.Model(model.input, [model.get_layer(name).output for name in LAYERS])
-    forward = tf.function(lambda batch: sub_model(batch, training=False), autograph=False,
-                          input_signature=[tf.TensorSpec((None, 64, 64, 3), tf.float32)])
+    forward = tf.function(
+        lambda batch: sub_model(batch, training=False),
+        autograph=False,
+        input_signature=[tf.TensorSpec((None, 64, 64, 3), tf.float32)],
+    )
     parts = {name: [] for name in LAYERS}
     for start in range(0, len(images), batch_size):
-        batch = images[start:start + batch_size].astype(np.float32) / 255
+        batch = images[start : start + batch_size].astype(np.float32) / 255
         for name, out in zip(LAYERS, forward(batch)):
             parts[name].append(np.asarray(out).reshape(len(batch), -1))
     return {name: np.concatenate(value) for name, value in parts.items()}
@@ -70,24 +76,33 @@ def main():
     for alternative in (per_layer_predict, one_predict, traced_calls):
         alternative(model, warm, batch_size)
 
-    ours_s, ours = timed(lambda: features.extract_codes(model, images, LAYERS,
-                                                        batch_size=batch_size, verbose=False))
+    ours_s, ours = timed(
+        lambda: features.extract_codes(model, images, LAYERS, batch_size=batch_size, verbose=False)
+    )
     rows = [("extract_codes (one sub-model, eager batches)", ours_s)]
-    for label, function in (("per-layer sub-models, model.predict", per_layer_predict),
-                            ("one sub-model, model.predict", one_predict),
-                            ("one sub-model in a tf.function, batch by batch", traced_calls)):
+    for label, function in (
+        ("per-layer sub-models, model.predict", per_layer_predict),
+        ("one sub-model, model.predict", one_predict),
+        ("one sub-model in a tf.function, batch by batch", traced_calls),
+    ):
         seconds, theirs = timed(lambda: function(model, images, batch_size))
         for name in LAYERS:
             np.testing.assert_allclose(theirs[name], ours[name], rtol=1e-3, atol=1e-4)
         rows.append((label, seconds))
     with tempfile.TemporaryDirectory() as cache:
-        features.extract_codes(model, images, LAYERS, batch_size=batch_size, cache_dir=cache,
-                               verbose=False)
-        cached_s, _ = timed(lambda: features.extract_codes(
-            model, images, LAYERS, batch_size=batch_size, cache_dir=cache, verbose=False))
+        features.extract_codes(
+            model, images, LAYERS, batch_size=batch_size, cache_dir=cache, verbose=False
+        )
+        cached_s, _ = timed(
+            lambda: features.extract_codes(
+                model, images, LAYERS, batch_size=batch_size, cache_dir=cache, verbose=False
+            )
+        )
     rows.append(("extract_codes, cache hit (hash weights + images, load .npy)", cached_s))
-    print(f"{n} images 64x64x3, batch {batch_size}, layers {LAYERS}, neural_codes_net "
-          f"({model.count_params() / 1e6:.1f} M parameters)")
+    print(
+        f"{n} images 64x64x3, batch {batch_size}, layers {LAYERS}, neural_codes_net "
+        f"({model.count_params() / 1e6:.1f} M parameters)"
+    )
     for label, seconds in rows:
         print(f"  {label:<62s} {seconds:7.2f} s   x{seconds / ours_s:5.2f} of extract_codes")
 

@@ -83,14 +83,20 @@ def main() -> None:
     args = parser.parse_args()
     repeats = 5 if args.quick else 30
     device = "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
-    print(f"loss + gradient, {DIM}-d features, {NUM_ANCHORS} anchors, {CLASSES} classes, "
-          f"{device}, best of {repeats} runs")
-    print(f"{'loss':<10} {'batch':>5} {'ours tf.function':>17} {'ours eager':>11} "
-          f"{'loop eager':>11} {'loop tf.function':>17} {'loop eager/ours':>16} "
-          f"{'loop graph/ours':>16}")
+    print(
+        f"loss + gradient, {DIM}-d features, {NUM_ANCHORS} anchors, {CLASSES} classes, "
+        f"{device}, best of {repeats} runs"
+    )
+    print(
+        f"{'loss':<10} {'batch':>5} {'ours tf.function':>17} {'ours eager':>11} "
+        f"{'loop eager':>11} {'loop tf.function':>17} {'loop eager/ours':>16} "
+        f"{'loop graph/ours':>16}"
+    )
     rng = np.random.default_rng(0)
-    for name, ours, loop in (("triplet", triplet_loss, loop_triplet_loss),
-                             ("smooth-ap", smooth_ap_loss, loop_smooth_ap_loss)):
+    for name, ours, loop in (
+        ("triplet", triplet_loss, loop_triplet_loss),
+        ("smooth-ap", smooth_ap_loss, loop_smooth_ap_loss),
+    ):
         graph_step = tf.function(lambda f, y, loss=ours: loss_and_gradient(loss, f, y))
         loop_graph_step = tf.function(lambda f, y, loss=loop: loss_and_gradient(loss, f, y))
         for batch in (100, 256):
@@ -98,15 +104,20 @@ def main() -> None:
             labels = tf.constant(rng.integers(0, CLASSES, size=batch))
             ours_value = float(graph_step(features, labels)[0])
             loop_value = float(loss_and_gradient(loop, features, labels)[0])
-            assert abs(ours_value - loop_value) < 1e-4 * max(1.0, abs(loop_value)), \
-                (name, ours_value, loop_value)
+            assert abs(ours_value - loop_value) < 1e-4 * max(1.0, abs(loop_value)), (
+                name,
+                ours_value,
+                loop_value,
+            )
             t_graph = best_seconds(lambda: graph_step(features, labels), repeats)
             t_eager = best_seconds(lambda: loss_and_gradient(ours, features, labels), repeats)
             t_loop = best_seconds(lambda: loss_and_gradient(loop, features, labels), repeats)
             t_loop_graph = best_seconds(lambda: loop_graph_step(features, labels), repeats)
-            print(f"{name:<10} {batch:>5} {t_graph * 1e3:>14.2f} ms {t_eager * 1e3:>8.2f} ms "
-                  f"{t_loop * 1e3:>8.2f} ms {t_loop_graph * 1e3:>14.2f} ms "
-                  f"{t_loop / t_graph:>15.1f}x {t_loop_graph / t_graph:>15.1f}x")
+            print(
+                f"{name:<10} {batch:>5} {t_graph * 1e3:>14.2f} ms {t_eager * 1e3:>8.2f} ms "
+                f"{t_loop * 1e3:>8.2f} ms {t_loop_graph * 1e3:>14.2f} ms "
+                f"{t_loop / t_graph:>15.1f}x {t_loop_graph / t_graph:>15.1f}x"
+            )
 
 
 if __name__ == "__main__":

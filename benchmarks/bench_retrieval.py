@@ -168,11 +168,13 @@ def compare(n: int, d: int, n_sample: int) -> bool:
     if have_faiss():
         print(f"  (f) faiss full ranking {t_faiss:9.2f} s   (IndexFlatL2, k = N, and (b)'s AP)")
     else:
-        print("  (f) faiss full ranking   skipped: faiss not installed (pip install -e \".[bench]\")")
-    print(f"  speed-up of (d): {t_loop_all / t_ours:.0f}x over (a) [target >= 100x], "
-          f"{t_numpy / t_ours:.1f}x over (b) [target >= 2.5x], {t_sk_all / t_ours:.0f}x over (c), "
-          f"{t_floor / t_ours:.2f}x over the floor (e)"
-          + (f", {t_faiss / t_ours:.1f}x over faiss (f)" if have_faiss() else ""))
+        print('  (f) faiss full ranking   skipped: faiss not installed (pip install -e ".[bench]")')
+    print(
+        f"  speed-up of (d): {t_loop_all / t_ours:.0f}x over (a) [target >= 100x], "
+        f"{t_numpy / t_ours:.1f}x over (b) [target >= 2.5x], {t_sk_all / t_ours:.0f}x over (c), "
+        f"{t_floor / t_ours:.2f}x over the floor (e)"
+        + (f", {t_faiss / t_ours:.1f}x over faiss (f)" if have_faiss() else "")
+    )
     sample_map = ours[sample].mean()
     map_gaps = {
         "(a)": abs(loop.mean() - sample_map),
@@ -184,12 +186,18 @@ def compare(n: int, d: int, n_sample: int) -> bool:
         map_gaps["(f)"] = abs(by_faiss.mean() - ours_map)
         per_query["(f)"] = by_faiss - ours
     agree = all(gap <= TOLERANCE for gap in map_gaps.values())
-    print("  mAP differences from (d) (on the sampled queries for (a), (c)): "
-          + ", ".join(f"{name} {gap:.1e}" for name, gap in map_gaps.items())
-          + ("  -> agree to 1e-6" if agree else "  -> DISAGREE beyond 1e-6"))
-    print("  single queries: " + ", ".join(
-        f"{name} max {np.abs(gap).max():.1e} ({np.mean(np.abs(gap) > TOLERANCE):.1%} over 1e-6)"
-        for name, gap in per_query.items()))
+    print(
+        "  mAP differences from (d) (on the sampled queries for (a), (c)): "
+        + ", ".join(f"{name} {gap:.1e}" for name, gap in map_gaps.items())
+        + ("  -> agree to 1e-6" if agree else "  -> DISAGREE beyond 1e-6")
+    )
+    print(
+        "  single queries: "
+        + ", ".join(
+            f"{name} max {np.abs(gap).max():.1e} ({np.mean(np.abs(gap) > TOLERANCE):.1%} over 1e-6)"
+            for name, gap in per_query.items()
+        )
+    )
     # Single queries differ where two float32 distances are within rounding of each other and
     # the methods round differently (summation order). That is not a ranking error:
     return agree
@@ -215,9 +223,11 @@ def exactness(n: int, d: int) -> bool:
         reference[rows] = (precision * relevant).sum(axis=1) / relevant.sum(axis=1)
     gap = np.abs(reference - ours).max()
     n_distinct = len(np.unique(distances[0]))
-    print(f"\nties: N = {n:,} integer codes, d = {d} ({n_distinct} distinct distances in a row of "
-          f"{n:,}): max difference from a stable-argsort reference {gap:.1e}"
-          + ("  -> exact" if gap <= 1e-12 else "  -> NOT EXACT"))
+    print(
+        f"\nties: N = {n:,} integer codes, d = {d} ({n_distinct} distinct distances in a row of "
+        f"{n:,}): max difference from a stable-argsort reference {gap:.1e}"
+        + ("  -> exact" if gap <= 1e-12 else "  -> NOT EXACT")
+    )
     return gap <= 1e-12
 
 
@@ -247,16 +257,21 @@ def rounding(n: int) -> None:
     """The float32 rounding of (d) against a float64 ranking: the figures of the docstring."""
     print(f"\nfloat32 rounding of (d) against a float64 ranking, N = {n:,} (per-query AP, mAP):")
     rng = np.random.default_rng(5)
-    cases = [("unit codes, d = 256", 256, True, 0.0), ("unit codes, d = 2,048", 2048, True, 0.0),
-             ("raw codes, d = 1, about 1,000 from 0", 1, False, 1000.0),
-             ("raw codes, d = 256, about 160 from 0", 256, False, 10.0)]
+    cases = [
+        ("unit codes, d = 256", 256, True, 0.0),
+        ("unit codes, d = 2,048", 2048, True, 0.0),
+        ("raw codes, d = 1, about 1,000 from 0", 1, False, 1000.0),
+        ("raw codes, d = 256, about 160 from 0", 256, False, 10.0),
+    ]
     for name, d, normalize, offset in cases:
         codes, labels = clustered_codes(n, d, seed=int(rng.integers(100)))
         codes = codes * (10.0 if offset else 1.0) + offset
         _, ours = mean_average_precision(codes, labels, normalize=normalize, return_per_query=True)
         reference = float64_aps(codes, labels, normalize)
-        print(f"  {name:38s} max |dAP| {np.abs(ours - reference).max():.1e}, "
-              f"|dmAP| {abs(ours.mean() - reference.mean()):.1e}")
+        print(
+            f"  {name:38s} max |dAP| {np.abs(ours - reference).max():.1e}, "
+            f"|dmAP| {abs(ours.mean() - reference.mean()):.1e}"
+        )
 
 
 def wide_codes(n: int, d: int, limit: float) -> None:
@@ -264,8 +279,10 @@ def wide_codes(n: int, d: int, limit: float) -> None:
     mean_average_precision(codes[:500], labels[:500])  # TensorFlow's start-up, not the work
     mean_ap, seconds = timed(mean_average_precision, codes, labels)
     verdict = "under" if seconds < limit else "OVER"
-    print(f"\nmAP of N = {n:,} wide codes, d = {d:,}: {seconds:.2f} s ({verdict} the {limit:.0f} s "
-          f"target), mAP = {mean_ap:.4f}")
+    print(
+        f"\nmAP of N = {n:,} wide codes, d = {d:,}: {seconds:.2f} s ({verdict} the {limit:.0f} s "
+        f"target), mAP = {mean_ap:.4f}"
+    )
 
 
 def rss_bytes(field: str) -> int:
@@ -287,24 +304,32 @@ def memory_child(n: int, d: int) -> None:
     from helpers.retrieval import ranking
 
     budget = ranking.MEMORY_BUDGET_BYTES + 2 * codes.nbytes
-    print(f"\npeak memory growth {growth / 2**20:,.0f} MiB = {growth / budget:.2f}x the stated "
-          f"budget (256 MiB of blocks + two float32 copies of the codes)")
+    print(
+        f"\npeak memory growth {growth / 2**20:,.0f} MiB = {growth / budget:.2f}x the stated "
+        f"budget (256 MiB of blocks + two float32 copies of the codes)"
+    )
     verdict = "under" if growth < 2**30 else "OVER"
-    print(f"\nmAP of N = {n:,} codes, d = {d}: {seconds:.1f} s, mAP = {mean_ap:.4f}, peak memory "
-          f"growth {growth / 2**20:,.0f} MiB ({verdict} the 1 GiB target; codes are "
-          f"{codes.nbytes / 2**20:,.0f} MiB)")
+    print(
+        f"\nmAP of N = {n:,} codes, d = {d}: {seconds:.1f} s, mAP = {mean_ap:.4f}, peak memory "
+        f"growth {growth / 2**20:,.0f} MiB ({verdict} the 1 GiB target; codes are "
+        f"{codes.nbytes / 2**20:,.0f} MiB)"
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, under ~30 s")
-    parser.add_argument("--memory-child", nargs=2, type=int, metavar=("N", "D"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--memory-child", nargs=2, type=int, metavar=("N", "D"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.memory_child:
         memory_child(*args.memory_child)
         return 0
-    print(f"numpy {np.__version__}, {os.cpu_count()} CPU(s), "
-          f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}")
+    print(
+        f"numpy {np.__version__}, {os.cpu_count()} CPU(s), "
+        f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}"
+    )
     if args.quick:
         agree = compare(n=1_000, d=256, n_sample=50) & exactness(n=1_000, d=8)
         rounding(n=1_000)

@@ -1,4 +1,4 @@
-"""Notebook 04's n-sweep two ways, in one run: through the frozen VGG16 (the seed's way) or on cached codes.
+"""Notebook 04's n-sweep two ways, in one run: through the frozen VGG16, or on cached codes.
 
 Both train the same new softmax on VGG16's ``fc2`` for every n of the sweep, with the same seed,
 epochs, batches and optimiser (``helpers.models.transfer.train_head``):
@@ -27,8 +27,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from helpers.models import features, transfer  # noqa: E402
 from helpers.data.splits import per_class_split  # noqa: E402
+from helpers.models import features, transfer  # noqa: E402
 
 SEED = 4
 
@@ -42,8 +42,13 @@ def seeds_way(vgg, images, labels, splits, n_classes, epochs):
     for n, (val, test, train) in splits.items():
         keras.utils.set_random_seed(SEED)
         model = transfer.transfer_model(vgg, n_classes)
-        transfer.train_head(model, (preprocess(images[train]), labels[train]),
-                            (preprocess(images[val]), labels[val]), epochs=epochs, patience=None)
+        transfer.train_head(
+            model,
+            (preprocess(images[train]), labels[train]),
+            (preprocess(images[val]), labels[val]),
+            epochs=epochs,
+            patience=None,
+        )
         predictions[n] = np.asarray(model(preprocess(images[test]), training=False))
         accuracies[n] = float(np.mean(predictions[n].argmax(1) == labels[test]))
         print(f"  seed's way, n = {n} done", flush=True)
@@ -52,17 +57,23 @@ def seeds_way(vgg, images, labels, splits, n_classes, epochs):
 
 def cached_codes_way(vgg, images, labels, splits, n_classes, epochs):
     largest = splits[max(splits)]
-    used = np.concatenate(largest)               # validation, test, largest training set
+    used = np.concatenate(largest)  # validation, test, largest training set
     row_of = np.full(len(labels), -1)
     row_of[used] = np.arange(len(used))
-    codes = features.extract_codes(vgg, images[used], "fc2", batch_size=32, preprocess=preprocess,
-                                   verbose=False)["fc2"]
+    codes = features.extract_codes(
+        vgg, images[used], "fc2", batch_size=32, preprocess=preprocess, verbose=False
+    )["fc2"]
     accuracies, predictions = {}, {}
     for n, (val, test, train) in splits.items():
         keras.utils.set_random_seed(SEED)
         head = transfer.code_head(n_classes)
-        transfer.train_head(head, (codes[row_of[train]], labels[train]),
-                            (codes[row_of[val]], labels[val]), epochs=epochs, patience=None)
+        transfer.train_head(
+            head,
+            (codes[row_of[train]], labels[train]),
+            (codes[row_of[val]], labels[val]),
+            epochs=epochs,
+            patience=None,
+        )
         predictions[n] = np.asarray(head(codes[row_of[test]], training=False))
         accuracies[n] = float(np.mean(predictions[n].argmax(1) == labels[test]))
     return accuracies, predictions
@@ -77,11 +88,17 @@ def timed(function, *args):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes, a smoke check")
-    parser.add_argument("--n-values", type=int, nargs="+", default=None,
-                        help="training pictures per class of the sweep (default 2 4 8 16 32)")
+    parser.add_argument(
+        "--n-values",
+        type=int,
+        nargs="+",
+        default=None,
+        help="training pictures per class of the sweep (default 2 4 8 16 32)",
+    )
     args = parser.parse_args()
-    n_values, n_val, n_test, epochs = (((1, 2), 1, 1, 2) if args.quick else
-                                       ((2, 4, 8, 16, 32), 2, 2, 20))
+    n_values, n_val, n_test, epochs = (
+        ((1, 2), 1, 1, 2) if args.quick else ((2, 4, 8, 16, 32), 2, 2, 20)
+    )
     n_values = tuple(args.n_values) if args.n_values else n_values
     n_classes = 2
     per_class = max(n_values) + n_val + n_test
@@ -92,27 +109,38 @@ def main():
     vgg = keras.applications.VGG16(weights=None, include_top=True)
     forwards_seed = sum(epochs * n_classes * (n + n_val) + n_classes * n_test for n in n_values)
     forwards_ours = n_classes * per_class
-    print(f"{n_classes} classes, n in {n_values}, {n_val} validation + {n_test} test per class, "
-          f"{epochs} epochs per n; VGG16 forward passes: seed's way {forwards_seed:,}, cached "
-          f"codes {forwards_ours:,} ({forwards_seed / forwards_ours:.0f}x fewer)")
+    print(
+        f"{n_classes} classes, n in {n_values}, {n_val} validation + {n_test} test per class, "
+        f"{epochs} epochs per n; VGG16 forward passes: seed's way {forwards_seed:,}, cached "
+        f"codes {forwards_ours:,} ({forwards_seed / forwards_ours:.0f}x fewer)"
+    )
 
     seed_time, (seed_accuracy, seed_predictions) = timed(
-        seeds_way, vgg, images, labels, splits, n_classes, epochs)
+        seeds_way, vgg, images, labels, splits, n_classes, epochs
+    )
     ours_time, (ours_accuracy, ours_predictions) = timed(
-        cached_codes_way, vgg, images, labels, splits, n_classes, epochs)
+        cached_codes_way, vgg, images, labels, splits, n_classes, epochs
+    )
 
-    agree = all(np.array_equal(seed_predictions[n].argmax(1), ours_predictions[n].argmax(1))
-                and np.allclose(seed_predictions[n], ours_predictions[n], atol=1e-3)
-                for n in n_values)
+    agree = all(
+        np.array_equal(seed_predictions[n].argmax(1), ours_predictions[n].argmax(1))
+        and np.allclose(seed_predictions[n], ours_predictions[n], atol=1e-3)
+        for n in n_values
+    )
     for n in n_values:
-        print(f"n = {n:2d}: test accuracy seed's way {seed_accuracy[n]:.3f}, cached codes "
-              f"{ours_accuracy[n]:.3f}; largest probability difference "
-              f"{np.abs(seed_predictions[n] - ours_predictions[n]).max():.1e}")
+        print(
+            f"n = {n:2d}: test accuracy seed's way {seed_accuracy[n]:.3f}, cached codes "
+            f"{ours_accuracy[n]:.3f}; largest probability difference "
+            f"{np.abs(seed_predictions[n] - ours_predictions[n]).max():.1e}"
+        )
     print(f"whole sweep: seed's way {seed_time:8.1f} s")
     print(f"whole sweep: cached codes {ours_time:8.1f} s (extraction included)")
     print(f"ratio seed's way / cached codes: {seed_time / ours_time:.1f}x (goal >= 20x)")
-    print("predictions of the two ways agree (same classes, probabilities to 1e-3)" if agree
-          else "DISAGREE: the two ways predict different test probabilities")
+    print(
+        "predictions of the two ways agree (same classes, probabilities to 1e-3)"
+        if agree
+        else "DISAGREE: the two ways predict different test probabilities"
+    )
     raise SystemExit(0 if agree else 1)
 
 

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import os
-
 from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
@@ -42,14 +41,21 @@ class RetrievalExplorer:
     1.0
     """
 
-    def __init__(self, images: np.ndarray, codes_by_name: Mapping[str, np.ndarray],
-                 labels: Sequence, class_names: Sequence[str] | None = None):
+    def __init__(
+        self,
+        images: np.ndarray,
+        codes_by_name: Mapping[str, np.ndarray],
+        labels: Sequence,
+        class_names: Sequence[str] | None = None,
+    ):
         self.images = np.asarray(images)
         self.labels = np.asarray(labels)
         n = len(self.images)
         if n < 2 or self.labels.shape != (n,):
-            raise ValueError(f"Need at least 2 images and one label each; got {n} images and "
-                             f"labels of shape {self.labels.shape}.")
+            raise ValueError(
+                f"Need at least 2 images and one label each; got {n} images and "
+                f"labels of shape {self.labels.shape}."
+            )
         if not codes_by_name:
             raise ValueError("codes_by_name is empty; pass {name: (n, d) codes}.")
         for name, codes in codes_by_name.items():
@@ -58,8 +64,9 @@ class RetrievalExplorer:
         self.codes = {name: features.l2_normalize(codes) for name, codes in codes_by_name.items()}
         self.class_names = class_names
 
-    def explore_query(self, query_index: int, name: str, k: int,
-                      subtitle: str | None = None) -> tuple[Figure, float]:
+    def explore_query(
+        self, query_index: int, name: str, k: int, subtitle: str | None = None
+    ) -> tuple[Figure, float]:
         """Draw query ``query_index`` and its ``k`` nearest images (k < n) by codes ``name``.
 
         Returns
@@ -75,31 +82,46 @@ class RetrievalExplorer:
         if name not in self.codes:
             raise ValueError(f"No codes named {name!r}; choose one of {list(self.codes)}.")
         if not 0 <= query_index < n or not 1 <= k < n:
-            raise ValueError(f"query_index must be in 0..{n - 1} and k in 1..{n - 1}; got "
-                             f"{query_index} and {k}.")
+            raise ValueError(
+                f"query_index must be in 0..{n - 1} and k in 1..{n - 1}; got {query_index} and {k}."
+            )
         codes = self.codes[name]
         # The codes were L2-normalised in __init__ (and an all-zero row refused there).
-        _, ranking = retrieval.knn(codes[query_index:query_index + 1], codes, k=n - 1,
-                                   exclude=[query_index], normalize=False)
+        _, ranking = retrieval.knn(
+            codes[query_index : query_index + 1],
+            codes,
+            k=n - 1,
+            exclude=[query_index],
+            normalize=False,
+        )
         ranking = ranking[0]
         query_label = self.labels[query_index]
         ap = retrieval.average_precision(self.labels[ranking], query_label)
         nearest = ranking[:k]
         figure = plots.show_retrieval(
-            self.images[query_index], self.images[nearest], self.labels[nearest] == query_label,
+            self.images[query_index],
+            self.images[nearest],
+            self.labels[nearest] == query_label,
             query_label=self._name(query_label),
-            retrieved_labels=[self._name(label) for label in self.labels[nearest]], ap=ap,
+            retrieved_labels=[self._name(label) for label in self.labels[nearest]],
+            ap=ap,
             title=f"Query {query_index} and its {k} nearest images by {name} codes "
-                  "(green = same class, red = other)", subtitle=subtitle)
+            "(green = same class, red = other)",
+            subtitle=subtitle,
+        )
         return figure, ap
 
     def _name(self, label) -> str:
         return str(self.class_names[label]) if self.class_names is not None else str(label)
 
 
-def retrieval_explorer(images: np.ndarray, codes_by_name: Mapping[str, np.ndarray],
-                       labels: Sequence, class_names: Sequence[str] | None = None,
-                       max_k: int = 20):
+def retrieval_explorer(
+    images: np.ndarray,
+    codes_by_name: Mapping[str, np.ndarray],
+    labels: Sequence,
+    class_names: Sequence[str] | None = None,
+    max_k: int = 20,
+):
     """A widget box: query slider, code dropdown and k slider above the retrieved row and its AP.
 
     Arguments as for :class:`RetrievalExplorer`; ``max_k`` is the slider's largest k (at most
@@ -136,8 +158,9 @@ def retrieval_explorer(images: np.ndarray, codes_by_name: Mapping[str, np.ndarra
 
     def redraw(change=None) -> None:
         figure, ap = explorer.explore_query(query.value, code.value, k.value)
-        ap_label.value = (f"AP of query {query.value} with {code.value} codes "
-                          f"(query excluded): {ap:.3f}")
+        ap_label.value = (
+            f"AP of query {query.value} with {code.value} codes (query excluded): {ap:.3f}"
+        )
         if get_ipython() is not None:  # outside a kernel there is no front end to draw in
             with output:
                 output.clear_output(wait=True)

@@ -46,13 +46,17 @@ def config_for(stem: str) -> dict:
         "name": stem,
         "init_cell": True,
         "check_all_cell": True,
-        "export_cell": {"pdf": False, "run_tests": False, "force_save": False,
-                        "files": [f"{stem}.html"], "instructions": HANDIN},
+        "export_cell": {
+            "pdf": False,
+            "run_tests": False,
+            "force_save": False,
+            "files": [f"{stem}.html"],
+            "instructions": HANDIN,
+        },
         "run_tests": False,
         "solutions_pdf": False,
         "template_pdf": False,
-        "generate": {"pdf": False, "show_stdout": True, "show_hidden": False,
-                     "zips": False},
+        "generate": {"pdf": False, "show_stdout": True, "show_hidden": False, "zips": False},
         "tests": {"files": False, "ok_format": True},
         "files": [],
     }
@@ -72,8 +76,10 @@ def config_cell(notebook: nbformat.NotebookNode, path: Path) -> nbformat.Noteboo
         )
     written = yaml.safe_load(first.source) or {}
     if written.get("name") != path.stem:
-        raise ValueError(f"{path}: its {MARKER} cell says name: {written.get('name')!r}; "
-                         f"it must be the file's stem, {path.stem!r}.")
+        raise ValueError(
+            f"{path}: its {MARKER} cell says name: {written.get('name')!r}; "
+            f"it must be the file's stem, {path.stem!r}."
+        )
     return first
 
 
@@ -82,8 +88,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("notebooks", nargs="+", type=Path)
     parser.add_argument("--check", action="store_true", help="only report notebooks that differ")
     args = parser.parse_args(argv)
-    return regenerate(args.notebooks, config_cell, lambda path: config_source(path.stem),
-                      args.check)
+    return regenerate(
+        args.notebooks, config_cell, lambda path: config_source(path.stem), args.check
+    )
+
 
 if __name__ == "__main__":
     sys.exit(main())

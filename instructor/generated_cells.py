@@ -14,8 +14,9 @@ from typing import Callable
 import nbformat
 
 
-def regenerate(paths: list[Path], cell_of: Callable, source_of: Callable[[Path], str],
-               check: bool) -> int:
+def regenerate(
+    paths: list[Path], cell_of: Callable, source_of: Callable[[Path], str], check: bool
+) -> int:
     """Rewrite (or, with ``check``, only report) each notebook's generated cell.
 
     ``cell_of(notebook, path)`` returns the cell the script owns, or raises ``ValueError`` saying

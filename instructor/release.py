@@ -37,7 +37,7 @@ OTTER_PIN = "otter-grader==7.0.0"
 
 
 WHEEL = "neural_codes_course-*.whl"
-PUBLIC_TESTS = "_public_tests"   # helpers/_public_tests/t<stem>/<question>.py, in the wheel only
+PUBLIC_TESTS = "_public_tests"  # helpers/_public_tests/t<stem>/<question>.py, in the wheel only
 
 
 def public_tests_package(stem: str) -> str:
@@ -54,15 +54,21 @@ def write_public_tests(package_dir: Path, tests_by_notebook: dict[str, dict]) ->
     """
     root = package_dir / PUBLIC_TESTS
     root.mkdir()
-    (root / "__init__.py").write_text('"""Public tests of the student notebooks (make release)."""\n')
+    (root / "__init__.py").write_text(
+        '"""Public tests of the student notebooks (make release)."""\n'
+    )
     for stem, tests in tests_by_notebook.items():
         folder = root / public_tests_package(stem)
         folder.mkdir()
         (folder / "__init__.py").write_text("")
         for question, test in tests.items():
-            public = {**test, "suites": [{**suite, "cases": [case for case in suite["cases"]
-                                                             if not case.get("hidden")]}
-                                         for suite in test["suites"]]}
+            public = {
+                **test,
+                "suites": [
+                    {**suite, "cases": [case for case in suite["cases"] if not case.get("hidden")]}
+                    for suite in test["suites"]
+                ],
+            }
             (folder / f"{question}.py").write_text(f"OK_FORMAT = True\n\ntest = {public!r}\n")
 
 
@@ -76,18 +82,35 @@ def build_wheel(dest: Path, public_tests: dict[str, dict] | None = None) -> Path
     dest.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "src"
-        shutil.copytree(ROOT / "helpers", source / "helpers",
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", PUBLIC_TESTS))
+        shutil.copytree(
+            ROOT / "helpers",
+            source / "helpers",
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", PUBLIC_TESTS),
+        )
         if public_tests:
             write_public_tests(source / "helpers", public_tests)
         for name in ("pyproject.toml", "README.md"):
             shutil.copy2(ROOT / name, source / name)
         before = set(dest.glob("*.whl"))
-        subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
-                        "--no-build-isolation", "--no-index", "-w", str(dest), str(source)],
-                       check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "wheel",
+                "--quiet",
+                "--no-deps",
+                "--no-build-isolation",
+                "--no-index",
+                "-w",
+                str(dest),
+                str(source),
+            ],
+            check=True,
+        )
     built = sorted(set(dest.glob("neural_codes_course-*.whl")) - before) or sorted(
-        dest.glob("neural_codes_course-*.whl"))
+        dest.glob("neural_codes_course-*.whl")
+    )
     return built[-1]
 
 
@@ -97,8 +120,13 @@ def questions_of(master: nbformat.NotebookNode) -> list[dict]:
     for cell in master.cells:
         if cell.cell_type == "raw" and cell.source.lstrip().upper().startswith("# BEGIN QUESTION"):
             config = yaml.safe_load(cell.source) or {}
-            found.append({"name": str(config["name"]), "points": config.get("points"),
-                          "manual": bool(config.get("manual", False))})
+            found.append(
+                {
+                    "name": str(config["name"]),
+                    "points": config.get("points"),
+                    "manual": bool(config.get("manual", False)),
+                }
+            )
     return found
 
 
@@ -112,7 +140,7 @@ def _is_setup(cell) -> bool:
 
 # The student notebook's otter init cell (see init_cell_source); __NAME__ placeholders are filled
 # in by plain replacement, so the cell's own braces stay as they are.
-INIT_CELL_TEMPLATE = '''\
+INIT_CELL_TEMPLATE = """\
 # Initialize Otter: the grader.check cells below and the hand-in cell at the end.
 # Colab does not ship otter-grader: it is installed once (it leaves TensorFlow, Keras and numpy).
 import importlib.resources, importlib.util, os, subprocess, sys
@@ -147,7 +175,7 @@ if no_checks:  # a hand-written stand-in (otter has no mode without tests): says
         def export(self, *args, **kwargs): print("No hand-in zip.", no_checks)
         check_all = check
     grader = NoChecks()
-    print("The grader.check cells are unavailable.", no_checks)'''
+    print("The grader.check cells are unavailable.", no_checks)"""
 
 
 def init_cell_source(stem: str) -> str:
@@ -159,8 +187,13 @@ def init_cell_source(stem: str) -> str:
     what is missing and what to do, and ``grader`` becomes a stand-in whose ``check``,
     ``check_all`` and ``export`` print that they are unavailable instead of raising.
     """
-    fill = {"__OTTER__": OTTER_PIN, "__TESTS__": PUBLIC_TESTS, "__WHEEL__": WHEEL,
-            "__PACKAGE__": public_tests_package(stem), "__NOTEBOOK__": f"{stem}.ipynb"}
+    fill = {
+        "__OTTER__": OTTER_PIN,
+        "__TESTS__": PUBLIC_TESTS,
+        "__WHEEL__": WHEEL,
+        "__PACKAGE__": public_tests_package(stem),
+        "__NOTEBOOK__": f"{stem}.ipynb",
+    }
     source = INIT_CELL_TEMPLATE
     for placeholder, value in fill.items():
         source = source.replace(placeholder, value)
@@ -176,20 +209,27 @@ def adjust_student_notebook(path: Path, stem: str) -> None:
     init.source = init_cell_source(stem)
     setup_index = next((i for i, cell in enumerate(notebook.cells) if _is_setup(cell)), -1)
     notebook.cells.insert(setup_index + 1, init)
-    export = next(cell for cell in notebook.cells
-                  if cell.cell_type == "code" and "grader.export(" in cell.source)
+    export = next(
+        cell
+        for cell in notebook.cells
+        if cell.cell_type == "code" and "grader.export(" in cell.source
+    )
     call = next(line for line in export.source.splitlines() if line.startswith("grader.export("))
     export.source = (
-        "# Save the notebook first (File > Save), then run this cell: it writes an HTML copy of the\n"
+        "# Save the notebook first (File > Save), then run this cell: it writes an HTML copy "
+        "of the\n"
         "# saved notebook and the zip to hand in (executed notebook + HTML).\n"
         "import os\n"
         f'if os.path.exists("{stem}.ipynb"):\n'
-        '    subprocess.run([sys.executable, "-m", "nbconvert", "--to", "html", "--log-level", "ERROR",\n'
+        '    subprocess.run([sys.executable, "-m", "nbconvert", "--to", "html", '
+        '"--log-level", "ERROR",\n'
         f'                    "{stem}.ipynb"], check=True)\n'
         f"    {call}\n"
         "else:  # on Colab the notebook lives in Drive, not in the runtime's folder\n"
-        f'    print("{stem}.ipynb is not in this folder (on Colab it lives in Drive). After Run all, "\n'
-        '          "hand in the notebook itself: File > Download > Download .ipynb.")')
+        f'    print("{stem}.ipynb is not in this folder (on Colab it lives in Drive). '
+        'After Run all, "\n'
+        '          "hand in the notebook itself: File > Download > Download .ipynb.")'
+    )
     nbformat.validate(notebook)
     nbformat.write(notebook, path)
 
@@ -203,8 +243,20 @@ def release_notebook(master_path: Path, out: Path) -> dict:
         raise SystemExit(f"{master_path}: no '# BEGIN QUESTION' cells; not a master notebook yet.")
     with tempfile.TemporaryDirectory() as tmp:
         result = Path(tmp) / stem
-        subprocess.run([sys.executable, "-m", "otter", "assign", "--no-run-tests", "--no-pdfs",
-                        str(master_path), str(result)], check=True, cwd=master_path.parent)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "otter",
+                "assign",
+                "--no-run-tests",
+                "--no-pdfs",
+                str(master_path),
+                str(result),
+            ],
+            check=True,
+            cwd=master_path.parent,
+        )
         student = out / "students" / f"{stem}.ipynb"
         student.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(result / "student" / f"{stem}.ipynb", student)
@@ -225,12 +277,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     masters = args.notebooks or sorted((ROOT / "notebooks").glob("*.ipynb"))
     if assignment_config.main(["--check", *map(str, masters)]) != 0:
-        print("The ASSIGNMENT CONFIG cells differ from the template: run "
-              "`python -m instructor.assignment_config notebooks/*.ipynb` and commit.", file=sys.stderr)
+        print(
+            "The ASSIGNMENT CONFIG cells differ from the template: run "
+            "`python -m instructor.assignment_config notebooks/*.ipynb` and commit.",
+            file=sys.stderr,
+        )
         return 1
     # Files of an earlier release go (only the kinds this script writes; nothing else is deleted).
-    for pattern in ("students/*.ipynb", "students/neural_codes_course-*.whl",
-                    "autograder/*-autograder.zip", "autograder/*-questions.json"):
+    for pattern in (
+        "students/*.ipynb",
+        "students/neural_codes_course-*.whl",
+        "autograder/*-autograder.zip",
+        "autograder/*-questions.json",
+    ):
         for old in args.out.glob(pattern):
             old.unlink()
     public_tests = {}
@@ -241,7 +300,9 @@ def main(argv: list[str] | None = None) -> int:
         student = nbformat.read(args.out / "students" / master.name, as_version=4)
         public_tests[master.stem] = student.metadata.get("otter", {}).get("tests", {})
     wheel = build_wheel(args.out / "students", public_tests)
-    print(f"wheel: {wheel.relative_to(args.out.parent) if args.out.is_relative_to(ROOT) else wheel}")
+    print(
+        f"wheel: {wheel.relative_to(args.out.parent) if args.out.is_relative_to(ROOT) else wheel}"
+    )
     print(f"Give students {args.out / 'students'}; keep {args.out / 'autograder'} private.")
     return 0
 

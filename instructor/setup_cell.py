@@ -21,10 +21,10 @@ missing but never replaces Colab's own versions.
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import tomllib
 from pathlib import Path
-
 
 from instructor.generated_cells import regenerate
 
@@ -55,10 +55,17 @@ def setup_cell_source() -> str:
 # TensorFlow, Keras or numpy; then print versions, GPU, profile and where data and outputs go.
 USE_DRIVE = False  # set True on Colab to keep checkpoints/models/caches on Google Drive
 COURSE_URL = "{course_url()}"
-import glob, importlib.metadata, importlib.util, subprocess, sys, tempfile
+import glob
+import importlib.metadata
+import importlib.util
+import subprocess
+import sys
+import tempfile
+
 if importlib.util.find_spec("helpers") is None:
     class CourseNotInstalled(Exception):
-        _render_traceback_ = lambda self: [str(self)]  # Jupyter shows this message, no traceback
+        def _render_traceback_(self):  # Jupyter shows this message, no traceback
+            return [str(self)]
     wheels = (sorted(glob.glob("{WHEEL_GLOB}"))
               or sorted(glob.glob("{DRIVE_COURSE_FOLDER}/{WHEEL_GLOB}")))
     keep = tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False)
@@ -82,6 +89,20 @@ from helpers import session
 SETUP = session.setup_notebook(use_drive=USE_DRIVE)'''
 
 
+def ruff_formatted(source: str) -> str:
+    """``source`` as ``ruff format`` leaves it: `make test` checks the notebooks with ruff."""
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--stdin-filename", "cell.py", "-"],
+        input=source,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"ruff format failed on a generated cell: {result.stderr.strip()}")
+    return result.stdout.rstrip("\n")
+
+
 def first_code_cell(notebook, path: Path):
     """The notebook's first code cell (the setup cell)."""
     cell = next((cell for cell in notebook.cells if cell.cell_type == "code"), None)
@@ -95,8 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("notebooks", nargs="+", type=Path)
     parser.add_argument("--check", action="store_true", help="only report notebooks that differ")
     args = parser.parse_args(argv)
-    source = setup_cell_source()
+    source = ruff_formatted(setup_cell_source())
     return regenerate(args.notebooks, first_code_cell, lambda path: source, args.check)
+
 
 if __name__ == "__main__":
     sys.exit(main())

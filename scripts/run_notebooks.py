@@ -38,8 +38,11 @@ def headlines(notebook) -> list[str]:
     for cell in notebook.cells:
         for output in cell.get("outputs", []):
             if output.get("output_type") == "stream":
-                lines += [ln[len(MARKER):].strip() for ln in output.get("text", "").splitlines()
-                          if ln.startswith(MARKER)]
+                lines += [
+                    ln[len(MARKER) :].strip()
+                    for ln in output.get("text", "").splitlines()
+                    if ln.startswith(MARKER)
+                ]
     return lines
 
 
@@ -50,19 +53,22 @@ def result_path(path: Path, out_dir: Path) -> Path:
 
 def run_one(path: Path, out_dir: Path, cell_timeout: int) -> None:
     """Child side: execute ``path``; save notebook, HTML and result file; kill the kernel."""
+    from jupyter_client.manager import KernelManager
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
     from nbconvert import HTMLExporter
-
-    from jupyter_client.manager import KernelManager
 
     notebook = nbformat.read(path, as_version=4)
     # The kernel talks to this process over local (IPC) sockets in a private folder, not over
     # TCP: nothing on the machine can listen in, and ipykernel >= 7 has no warning to print.
     sockets = tempfile.mkdtemp(prefix="course-kernel-")
     kernel = KernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(sockets, "k"))
-    client = NotebookClient(notebook, km=kernel, timeout=cell_timeout,
-                            resources={"metadata": {"path": str(path.parent)}})
+    client = NotebookClient(
+        notebook,
+        km=kernel,
+        timeout=cell_timeout,
+        resources={"metadata": {"path": str(path.parent)}},
+    )
     start = time.perf_counter()
     error = ""
     try:
@@ -71,7 +77,7 @@ def run_one(path: Path, out_dir: Path, cell_timeout: int) -> None:
         error = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
     finally:  # a kernel manager passed in is not shut down by the client
         if kernel.has_kernel:
-            kernel.shutdown_kernel(now=True)   # kill: a polite shutdown can hang
+            kernel.shutdown_kernel(now=True)  # kill: a polite shutdown can hang
         shutil.rmtree(sockets, ignore_errors=True)
     elapsed = time.perf_counter() - start
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -84,9 +90,15 @@ def run_one(path: Path, out_dir: Path, cell_timeout: int) -> None:
     os.replace(partial, result_path(path, out_dir))
 
 
-def run_isolated(path: Path, out_dir: Path, command: list[str], *, exit_grace: float = 30,
-                 notebook_timeout: float | None = None, poll: float = 0.5
-                 ) -> tuple[bool, float, list[str], str]:
+def run_isolated(
+    path: Path,
+    out_dir: Path,
+    command: list[str],
+    *,
+    exit_grace: float = 30,
+    notebook_timeout: float | None = None,
+    poll: float = 0.5,
+) -> tuple[bool, float, list[str], str]:
     """Parent side: run ``command`` (which executes ``path``) and collect its result file.
 
     Returns ``(ok, seconds, headline figures, error)``. The child is killed ``exit_grace``
@@ -127,10 +139,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("notebooks", nargs="+", type=Path)
     parser.add_argument("--out", type=Path, default=Path("build"))
     parser.add_argument("--cell-timeout", type=int, default=900, help="seconds per cell")
-    parser.add_argument("--notebook-timeout", type=float, default=None,
-                        help="seconds per notebook (default: no limit beyond the cells')")
-    parser.add_argument("--exit-grace", type=float, default=30,
-                        help="seconds a finished run may take to exit before it is stopped")
+    parser.add_argument(
+        "--notebook-timeout",
+        type=float,
+        default=None,
+        help="seconds per notebook (default: no limit beyond the cells')",
+    )
+    parser.add_argument(
+        "--exit-grace",
+        type=float,
+        default=30,
+        help="seconds a finished run may take to exit before it is stopped",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -143,11 +163,28 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for path in args.notebooks:
         print(f"running {path} ...", flush=True)
-        command = [sys.executable, str(Path(__file__).resolve()), "--child", "--out",
-                   str(args.out), "--cell-timeout", str(args.cell_timeout), str(path)]
-        results.append((path.name, *run_isolated(path, args.out, command,
-                                                 exit_grace=args.exit_grace,
-                                                 notebook_timeout=args.notebook_timeout)))
+        command = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--child",
+            "--out",
+            str(args.out),
+            "--cell-timeout",
+            str(args.cell_timeout),
+            str(path),
+        ]
+        results.append(
+            (
+                path.name,
+                *run_isolated(
+                    path,
+                    args.out,
+                    command,
+                    exit_grace=args.exit_grace,
+                    notebook_timeout=args.notebook_timeout,
+                ),
+            )
+        )
 
     print(f"\nExecuted notebooks and HTML in {args.out}/")
     smoke = session.smoke_label().strip()

@@ -35,8 +35,9 @@ def main():
     from helpers.data import car_vs_other, decode, sources
     from helpers.data.archives import Archive
 
-    sources.REGISTRY["toy"] = sources.DataSource("toy", "Toy", (Archive("toy.zip", None),),
-                                                 root="toy", homepage="https://example.org")
+    sources.REGISTRY["toy"] = sources.DataSource(
+        "toy", "Toy", (Archive("toy.zip", None),), root="toy", homepage="https://example.org"
+    )
     decode.decode_images = fake_decode
     for round_ in range(rounds):
         while not (base / f"go{round_}").exists():
@@ -47,8 +48,11 @@ def main():
                 fetched = sources.fetch("toy")
                 files = sorted(fetched.path.rglob("*.bin"))
                 images = decode.cached_decode(files, fetched.path, progress=False)
-                result = {"ok": True, "path": str(fetched.path),
-                          "images_sha256": hashlib.sha256(np.ascontiguousarray(images)).hexdigest()}
+                result = {
+                    "ok": True,
+                    "path": str(fetched.path),
+                    "images_sha256": hashlib.sha256(np.ascontiguousarray(images)).hexdigest(),
+                }
             else:
                 fetched = car_vs_other.fetch_car_vs_other()
                 result = {"ok": True, "path": str(fetched.path), "source": fetched.source}

@@ -27,7 +27,7 @@ def test_every_declared_floor_is_the_version_pinned_in_constraints_floors():
     pinned = _pins("constraints/floors.txt")
     assert set(floors) == set(pinned)
     for name, floor in floors.items():  # 2.19 is pinned as 2.19.0
-        assert pinned[name].split(".")[:len(floor.split("."))] == floor.split("."), name
+        assert pinned[name].split(".")[: len(floor.split("."))] == floor.split("."), name
 
 
 def test_the_python_of_each_constraint_set_meets_requires_python():
@@ -38,7 +38,9 @@ def test_the_python_of_each_constraint_set_meets_requires_python():
 
 
 def test_setup_notebooks_version_check_refuses_exactly_what_the_floors_exclude():
-    floors = {name: tuple(int(p) for p in version.split(".")[:2])
-              for name, version in _pins("constraints/floors.txt").items()}
+    floors = {
+        name: tuple(int(p) for p in version.split(".")[:2])
+        for name, version in _pins("constraints/floors.txt").items()
+    }
     assert setup.MIN_TENSORFLOW == floors["tensorflow"]
     assert setup.MIN_KERAS == floors["keras"]

@@ -76,7 +76,9 @@ def test_download_streams_a_file_url_and_verifies_it(tmp_path):
     source.write_bytes(_zip_bytes({"top/x.txt": b"hello"}))
     md5 = hashlib.md5(source.read_bytes()).hexdigest()
     target = tmp_path / "cache" / "remote.zip"
-    archives.download(Archive("remote.zip", source.as_uri(), size=source.stat().st_size, md5=md5), target)
+    archives.download(
+        Archive("remote.zip", source.as_uri(), size=source.stat().st_size, md5=md5), target
+    )
     assert target.read_bytes() == source.read_bytes()
     assert not target.with_name("remote.zip.part").exists()
 
@@ -101,7 +103,10 @@ def test_unpack_merges_two_tars_into_one_root_and_marker_round_trips(tmp_path):
     first.write_bytes(_tar_bytes({"root/x/1.txt": b"1"}))
     second.write_bytes(_tar_bytes({"root/y/2.txt": b"2"}))
     root = archives.unpack([first, second], tmp_path / "cache", "root")
-    assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*.txt")) == ["x/1.txt", "y/2.txt"]
+    assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*.txt")) == [
+        "x/1.txt",
+        "y/2.txt",
+    ]
     assert archives.read_marker(tmp_path / "cache") is None
     archives.write_marker(tmp_path / "cache", {"origin": "mirror"})
     assert archives.read_marker(tmp_path / "cache") == {"origin": "mirror"}

@@ -28,15 +28,20 @@ def caltech(tmp_path, monkeypatch):
     monkeypatch.delenv("COURSE_DATA_MIRROR", raising=False)
     monkeypatch.setenv("COURSE_PROFILE", "full")
     entry = sources.REGISTRY["caltech256"]
-    monkeypatch.setitem(sources.REGISTRY, "caltech256", DataSource(**{
-        **entry.__dict__, "archives": (Archive("256_ObjectCategories.tar", None),)}))
+    monkeypatch.setitem(
+        sources.REGISTRY,
+        "caltech256",
+        DataSource(**{**entry.__dict__, "archives": (Archive("256_ObjectCategories.tar", None),)}),
+    )
     path = tmp_path / "cache" / "caltech256" / "256_ObjectCategories.tar"
     path.parent.mkdir(parents=True)
     with tarfile.open(path, "w") as archive:
         for label, folder in enumerate(CLASSES + ["257.clutter"]):
             for number in range(1, PER_CLASS + 1):
                 data = _jpeg(10 * label + number, (30 + number, 20))  # sizes differ, as in Caltech
-                info = tarfile.TarInfo(f"256_ObjectCategories/{folder}/{folder[:3]}_{number:04d}.jpg")
+                info = tarfile.TarInfo(
+                    f"256_ObjectCategories/{folder}/{folder[:3]}_{number:04d}.jpg"
+                )
                 info.size = len(data)
                 archive.addfile(info, io.BytesIO(data))
 
@@ -76,8 +81,11 @@ def test_caltech256_files_lists_every_picture_but_clutter_with_its_class(caltech
 
     files = caltech256_files()
     paths, labels = files.all
-    expected = [f"{folder}/{folder[:3]}_{number:04d}.jpg" for folder in CLASSES
-                for number in range(1, PER_CLASS + 1)]
+    expected = [
+        f"{folder}/{folder[:3]}_{number:04d}.jpg"
+        for folder in CLASSES
+        for number in range(1, PER_CLASS + 1)
+    ]
     assert [p.split("256_ObjectCategories/")[1] for p in paths] == expected
     assert labels.tolist() == [label for label in range(3) for _ in range(PER_CLASS)]
     assert files.class_names == ["ak47", "american-flag", "backpack"]

@@ -27,8 +27,13 @@ def env(tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_PROFILE", "full")
     for name in ("car_vs_other", "tiny_imagenet"):
         entry = sources.REGISTRY[name]
-        monkeypatch.setitem(sources.REGISTRY, name, DataSource(**{
-            **entry.__dict__, "archives": (Archive(entry.archives[0].filename, None),)}))
+        monkeypatch.setitem(
+            sources.REGISTRY,
+            name,
+            DataSource(
+                **{**entry.__dict__, "archives": (Archive(entry.archives[0].filename, None),)}
+            ),
+        )
     return tmp_path
 
 
@@ -64,7 +69,9 @@ def test_without_an_archive_it_is_built_from_tiny_imagenet_car_classes(env, monk
         for wnid in wnids:
             value = 220 if wnid in cars else 120 if wnid == bullet_train else 30
             for number in range(3):
-                archive.writestr(f"tiny-imagenet-200/train/{wnid}/images/{wnid}_{number}.JPEG", _jpeg(value))
+                archive.writestr(
+                    f"tiny-imagenet-200/train/{wnid}/images/{wnid}_{number}.JPEG", _jpeg(value)
+                )
     data = load_car_vs_other()
     assert data.source == "built from Tiny ImageNet"
     images = np.concatenate([data.train[0], data.validation[0]])
@@ -77,8 +84,10 @@ def test_without_an_archive_it_is_built_from_tiny_imagenet_car_classes(env, monk
     assert load_car_vs_other().source == "cache"
 
 
-@pytest.mark.skipif(not os.environ.get("COURSE_DATA_MIRROR"),
-                    reason="COURSE_DATA_MIRROR is unset: no local mirror to check against")
+@pytest.mark.skipif(
+    not os.environ.get("COURSE_DATA_MIRROR"),
+    reason="COURSE_DATA_MIRROR is unset: no local mirror to check against",
+)
 def test_the_mirror_archive_has_spec_05_sizes(tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
     data = load_car_vs_other()

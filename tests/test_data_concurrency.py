@@ -27,8 +27,19 @@ WORKER = Path(__file__).with_name("_data_worker.py")
 ROOT = Path(__file__).resolve().parent.parent
 #: Car classes and other vehicles, written out here (not taken from the module under test).
 CARS = ["n02814533", "n03100240", "n03670208", "n03977966", "n04285008"]
-VEHICLES = ["n02917067", "n03393912", "n03444034", "n03447447", "n03599486", "n03649909",
-            "n03662601", "n03796401", "n04146614", "n04465501", "n04487081"]
+VEHICLES = [
+    "n02917067",
+    "n03393912",
+    "n03444034",
+    "n03447447",
+    "n03599486",
+    "n03649909",
+    "n03662601",
+    "n03796401",
+    "n04146614",
+    "n04465501",
+    "n04487081",
+]
 
 
 def _zip(members: dict[str, bytes]) -> bytes:
@@ -54,9 +65,15 @@ def _run_rounds(tmp_path, mode, workers, rounds, env):
     base = tmp_path / "rounds"
     base.mkdir()
     environment = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
-    processes = [subprocess.Popen([sys.executable, str(WORKER), mode, str(base), str(rounds),
-                                   str(w)], env=environment, stderr=subprocess.PIPE, text=True)
-                 for w in range(workers)]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, str(WORKER), mode, str(base), str(rounds), str(w)],
+            env=environment,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for w in range(workers)
+    ]
     results = []
     try:
         for round_ in range(rounds):
@@ -65,8 +82,9 @@ def _run_rounds(tmp_path, mode, workers, rounds, env):
             stop_at = time.monotonic() + 60
             while not all(path.exists() for path in wanted):
                 assert time.monotonic() < stop_at, "workers did not finish within 60 s"
-                assert all(p.poll() in (None, 0) for p in processes), \
-                    [p.stderr.read() for p in processes if p.poll()]
+                assert all(p.poll() in (None, 0) for p in processes), [
+                    p.stderr.read() for p in processes if p.poll()
+                ]
                 time.sleep(0.01)
             results.append([json.loads(path.read_text()) for path in wanted])
     finally:
@@ -76,28 +94,46 @@ def _run_rounds(tmp_path, mode, workers, rounds, env):
 
 
 def _leftovers(folder: Path) -> list[str]:
-    return [p.name for p in folder.rglob("*")
-            if p.name.startswith((".unpacking-", ".building-", ".stale-"))
-            or p.name.endswith((".part", ".tmp"))]
+    return [
+        p.name
+        for p in folder.rglob("*")
+        if p.name.startswith((".unpacking-", ".building-", ".stale-"))
+        or p.name.endswith((".part", ".tmp"))
+    ]
 
 
-def test_three_processes_loading_one_data_set_into_an_empty_cache_all_get_the_same_full_tree(tmp_path):
-    members = {f"toy/class{c}/{i:03d}.bin": bytes([c, i % 256]) * (50 + i) for c in range(4)
-               for i in range(60)}
+def test_three_processes_loading_one_data_set_into_an_empty_cache_all_get_the_same_full_tree(
+    tmp_path,
+):
+    members = {
+        f"toy/class{c}/{i:03d}.bin": bytes([c, i % 256]) * (50 + i)
+        for c in range(4)
+        for i in range(60)
+    }
     mirror = _mirror(tmp_path / "mirror", {"toy.zip": _zip(members)})
     # the decoded array the stand-in decoder must give, computed here from the archive's bytes
-    expected_images = np.stack([
-        np.frombuffer((d := hashlib.sha256(members[name]).digest()) + d[:16], np.uint8).reshape(4, 4, 3)
-        for name in sorted(members)])
-    base, results = _run_rounds(tmp_path, "load", workers=3, rounds=3, env={
-        "COURSE_DATA_MIRROR": str(mirror), "COURSE_PROFILE": "full"})
+    expected_images = np.stack(
+        [
+            np.frombuffer((d := hashlib.sha256(members[name]).digest()) + d[:16], np.uint8).reshape(
+                4, 4, 3
+            )
+            for name in sorted(members)
+        ]
+    )
+    base, results = _run_rounds(
+        tmp_path,
+        "load",
+        workers=3,
+        rounds=3,
+        env={"COURSE_DATA_MIRROR": str(mirror), "COURSE_PROFILE": "full"},
+    )
     for round_, outcome in enumerate(results):
         assert all(result["ok"] for result in outcome), [r.get("error") for r in outcome]
-        assert {result["images_sha256"] for result in outcome} == \
-            {hashlib.sha256(expected_images).hexdigest()}
+        assert {result["images_sha256"] for result in outcome} == {
+            hashlib.sha256(expected_images).hexdigest()
+        }
         tree = base / f"round{round_}" / "toy" / "toy"
-        found = {p.relative_to(tree.parent).as_posix(): p.read_bytes()
-                 for p in tree.rglob("*.bin")}
+        found = {p.relative_to(tree.parent).as_posix(): p.read_bytes() for p in tree.rglob("*.bin")}
         assert found == members  # every file, byte for byte, and nothing else
         assert archives.read_marker(tree.parent)["files"] == len(members)
         assert _leftovers(base / f"round{round_}") == []
@@ -106,24 +142,37 @@ def test_three_processes_loading_one_data_set_into_an_empty_cache_all_get_the_sa
 def test_two_processes_building_car_vs_other_get_one_complete_tree_with_cars(tmp_path):
     others = [f"n0{i:07d}" for i in range(1, 9)]
     wnids = CARS + VEHICLES[:2] + others
-    members = {"tiny-imagenet-200/wnids.txt": "\n".join(wnids).encode(),
-               "tiny-imagenet-200/words.txt": b""}
+    members = {
+        "tiny-imagenet-200/wnids.txt": "\n".join(wnids).encode(),
+        "tiny-imagenet-200/words.txt": b"",
+    }
     for wnid in wnids:
         for i in range(6):
-            members[f"tiny-imagenet-200/train/{wnid}/images/{wnid}_{i}.JPEG"] = f"{wnid}/{i}".encode() * 40
+            members[f"tiny-imagenet-200/train/{wnid}/images/{wnid}_{i}.JPEG"] = (
+                f"{wnid}/{i}".encode() * 40
+            )
     mirror = _mirror(tmp_path / "mirror", {"tiny-imagenet-200.zip": _zip(members)})
-    base, results = _run_rounds(tmp_path, "build", workers=2, rounds=3, env={
-        "COURSE_DATA_MIRROR": str(mirror), "COURSE_PROFILE": "full"})
+    base, results = _run_rounds(
+        tmp_path,
+        "build",
+        workers=2,
+        rounds=3,
+        env={"COURSE_DATA_MIRROR": str(mirror), "COURSE_PROFILE": "full"},
+    )
     for round_, outcome in enumerate(results):
         assert all(result["ok"] for result in outcome), [r.get("error") for r in outcome]
-        assert sorted(result["source"] for result in outcome) == ["built from Tiny ImageNet", "cache"]
+        assert sorted(result["source"] for result in outcome) == [
+            "built from Tiny ImageNet",
+            "cache",
+        ]
         tree = base / f"round{round_}" / "car_vs_other" / "a5_images"
         origins = {}
         for line in (tree / "SOURCES.tsv").read_text().splitlines():
             name, wnid, original = line.split("\t")
             # each copy is byte for byte the Tiny ImageNet file it names
             assert (tree / name).read_bytes() == members[
-                f"tiny-imagenet-200/train/{wnid}/images/{original}"]
+                f"tiny-imagenet-200/train/{wnid}/images/{original}"
+            ]
             origins[name] = wnid
         files = sorted(p.relative_to(tree).as_posix() for p in tree.rglob("*.jpg"))
         assert files == sorted(origins)
@@ -137,21 +186,39 @@ def test_two_processes_building_car_vs_other_get_one_complete_tree_with_cars(tmp
 def _toy_registry(monkeypatch, tmp_path):
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("COURSE_PROFILE", "full")
-    monkeypatch.setitem(sources.REGISTRY, "toy", sources.DataSource(
-        "toy", "Toy", (Archive("toy.zip", None),), root="toy", homepage="https://example.org"))
+    monkeypatch.setitem(
+        sources.REGISTRY,
+        "toy",
+        sources.DataSource(
+            "toy", "Toy", (Archive("toy.zip", None),), root="toy", homepage="https://example.org"
+        ),
+    )
 
 
-def test_leftovers_of_a_killed_process_are_removed_only_once_its_lock_is_gone(tmp_path, monkeypatch):
+def test_leftovers_of_a_killed_process_are_removed_only_once_its_lock_is_gone(
+    tmp_path, monkeypatch
+):
     _toy_registry(monkeypatch, tmp_path)
     folder = tmp_path / "cache" / "toy"
     folder.mkdir(parents=True)
     (folder / "toy.zip").write_bytes(_zip({"toy/a.bin": b"a" * 100}))
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time, pathlib; from filelock import FileLock\n"
-        "folder = pathlib.Path(sys.argv[1]); lock = FileLock(folder / '.lock'); lock.acquire()\n"
-        "(folder / '.unpacking-live').mkdir(); (folder / '.toy.zip.x.part').write_bytes(b'1')\n"
-        "print('held', flush=True); time.sleep(30)"), str(folder)],
-        stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import sys, time, pathlib; from filelock import FileLock\n"
+                "folder = pathlib.Path(sys.argv[1]); lock = FileLock(folder / '.lock'); "
+                "lock.acquire()\n"
+                "(folder / '.unpacking-live').mkdir(); "
+                "(folder / '.toy.zip.x.part').write_bytes(b'1')\n"
+                "print('held', flush=True); time.sleep(30)"
+            ),
+            str(folder),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         outcome = {}
@@ -174,7 +241,8 @@ def test_leftovers_of_a_killed_process_are_removed_only_once_its_lock_is_gone(tm
 
 
 def test_an_unmarked_tree_and_staging_folders_of_an_earlier_crash_are_replaced_by_a_full_unpack(
-        tmp_path, monkeypatch):
+    tmp_path, monkeypatch
+):
     _toy_registry(monkeypatch, tmp_path)
     folder = tmp_path / "cache" / "toy"
     (folder / "toy").mkdir(parents=True)
@@ -183,23 +251,30 @@ def test_an_unmarked_tree_and_staging_folders_of_an_earlier_crash_are_replaced_b
     (folder / "a5_images.zip.123.tmp").write_bytes(b"x")
     (folder / "toy.zip").write_bytes(_zip({"toy/a.bin": b"a", "toy/b/c.bin": b"c"}))
     fetched = sources.fetch("toy")
-    assert sorted(p.relative_to(fetched.path).as_posix() for p in fetched.path.rglob("*")
-                  if p.is_file()) == ["a.bin", "b/c.bin"]
+    assert sorted(
+        p.relative_to(fetched.path).as_posix() for p in fetched.path.rglob("*") if p.is_file()
+    ) == ["a.bin", "b/c.bin"]
     assert _leftovers(folder) == []
 
 
-def test_a_marked_car_vs_other_tree_with_missing_files_is_rebuilt_not_trusted(tmp_path, monkeypatch):
+def test_a_marked_car_vs_other_tree_with_missing_files_is_rebuilt_not_trusted(
+    tmp_path, monkeypatch
+):
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("COURSE_PROFILE", "full")
     tiny = tmp_path / "tiny"
     for wnid in CARS[:1] + ["n00000001"]:
         (tiny / "train" / wnid / "images").mkdir(parents=True)
         for i in range(3):
-            (tiny / "train" / wnid / "images" / f"{wnid}_{i}.JPEG").write_bytes(wnid.encode() + bytes([i]))
+            (tiny / "train" / wnid / "images" / f"{wnid}_{i}.JPEG").write_bytes(
+                wnid.encode() + bytes([i])
+            )
     (tiny / "wnids.txt").write_text(f"{CARS[0]}\nn00000001\n")
     folder = tmp_path / "cache" / "car_vs_other"
     with pytest.warns(UserWarning, match="only 3"):
-        car_vs_other.build_from_tiny_imagenet(tiny, folder, marker={"origin": "test", "is_subset": True})
+        car_vs_other.build_from_tiny_imagenet(
+            tiny, folder, marker={"origin": "test", "is_subset": True}
+        )
     assert sources.from_marker("car_vs_other", folder, "cache") is not None
     victim = next((folder / "a5_images" / "train" / "car").iterdir())
     victim.unlink()

@@ -68,8 +68,15 @@ def test_the_decoded_cache_is_reused_and_keyed_by_the_selection(jpegs, tmp_path)
     # checks) and see the poison come back
     poisoned = np.zeros_like(first)
     np.save(cache_files[0], poisoned)
-    cache_files[0].with_suffix(".json").write_text(json.dumps(
-        {"shape": list(poisoned.shape), "dtype": "uint8", "crc32": zlib.crc32(poisoned.tobytes())}))
+    cache_files[0].with_suffix(".json").write_text(
+        json.dumps(
+            {
+                "shape": list(poisoned.shape),
+                "dtype": "uint8",
+                "crc32": zlib.crc32(poisoned.tobytes()),
+            }
+        )
+    )
     assert not cached_decode(jpegs, tmp_path, progress=False).any()
     reversed_order = cached_decode(jpegs[::-1], tmp_path, progress=False)
     assert np.array_equal(reversed_order, first[::-1])

@@ -40,7 +40,7 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(BODY)
         elif path == "cut":  # promises all, sends half, hangs up
             self._head(len(BODY))
-            self.wfile.write(BODY[:len(BODY) // 2])
+            self.wfile.write(BODY[: len(BODY) // 2])
         elif path == "stall":  # headers and a little, then silence
             self._head(len(BODY))
             self.wfile.write(BODY[:100])
@@ -94,14 +94,18 @@ def test_a_good_server_gives_the_verified_file(server, tmp_path):
     assert target.read_bytes() == BODY and _parts(tmp_path) == []
 
 
-@pytest.mark.parametrize("path,reason", [
-    ("cut", "promised 10,240 bytes and sent 5,120|IncompleteRead"),
-    ("stall", "timed out"),
-    ("trickle", "deadline"),
-    ("missing", "404"),
-])
+@pytest.mark.parametrize(
+    "path,reason",
+    [
+        ("cut", "promised 10,240 bytes and sent 5,120|IncompleteRead"),
+        ("stall", "timed out"),
+        ("trickle", "deadline"),
+        ("missing", "404"),
+    ],
+)
 def test_a_misbehaving_server_fails_in_bounded_time_with_the_reason_and_no_file(
-        server, tmp_path, path, reason):
+    server, tmp_path, path, reason
+):
     target = tmp_path / "f.bin"
     started = time.monotonic()
     with pytest.raises(OSError, match=f"download of {server}{path} failed .*({reason})"):
@@ -123,15 +127,20 @@ def test_a_non_numeric_content_length_is_ignored_and_the_file_still_verified(ser
 
 
 def test_urls_are_tried_in_order_until_one_delivers_a_verified_file(server, tmp_path):
-    archive = Archive("f.bin", server + "cut", md5=MD5,
-                      mirrors=(server + "missing", server + "short-length", server + "good"))
+    archive = Archive(
+        "f.bin",
+        server + "cut",
+        md5=MD5,
+        mirrors=(server + "missing", server + "short-length", server + "good"),
+    )
     archives.download(archive, tmp_path / "f.bin")
     assert (tmp_path / "f.bin").read_bytes() == BODY and _parts(tmp_path) == []
 
 
 def test_when_every_url_fails_the_error_names_each_one_and_why(server, tmp_path):
-    archive = Archive("f.bin", server + "cut", md5=MD5, mirrors=(server + "missing",
-                                                                  server + "short-length"))
+    archive = Archive(
+        "f.bin", server + "cut", md5=MD5, mirrors=(server + "missing", server + "short-length")
+    )
     with pytest.raises(OSError) as caught:
         archives.download(archive, tmp_path / "f.bin")
     message = str(caught.value)
@@ -140,7 +149,9 @@ def test_when_every_url_fails_the_error_names_each_one_and_why(server, tmp_path)
     assert "404" in message and "checksum mismatch" in message
 
 
-def test_a_full_disk_during_a_download_is_reported_as_such_and_not_retried(server, tmp_path, monkeypatch):
+def test_a_full_disk_during_a_download_is_reported_as_such_and_not_retried(
+    server, tmp_path, monkeypatch
+):
     calls = []
 
     def full(handle, chunk):
@@ -149,7 +160,9 @@ def test_a_full_disk_during_a_download_is_reported_as_such_and_not_retried(serve
 
     monkeypatch.setattr(archives, "_write", full)
     archive = Archive("f.bin", server + "good", mirrors=(server + "good",))
-    with pytest.raises(DiskFullError, match="No space left on the disk of .* while downloading f.bin"):
+    with pytest.raises(
+        DiskFullError, match="No space left on the disk of .* while downloading f.bin"
+    ):
         archives.download(archive, tmp_path / "f.bin")
     assert len(calls) == 1 and list(tmp_path.iterdir()) == []
 
@@ -157,7 +170,9 @@ def test_a_full_disk_during_a_download_is_reported_as_such_and_not_retried(serve
 @pytest.mark.parametrize("value", ["-1", "nan", "inf", "0", "soon"])
 def test_an_invalid_download_timeout_names_the_variable(monkeypatch, tmp_path, value):
     monkeypatch.setenv("COURSE_DOWNLOAD_TIMEOUT", value)
-    with pytest.raises(ValueError, match=f"COURSE_DOWNLOAD_TIMEOUT='{value}' must be a positive, finite"):
+    with pytest.raises(
+        ValueError, match=f"COURSE_DOWNLOAD_TIMEOUT='{value}' must be a positive, finite"
+    ):
         archives.download(Archive("f.bin", "http://127.0.0.1:9/f.bin"), tmp_path / "f.bin")
     monkeypatch.setenv("COURSE_DOWNLOAD_TIMEOUT", "2")
     monkeypatch.setenv("COURSE_DOWNLOAD_DEADLINE", value)
@@ -174,9 +189,13 @@ def test_two_downloads_of_one_file_write_separate_part_files(server, tmp_path, m
         return real_stream(url, partial, *args)
 
     monkeypatch.setattr(archives, "_stream", record)
-    threads = [threading.Thread(target=archives.download,
-                                args=(Archive("f.bin", server + "good", md5=MD5), tmp_path / "f.bin"))
-               for _ in range(2)]
+    threads = [
+        threading.Thread(
+            target=archives.download,
+            args=(Archive("f.bin", server + "good", md5=MD5), tmp_path / "f.bin"),
+        )
+        for _ in range(2)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -187,14 +206,17 @@ def test_two_downloads_of_one_file_write_separate_part_files(server, tmp_path, m
 
 def test_voc2007_lists_the_official_url_then_public_mirrors_of_the_same_files():
     for archive in sources.REGISTRY["voc2007"].archives:
-        assert archive.urls[0] == f"http://host.robots.ox.ac.uk/pascal/VOC/voc2007/{archive.filename}"
+        assert (
+            archive.urls[0] == f"http://host.robots.ox.ac.uk/pascal/VOC/voc2007/{archive.filename}"
+        )
         assert f"https://pjreddie.com/media/files/{archive.filename}" in archive.urls
         assert len(set(archive.urls)) == len(archive.urls) >= 3
         assert all(url.endswith("/" + archive.filename) for url in archive.urls)
 
 
 def test_fetch_gets_a_data_set_from_a_mirror_url_when_the_official_one_is_down(
-        server, tmp_path, monkeypatch):
+    server, tmp_path, monkeypatch
+):
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("toy/a.bin", BODY)
@@ -203,10 +225,24 @@ def test_fetch_gets_a_data_set_from_a_mirror_url_when_the_official_one_is_down(
     monkeypatch.setenv("COURSE_PROFILE", "full")
     monkeypatch.delenv("COURSE_DATA_MIRROR", raising=False)
     monkeypatch.setattr(Handler, "do_GET", _serve_zip(data), raising=True)
-    monkeypatch.setitem(sources.REGISTRY, "toy", sources.DataSource(
-        "toy", "Toy", (Archive("toy.zip", server + "down/toy.zip", md5=hashlib.md5(data).hexdigest(),
-                               mirrors=(server + "up/toy.zip",)),),
-        root="toy", homepage="https://example.org"))
+    monkeypatch.setitem(
+        sources.REGISTRY,
+        "toy",
+        sources.DataSource(
+            "toy",
+            "Toy",
+            (
+                Archive(
+                    "toy.zip",
+                    server + "down/toy.zip",
+                    md5=hashlib.md5(data).hexdigest(),
+                    mirrors=(server + "up/toy.zip",),
+                ),
+            ),
+            root="toy",
+            homepage="https://example.org",
+        ),
+    )
     fetched = sources.fetch("toy")
     assert fetched.source == "download" and (fetched.path / "a.bin").read_bytes() == BODY
 
@@ -218,17 +254,28 @@ def _serve_zip(data):
             self.wfile.write(data)
         else:
             self.send_error(503)
+
     return do_GET
 
 
 def test_fetch_reports_a_full_disk_during_a_download_instead_of_falling_back(
-        server, tmp_path, monkeypatch):
+    server, tmp_path, monkeypatch
+):
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("COURSE_PROFILE", "full")
     monkeypatch.delenv("COURSE_DATA_MIRROR", raising=False)
     monkeypatch.setattr(archives, "_write", _full_disk)
-    monkeypatch.setitem(sources.REGISTRY, "toy", sources.DataSource(
-        "toy", "Toy", (Archive("toy.zip", server + "good"),), root="toy", homepage="https://x.org"))
+    monkeypatch.setitem(
+        sources.REGISTRY,
+        "toy",
+        sources.DataSource(
+            "toy",
+            "Toy",
+            (Archive("toy.zip", server + "good"),),
+            root="toy",
+            homepage="https://x.org",
+        ),
+    )
     with pytest.raises(DiskFullError, match="while downloading toy.zip"):
         sources.fetch("toy", allow_sample=False)
     assert sorted(p.name for p in (tmp_path / "cache" / "toy").iterdir()) == [".lock"]

@@ -27,14 +27,24 @@ def fake_files(tmp_path, monkeypatch):
     monkeypatch.delenv("COURSE_DATA_MIRROR", raising=False)
     monkeypatch.setenv("COURSE_PROFILE", "full")
     entry = sources.REGISTRY["fashion_mnist"]
-    monkeypatch.setitem(sources.REGISTRY, "fashion_mnist", DataSource(**{
-        **entry.__dict__, "system_dirs": (),
-        "archives": tuple(Archive(a.filename, None) for a in entry.archives)}))
+    monkeypatch.setitem(
+        sources.REGISTRY,
+        "fashion_mnist",
+        DataSource(
+            **{
+                **entry.__dict__,
+                "system_dirs": (),
+                "archives": tuple(Archive(a.filename, None) for a in entry.archives),
+            }
+        ),
+    )
     folder = tmp_path / "cache" / "fashion_mnist"
     folder.mkdir(parents=True)
     rng = np.random.default_rng(3)
-    arrays = {"train": (rng.integers(0, 256, (12, 28, 28)), rng.integers(0, 10, 12)),
-              "t10k": (rng.integers(0, 256, (5, 28, 28)), rng.integers(0, 10, 5))}
+    arrays = {
+        "train": (rng.integers(0, 256, (12, 28, 28)), rng.integers(0, 10, 12)),
+        "t10k": (rng.integers(0, 256, (5, 28, 28)), rng.integers(0, 10, 5)),
+    }
     for prefix, (images, labels) in arrays.items():
         _write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", images)
         _write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", labels)
@@ -44,8 +54,12 @@ def fake_files(tmp_path, monkeypatch):
 def test_idx_files_load_like_keras_load_data(fake_files):
     (x_train, y_train), (x_test, y_test) = load_fashion_mnist()
     assert x_train.dtype == np.uint8 and x_train.shape == (12, 28, 28)
-    assert np.array_equal(x_train, fake_files["train"][0]) and np.array_equal(y_test, fake_files["t10k"][1])
-    assert np.array_equal(x_test, fake_files["t10k"][0]) and np.array_equal(y_train, fake_files["train"][1])
+    assert np.array_equal(x_train, fake_files["train"][0]) and np.array_equal(
+        y_test, fake_files["t10k"][1]
+    )
+    assert np.array_equal(x_test, fake_files["t10k"][0]) and np.array_equal(
+        y_train, fake_files["train"][1]
+    )
 
 
 def test_the_result_says_where_it_came_from_and_can_be_shrunk(fake_files):
@@ -61,7 +75,9 @@ def test_a_truncated_idx_file_is_refused(tmp_path):
         read_idx(path)
 
 
-@pytest.mark.skipif(not os.path.isdir(SYSTEM), reason="Debian package dataset-fashion-mnist not installed")
+@pytest.mark.skipif(
+    not os.path.isdir(SYSTEM), reason="Debian package dataset-fashion-mnist not installed"
+)
 def test_the_system_copy_gives_the_official_sizes_and_balanced_labels(tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("COURSE_PROFILE", "full")
@@ -69,7 +85,10 @@ def test_the_system_copy_gives_the_official_sizes_and_balanced_labels(tmp_path, 
     (x_train, y_train), (x_test, y_test) = data
     assert data.source == "system" or data.source == "cache"
     assert x_train.shape == (60_000, 28, 28) and x_test.shape == (10_000, 28, 28)
-    assert np.bincount(y_train).tolist() == [6_000] * 10 and np.bincount(y_test).tolist() == [1_000] * 10
+    assert (
+        np.bincount(y_train).tolist() == [6_000] * 10
+        and np.bincount(y_test).tolist() == [1_000] * 10
+    )
     with gzip.open(os.path.join(SYSTEM, "t10k-images-idx3-ubyte.gz")) as handle:
         raw = np.frombuffer(handle.read(), np.uint8, offset=16)
     assert np.array_equal(x_test.ravel(), raw)

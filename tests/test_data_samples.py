@@ -3,8 +3,8 @@
 import gzip
 import hashlib
 import tarfile
-import zipfile
 import xml.etree.ElementTree as ElementTree
+import zipfile
 
 import numpy as np
 import pytest
@@ -28,9 +28,21 @@ def test_tiny_imagenet_sample_has_the_official_layout_and_real_ood_classes_last(
     wnids = archive.read("tiny-imagenet-200/wnids.txt").decode().split()
     # SPEC 01's ten OOD classes (meat loaf ... acorn), as the real archive's words.txt names them
     assert len(wnids) == 200 and sorted(wnids)[-10:] == [
-        "n07871810", "n07873807", "n07875152", "n07920052", "n09193705",
-        "n09246464", "n09256479", "n09332890", "n09428293", "n12267677"]
-    words = dict(line.split("\t") for line in archive.read("tiny-imagenet-200/words.txt").decode().splitlines())
+        "n07871810",
+        "n07873807",
+        "n07875152",
+        "n07920052",
+        "n09193705",
+        "n09246464",
+        "n09256479",
+        "n09332890",
+        "n09428293",
+        "n12267677",
+    ]
+    words = dict(
+        line.split("\t")
+        for line in archive.read("tiny-imagenet-200/words.txt").decode().splitlines()
+    )
     assert words["n07873807"] == "pizza, pizza pie" and set(words) == set(wnids)
     for wnid in (wnids[0], "n12267677"):
         assert f"tiny-imagenet-200/train/{wnid}/images/{wnid}_0.JPEG" in names
@@ -44,12 +56,18 @@ def test_voc_sample_tars_hold_annotations_with_difficult_flags_for_every_image(b
     difficult_flags = []
     for path, image_set in ((trainval, "trainval"), (test, "test")):
         with tarfile.open(path) as archive:
-            ids = archive.extractfile(f"VOCdevkit/VOC2007/ImageSets/Main/{image_set}.txt").read().split()
+            ids = (
+                archive.extractfile(f"VOCdevkit/VOC2007/ImageSets/Main/{image_set}.txt")
+                .read()
+                .split()
+            )
             names = set(archive.getnames())
             for image_id in ids:
                 image_id = image_id.decode()
                 assert f"VOCdevkit/VOC2007/JPEGImages/{image_id}.jpg" in names
-                root = ElementTree.parse(archive.extractfile(f"VOCdevkit/VOC2007/Annotations/{image_id}.xml")).getroot()
+                root = ElementTree.parse(
+                    archive.extractfile(f"VOCdevkit/VOC2007/Annotations/{image_id}.xml")
+                ).getroot()
                 difficult_flags += [int(o.findtext("difficult")) for o in root.iter("object")]
     assert 0 < np.mean(difficult_flags) < 0.3
 
@@ -57,8 +75,18 @@ def test_voc_sample_tars_hold_annotations_with_difficult_flags_for_every_image(b
 def test_urban_tribes_and_caltech_samples_name_classes_as_the_real_archives_do(built):
     names = zipfile.ZipFile(built["urban_tribes"][0]).namelist()
     assert {n.split("/")[1].split("_")[0] for n in names} == {
-        "biker", "clubber", "country", "formal", "goth", "heavy", "hiphop", "hipster", "others",
-        "ravers", "surfer"}
+        "biker",
+        "clubber",
+        "country",
+        "formal",
+        "goth",
+        "heavy",
+        "hiphop",
+        "hipster",
+        "others",
+        "ravers",
+        "surfer",
+    }
     with tarfile.open(built["caltech256"][0]) as archive:
         folders = {n.split("/")[1] for n in archive.getnames()}
     assert "257.clutter" in folders and "001.red-disc-plain" in folders
@@ -66,12 +94,19 @@ def test_urban_tribes_and_caltech_samples_name_classes_as_the_real_archives_do(b
 
 def test_fashion_and_car_samples_have_the_official_file_names(built):
     assert sorted(p.name for p in built["fashion_mnist"]) == sorted(
-        ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-         "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"])
+        [
+            "train-images-idx3-ubyte.gz",
+            "train-labels-idx1-ubyte.gz",
+            "t10k-images-idx3-ubyte.gz",
+            "t10k-labels-idx1-ubyte.gz",
+        ]
+    )
     with gzip.open(built["fashion_mnist"][0]) as handle:
         assert handle.read(8) == bytes.fromhex("00000803") + (6000).to_bytes(4, "big")
     names = zipfile.ZipFile(built["car_vs_other"][0]).namelist()
-    assert "a5_images/train/car/0000.jpg" in names and "a5_images/validation/other/0071.jpg" in names
+    assert (
+        "a5_images/train/car/0000.jpg" in names and "a5_images/validation/other/0071.jpg" in names
+    )
 
 
 def test_building_a_sample_twice_gives_identical_bytes(built, tmp_path):
@@ -79,7 +114,10 @@ def test_building_a_sample_twice_gives_identical_bytes(built, tmp_path):
         again = write_sample_archives(name, tmp_path / name)
         assert len(again) == len(built[name]) > 0
         for first, second in zip(built[name], again):
-            assert hashlib.sha256(first.read_bytes()).digest() == hashlib.sha256(second.read_bytes()).digest()
+            assert (
+                hashlib.sha256(first.read_bytes()).digest()
+                == hashlib.sha256(second.read_bytes()).digest()
+            )
 
 
 def test_all_styles_are_distinct():

@@ -1,4 +1,4 @@
-"""Tests of helpers.data.sources: the resolution order of fetch, corrupt files, the offline error."""
+"""helpers.data.sources: the resolution order of fetch, corrupt files, the offline error."""
 
 import hashlib
 import io
@@ -28,10 +28,20 @@ def env(tmp_path, monkeypatch):
     monkeypatch.delenv("COURSE_DATA_MIRROR", raising=False)
     monkeypatch.setenv("COURSE_PROFILE", "full")
     official = _toy_zip(tmp_path / "official" / "toy.zip", b"official")
-    toy = DataSource("toy", "Toy set", (Archive("toy.zip", official.as_uri(),
-                                                size=official.stat().st_size,
-                                                md5=hashlib.md5(official.read_bytes()).hexdigest()),),
-                     root="toy-root", homepage="https://example.org/toy")
+    toy = DataSource(
+        "toy",
+        "Toy set",
+        (
+            Archive(
+                "toy.zip",
+                official.as_uri(),
+                size=official.stat().st_size,
+                md5=hashlib.md5(official.read_bytes()).hexdigest(),
+            ),
+        ),
+        root="toy-root",
+        homepage="https://example.org/toy",
+    )
     monkeypatch.setitem(sources.REGISTRY, "toy", toy)
     return tmp_path
 
@@ -39,6 +49,7 @@ def env(tmp_path, monkeypatch):
 def _no_network(monkeypatch):
     def fail(archive, destination):
         raise OSError(f"download of {archive.url} failed (no network in this test)")
+
     monkeypatch.setattr(archives, "download", fail)
 
 
@@ -55,7 +66,9 @@ def test_fetch_uses_a_mirror_archive_checked_against_its_sha256sums(env, monkeyp
     _no_network(monkeypatch)
     mirror = env / "mirror"
     subset = _toy_zip(mirror / "toy.zip", b"subset")
-    (mirror / "SHA256SUMS").write_text(f"{hashlib.sha256(subset.read_bytes()).hexdigest()}  toy.zip\n")
+    (mirror / "SHA256SUMS").write_text(
+        f"{hashlib.sha256(subset.read_bytes()).hexdigest()}  toy.zip\n"
+    )
     monkeypatch.setenv("COURSE_DATA_MIRROR", str(mirror))
     fetched = sources.fetch("toy")
     assert fetched.source == "mirror"
@@ -95,9 +108,16 @@ def test_offline_error_names_the_set_every_place_and_the_remedies(env, monkeypat
         sources.fetch("toy")
     message = str(caught.value)
     cache = os.path.join(str(env), "cache", "toy")
-    for expected in ("Toy set ('toy')", f"cache: {cache}", "mirror: COURSE_DATA_MIRROR is unset",
-                     "download of file://", "only with allow_sample=True", "COURSE_DATA_MIRROR",
-                     os.path.join(cache, "toy.zip"), "COURSE_PROFILE=sample"):
+    for expected in (
+        "Toy set ('toy')",
+        f"cache: {cache}",
+        "mirror: COURSE_DATA_MIRROR is unset",
+        "download of file://",
+        "only with allow_sample=True",
+        "COURSE_DATA_MIRROR",
+        os.path.join(cache, "toy.zip"),
+        "COURSE_PROFILE=sample",
+    ):
         assert expected in message, expected
     assert message.count("No data found") == 1
 
@@ -107,7 +127,9 @@ def test_a_smoke_run_prefers_a_mirror_and_never_downloads(env, monkeypatch):
     monkeypatch.setattr(archives, "download", lambda *args: calls.append(args))
     mirror = env / "mirror"
     subset = _toy_zip(mirror / "toy.zip", b"subset")
-    (mirror / "SHA256SUMS").write_text(f"{hashlib.sha256(subset.read_bytes()).hexdigest()}  toy.zip\n")
+    (mirror / "SHA256SUMS").write_text(
+        f"{hashlib.sha256(subset.read_bytes()).hexdigest()}  toy.zip\n"
+    )
     monkeypatch.setenv("COURSE_DATA_MIRROR", str(mirror))
     assert sources.fetch("toy", allow_sample=True).source == "mirror"
     assert calls == []
@@ -133,8 +155,11 @@ def test_system_copies_are_used_in_place_for_plain_files(env, monkeypatch):
     entry = sources.REGISTRY["fashion_mnist"]
     for archive in entry.archives:
         (system / archive.filename).write_bytes(b"x")
-    monkeypatch.setitem(sources.REGISTRY, "fashion_mnist",
-                        DataSource(**{**entry.__dict__, "system_dirs": (str(system),)}))
+    monkeypatch.setitem(
+        sources.REGISTRY,
+        "fashion_mnist",
+        DataSource(**{**entry.__dict__, "system_dirs": (str(system),)}),
+    )
     fetched = sources.fetch("fashion_mnist")
     assert (fetched.source, fetched.path) == ("system", system)
 
@@ -146,17 +171,24 @@ def test_every_registry_entry_names_its_archives_and_root():
             assert archive.url is None or archive.url.startswith(("http://", "https://"))
     assert sources.REGISTRY["tiny_imagenet"].archives[0].size == 248_100_043
     assert [a.md5 for a in sources.REGISTRY["voc2007"].archives] == [
-        "c52e279531787c972589f7e41ab4ae64", "b6e924de25625d8de591ea690078ad9f"]
+        "c52e279531787c972589f7e41ab4ae64",
+        "b6e924de25625d8de591ea690078ad9f",
+    ]
 
 
-@pytest.mark.skipif(not os.environ.get("COURSE_DATA_MIRROR"),
-                    reason="COURSE_DATA_MIRROR is unset: no local mirror to check against")
+@pytest.mark.skipif(
+    not os.environ.get("COURSE_DATA_MIRROR"),
+    reason="COURSE_DATA_MIRROR is unset: no local mirror to check against",
+)
 def test_the_real_mirror_archive_unpacks_to_its_zip_listing(tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
     fetched = sources.fetch("car_vs_other")
     assert fetched.source == "mirror"
     mirror_zip = os.path.join(os.environ["COURSE_DATA_MIRROR"], "a5_images.zip")
     listed = sorted(n for n in zipfile.ZipFile(mirror_zip).namelist() if not n.endswith("/"))
-    unpacked = sorted(p.relative_to(fetched.path.parent).as_posix()
-                      for p in fetched.path.rglob("*") if p.is_file())
+    unpacked = sorted(
+        p.relative_to(fetched.path.parent).as_posix()
+        for p in fetched.path.rglob("*")
+        if p.is_file()
+    )
     assert unpacked == listed

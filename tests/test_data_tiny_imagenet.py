@@ -36,8 +36,11 @@ def tiny(tmp_path, monkeypatch):
     monkeypatch.delenv("COURSE_DATA_MIRROR", raising=False)
     monkeypatch.setenv("COURSE_PROFILE", "full")
     entry = sources.REGISTRY["tiny_imagenet"]
-    monkeypatch.setitem(sources.REGISTRY, "tiny_imagenet", DataSource(
-        **{**entry.__dict__, "archives": (Archive("tiny-imagenet-200.zip", None),)}))
+    monkeypatch.setitem(
+        sources.REGISTRY,
+        "tiny_imagenet",
+        DataSource(**{**entry.__dict__, "archives": (Archive("tiny-imagenet-200.zip", None),)}),
+    )
     path = tmp_path / "cache" / "tiny_imagenet" / "tiny-imagenet-200.zip"
     path.parent.mkdir(parents=True)
     with zipfile.ZipFile(path, "w") as archive:
@@ -46,8 +49,10 @@ def tiny(tmp_path, monkeypatch):
         archive.writestr("tiny-imagenet-200/words.txt", "\n".join(words) + "\n")
         for c, wnid in enumerate(WNIDS):
             for number in range(PER_CLASS):
-                archive.writestr(f"tiny-imagenet-200/train/{wnid}/images/{wnid}_{number}.JPEG",
-                                 _jpeg(_colour(c, number), grey=(c == 1 and number == 1)))
+                archive.writestr(
+                    f"tiny-imagenet-200/train/{wnid}/images/{wnid}_{number}.JPEG",
+                    _jpeg(_colour(c, number), grey=(c == 1 and number == 1)),
+                )
             archive.writestr(f"tiny-imagenet-200/train/{wnid}/{wnid}_boxes.txt", "")
     return tmp_path
 
@@ -64,7 +69,7 @@ def test_splits_follow_spec_01_computed_independently(tiny):
     in_domain = [(c, n) for c in range(4) for n in range(PER_CLASS)]
     order = np.random.default_rng(42).permutation(len(in_domain))
     n_val = int(len(in_domain) * 0.1)
-    expected = {"val": order[:n_val], "test": order[n_val:2 * n_val], "train": order[2 * n_val:]}
+    expected = {"val": order[:n_val], "test": order[n_val : 2 * n_val], "train": order[2 * n_val :]}
     for name, indices in expected.items():
         images, labels = getattr(data, name)
         assert images.dtype == np.uint8 and images.shape[1:] == (64, 64, 3)
@@ -83,14 +88,22 @@ def test_greyscale_images_become_three_equal_channels(tiny):
     data = load_tiny_imagenet(num_train_classes=4, num_ood_classes=2, progress=False)
     images = np.concatenate([data.train[0], data.val[0], data.test[0]])
     labels = np.concatenate([data.train[1], data.val[1], data.test[1]])
-    grey = [img for img, label in zip(images, labels) if label == 1 and abs(int(img[32, 32, 1]) - 30) < 3]
+    grey = [
+        img
+        for img, label in zip(images, labels)
+        if label == 1 and abs(int(img[32, 32, 1]) - 30) < 3
+    ]
     assert len(grey) == 1
     assert (grey[0][..., 0] == grey[0][..., 1]).all() and (grey[0][..., 1] == grey[0][..., 2]).all()
 
 
 def test_max_per_class_keeps_the_first_files_in_natural_order(tiny):
-    data = load_tiny_imagenet(num_train_classes=4, num_ood_classes=2, max_per_class=3, progress=False)
-    numbers = sorted(n for _, n in _identify(np.concatenate([data.train[0], data.val[0], data.test[0]])))
+    data = load_tiny_imagenet(
+        num_train_classes=4, num_ood_classes=2, max_per_class=3, progress=False
+    )
+    numbers = sorted(
+        n for _, n in _identify(np.concatenate([data.train[0], data.val[0], data.test[0]]))
+    )
     assert numbers == sorted([0, 1, 2] * 4)
     assert len(data.ood[1]) == 6
 
@@ -100,21 +113,47 @@ def test_too_many_classes_is_a_clear_error(tiny):
         load_tiny_imagenet(num_train_classes=5, num_ood_classes=2, progress=False)
 
 
-@pytest.mark.skipif(not os.environ.get("COURSE_DATA_MIRROR"),
-                    reason="COURSE_DATA_MIRROR is unset: no local mirror to check against")
+@pytest.mark.skipif(
+    not os.environ.get("COURSE_DATA_MIRROR"),
+    reason="COURSE_DATA_MIRROR is unset: no local mirror to check against",
+)
 def test_the_mirror_subset_loads_with_the_spec_ood_classes(tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("COURSE_PROFILE", "full")
     data = load_tiny_imagenet(max_per_class=10, progress=False)
     assert data.source == "mirror" and data.is_subset
-    assert data.class_names[190:] == ["meat loaf", "pizza", "potpie", "espresso", "alp", "cliff",
-                                      "coral reef", "lakeside", "seashore", "acorn"]
-    assert [len(getattr(data, s)[1]) for s in ("train", "val", "test", "ood")] == [1520, 190, 190, 100]
+    assert data.class_names[190:] == [
+        "meat loaf",
+        "pizza",
+        "potpie",
+        "espresso",
+        "alp",
+        "cliff",
+        "coral reef",
+        "lakeside",
+        "seashore",
+        "acorn",
+    ]
+    assert [len(getattr(data, s)[1]) for s in ("train", "val", "test", "ood")] == [
+        1520,
+        190,
+        190,
+        100,
+    ]
     assert set(data.ood[1].tolist()) == set(range(190, 200))
-    with zipfile.ZipFile(os.path.join(os.environ["COURSE_DATA_MIRROR"], "tiny-imagenet-200.zip")) as z:
+    with zipfile.ZipFile(
+        os.path.join(os.environ["COURSE_DATA_MIRROR"], "tiny-imagenet-200.zip")
+    ) as z:
         first = sorted(n for n in z.namelist() if "/n01443537/images/" in n)
-        expected = np.asarray(Image.open(z.open(min(first, key=lambda n: int(n.split("_")[-1][:-5])))).convert("RGB"))
+        expected = np.asarray(
+            Image.open(z.open(min(first, key=lambda n: int(n.split("_")[-1][:-5])))).convert("RGB")
+        )
     train_images, train_labels = data.train
-    candidates = np.concatenate([train_images[train_labels == 0], data.val[0][data.val[1] == 0],
-                                 data.test[0][data.test[1] == 0]])
+    candidates = np.concatenate(
+        [
+            train_images[train_labels == 0],
+            data.val[0][data.val[1] == 0],
+            data.test[0][data.test[1] == 0],
+        ]
+    )
     assert min(np.abs(c.astype(int) - expected).mean() for c in candidates) < 2.0

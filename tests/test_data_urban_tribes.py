@@ -21,15 +21,20 @@ def tribes(tmp_path, monkeypatch):
     monkeypatch.delenv("COURSE_DATA_MIRROR", raising=False)
     monkeypatch.setenv("COURSE_PROFILE", "full")
     entry = sources.REGISTRY["urban_tribes"]
-    monkeypatch.setitem(sources.REGISTRY, "urban_tribes", DataSource(**{
-        **entry.__dict__, "archives": (Archive("pictures_all.zip", None),)}))
+    monkeypatch.setitem(
+        sources.REGISTRY,
+        "urban_tribes",
+        DataSource(**{**entry.__dict__, "archives": (Archive("pictures_all.zip", None),)}),
+    )
     path = tmp_path / "cache" / "urban_tribes" / "pictures_all.zip"
     path.parent.mkdir(parents=True)
     with zipfile.ZipFile(path, "w") as archive:
         for tribe, count in TRIBES.items():
             for number in range(count):
                 buffer = io.BytesIO()
-                Image.new("RGB", (40, 30), (len(tribe) * 20, number * 20, 0)).save(buffer, "JPEG", quality=100)
+                Image.new("RGB", (40, 30), (len(tribe) * 20, number * 20, 0)).save(
+                    buffer, "JPEG", quality=100
+                )
                 archive.writestr(f"pictures_all/{tribe}_{number:03d}.jpg", buffer.getvalue())
 
 
@@ -40,14 +45,19 @@ def test_tribes_come_from_the_file_name_prefix_in_sorted_order(tribes):
     assert np.bincount(labels).tolist() == [3, 3, 3]
     # red encodes the prefix length: biker 5, goth 4, surfer 6 letters
     assert images[:, 4, 4, 0].astype(int).tolist() == pytest.approx(
-        [[100, 80, 120][label] for label in labels], abs=3)
+        [[100, 80, 120][label] for label in labels], abs=3
+    )
 
 
 def test_splits_match_an_independent_per_tribe_shuffle(tribes):
     data = load_urban_tribes(n_train=2, n_test=3, seed=3, decode=False)
     rng = np.random.default_rng(3)
-    files = {name: sorted(f"{t}_{n:03d}.jpg" for t in TRIBES if t.lower() == name for n in range(TRIBES[t]))
-             for name in ("biker", "goth", "surfer")}
+    files = {
+        name: sorted(
+            f"{t}_{n:03d}.jpg" for t in TRIBES if t.lower() == name for n in range(TRIBES[t])
+        )
+        for name in ("biker", "goth", "surfer")
+    }
     expected_test, expected_train = [], []
     for name in ("biker", "goth", "surfer"):
         shuffled = [files[name][i] for i in rng.permutation(len(files[name]))]
@@ -68,6 +78,9 @@ def test_urban_tribes_files_lists_every_picture_with_its_tribe(tribes):
     files = urban_tribes_files()
     paths, labels = files.all
     names = [p.rsplit("/", 1)[1] for p in paths]
-    assert names == sorted(f"{tribe}_{number:03d}.jpg" for tribe, count in TRIBES.items()
-                           for number in range(count))
-    assert [files.class_names[label] for label in labels] == [name.split("_")[0].lower() for name in names]
+    assert names == sorted(
+        f"{tribe}_{number:03d}.jpg" for tribe, count in TRIBES.items() for number in range(count)
+    )
+    assert [files.class_names[label] for label in labels] == [
+        name.split("_")[0].lower() for name in names
+    ]

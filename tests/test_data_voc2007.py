@@ -1,4 +1,4 @@
-"""Tests of helpers.data.voc2007 on two small tars in the official layout, with hand-worked labels."""
+"""helpers.data.voc2007 on two small tars in the official layout, with hand-worked labels."""
 
 import io
 import tarfile
@@ -23,17 +23,41 @@ OBJECTS = {
 
 
 #: The 20 PASCAL VOC classes in the devkit's (alphabetical) order, written out independently.
-VOC_CLASSES = ["aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair",
-               "cow", "diningtable", "dog", "horse", "motorbike", "person", "pottedplant",
-               "sheep", "sofa", "train", "tvmonitor"]
+VOC_CLASSES = [
+    "aeroplane",
+    "bicycle",
+    "bird",
+    "boat",
+    "bottle",
+    "bus",
+    "car",
+    "cat",
+    "chair",
+    "cow",
+    "diningtable",
+    "dog",
+    "horse",
+    "motorbike",
+    "person",
+    "pottedplant",
+    "sheep",
+    "sofa",
+    "train",
+    "tvmonitor",
+]
 
 
 def _xml(objects):
-    body = "".join(f"<object><name>{n}</name><pose>Left</pose><truncated>0</truncated>"
-                   f"<difficult>{d}</difficult><bndbox><xmin>1</xmin><ymin>1</ymin><xmax>5</xmax>"
-                   f"<ymax>5</ymax></bndbox></object>" for n, d in objects)
-    return f"<annotation><folder>VOC2007</folder><size><width>20</width><height>10</height>" \
-           f"<depth>3</depth></size>{body}</annotation>".encode()
+    body = "".join(
+        f"<object><name>{n}</name><pose>Left</pose><truncated>0</truncated>"
+        f"<difficult>{d}</difficult><bndbox><xmin>1</xmin><ymin>1</ymin><xmax>5</xmax>"
+        f"<ymax>5</ymax></bndbox></object>"
+        for n, d in objects
+    )
+    return (
+        f"<annotation><folder>VOC2007</folder><size><width>20</width><height>10</height>"
+        f"<depth>3</depth></size>{body}</annotation>".encode()
+    )
 
 
 def _tar(path, members):
@@ -56,17 +80,35 @@ def voc(tmp_path, monkeypatch):
     monkeypatch.delenv("COURSE_DATA_MIRROR", raising=False)
     monkeypatch.setenv("COURSE_PROFILE", "full")
     entry = sources.REGISTRY["voc2007"]
-    monkeypatch.setitem(sources.REGISTRY, "voc2007", DataSource(**{
-        **entry.__dict__, "archives": tuple(Archive(a.filename, None) for a in entry.archives)}))
+    monkeypatch.setitem(
+        sources.REGISTRY,
+        "voc2007",
+        DataSource(
+            **{
+                **entry.__dict__,
+                "archives": tuple(Archive(a.filename, None) for a in entry.archives),
+            }
+        ),
+    )
     folder = tmp_path / "cache" / "voc2007"
     folder.mkdir(parents=True)
-    for tar_name, ids, sets in (("VOCtrainval_06-Nov-2007.tar", ["000001", "000002", "000004"],
-                                 {"trainval": ["000001", "000002", "000004"], "train": ["000001"],
-                                  "val": ["000002", "000004"]}),
-                                ("VOCtest_06-Nov-2007.tar", ["000003"], {"test": ["000003"]})):
+    for tar_name, ids, sets in (
+        (
+            "VOCtrainval_06-Nov-2007.tar",
+            ["000001", "000002", "000004"],
+            {
+                "trainval": ["000001", "000002", "000004"],
+                "train": ["000001"],
+                "val": ["000002", "000004"],
+            },
+        ),
+        ("VOCtest_06-Nov-2007.tar", ["000003"], {"test": ["000003"]}),
+    ):
         members = {f"Annotations/{i}.xml": _xml(OBJECTS[i]) for i in ids}
         members.update({f"JPEGImages/{i}.jpg": _jpeg(40 * int(i)) for i in ids})
-        members.update({f"ImageSets/Main/{s}.txt": ("\n".join(v) + "\n").encode() for s, v in sets.items()})
+        members.update(
+            {f"ImageSets/Main/{s}.txt": ("\n".join(v) + "\n").encode() for s, v in sets.items()}
+        )
         _tar(folder / tar_name, members)
 
 
@@ -112,18 +154,23 @@ VARIED = {
 
 
 def _varied_xml(width, height, objects):
-    body = "".join(f"<object><name>{n}</name><pose>Unspecified</pose><truncated>{t}</truncated>"
-                   f"<difficult>{d}</difficult><bndbox><xmin>1</xmin><ymin>1</ymin>"
-                   f"<xmax>{width}</xmax><ymax>{height}</ymax></bndbox></object>"
-                   for n, d, t in objects)
-    return (f"<annotation><folder>VOC2007</folder><size><width>{width}</width><height>{height}"
-            f"</height><depth>3</depth></size><segmented>0</segmented>{body}</annotation>").encode()
+    body = "".join(
+        f"<object><name>{n}</name><pose>Unspecified</pose><truncated>{t}</truncated>"
+        f"<difficult>{d}</difficult><bndbox><xmin>1</xmin><ymin>1</ymin>"
+        f"<xmax>{width}</xmax><ymax>{height}</ymax></bndbox></object>"
+        for n, d, t in objects
+    )
+    return (
+        f"<annotation><folder>VOC2007</folder><size><width>{width}</width><height>{height}"
+        f"</height><depth>3</depth></size><segmented>0</segmented>{body}</annotation>"
+    ).encode()
 
 
 def _varied_jpeg(width, height, mode, value):
     buffer = io.BytesIO()
     Image.new(mode, (width, height), value if mode == "L" else (value, 30, 0)).save(
-        buffer, format="JPEG", quality=100)
+        buffer, format="JPEG", quality=100
+    )
     return buffer.getvalue()
 
 
@@ -131,23 +178,33 @@ def _varied_jpeg(width, height, mode, value):
 def varied_voc(voc, tmp_path):
     """Replace the test tar of the ``voc`` fixture by one holding the VARIED images."""
     ids = list(VARIED)
-    members = {f"Annotations/{i}.xml": _varied_xml(w, h, objects)
-               for i, (w, h, _, _, objects) in VARIED.items()}
-    members.update({f"JPEGImages/{i}.jpg": _varied_jpeg(w, h, mode, value)
-                    for i, (w, h, mode, value, _) in VARIED.items()})
+    members = {
+        f"Annotations/{i}.xml": _varied_xml(w, h, objects)
+        for i, (w, h, _, _, objects) in VARIED.items()
+    }
+    members.update(
+        {
+            f"JPEGImages/{i}.jpg": _varied_jpeg(w, h, mode, value)
+            for i, (w, h, mode, value, _) in VARIED.items()
+        }
+    )
     members["ImageSets/Main/test.txt"] = ("\n".join(ids) + "\n").encode()
     _tar(tmp_path / "cache" / "voc2007" / "VOCtest_06-Nov-2007.tar", members)
 
 
-def test_multi_object_truncated_and_difficult_only_annotations_give_the_hand_worked_rows(varied_voc):
+def test_multi_object_truncated_and_difficult_only_annotations_give_the_hand_worked_rows(
+    varied_voc,
+):
     data = load_voc2007("test", image_size=16, progress=False)
     col = VOC_CLASSES.index
     expected_labels = np.zeros((5, 20), int)
-    for row, names in enumerate([["dog", "person"], ["chair"], ["person"], ["cat", "dog"], ["sofa"]]):
-        expected_labels[row, [col(name) for name in names]] = 1   # truncated objects count
+    for row, names in enumerate(
+        [["dog", "person"], ["chair"], ["person"], ["cat", "dog"], ["sofa"]]
+    ):
+        expected_labels[row, [col(name) for name in names]] = 1  # truncated objects count
     expected_difficult = np.zeros((5, 20), bool)
-    expected_difficult[1, col("dog")] = True      # dog only as a difficult object
-    expected_difficult[4, col("bottle")] = True   # difficult and truncated: still difficult only
+    expected_difficult[1, col("dog")] = True  # dog only as a difficult object
+    expected_difficult[4, col("bottle")] = True  # difficult and truncated: still difficult only
     assert data.image_ids.tolist() == list(VARIED)
     assert np.array_equal(data.labels, expected_labels)
     assert np.array_equal(data.difficult, expected_difficult)

@@ -61,8 +61,13 @@ def test_a_batched_dataset_of_image_label_pairs_gives_the_array_codes(small_cnn,
 
 
 def test_a_custom_preprocess_replaces_the_division_by_255(small_cnn, images):
-    codes = features.extract_codes(small_cnn, images, ["fc"], verbose=False,
-                                   preprocess=lambda batch: batch.astype("float32") - 128.0)
+    codes = features.extract_codes(
+        small_cnn,
+        images,
+        ["fc"],
+        verbose=False,
+        preprocess=lambda batch: batch.astype("float32") - 128.0,
+    )
     expected = _one_layer_model(small_cnn, "fc").predict(images - 128.0, verbose=0)
     np.testing.assert_allclose(codes["fc"], expected, rtol=1e-5, atol=1e-5)
 
@@ -75,13 +80,15 @@ def test_float_images_are_passed_unscaled_by_default(small_cnn, images):
 
 
 def test_empty_input_gives_zero_rows_of_the_code_width(small_cnn):
-    codes = features.extract_codes(small_cnn, np.zeros((0, 8, 8, 3), np.uint8), ["pool", "fc"],
-                                   verbose=False)
+    codes = features.extract_codes(
+        small_cnn, np.zeros((0, 8, 8, 3), np.uint8), ["pool", "fc"], verbose=False
+    )
     assert codes["pool"].shape == (0, 64) and codes["fc"].shape == (0, 5)
 
 
-def test_a_cached_call_reads_the_file_instead_of_recomputing(small_cnn, images, tmp_path,
-                                                            monkeypatch):
+def test_a_cached_call_reads_the_file_instead_of_recomputing(
+    small_cnn, images, tmp_path, monkeypatch
+):
     first = features.extract_codes(small_cnn, images, ["fc"], cache_dir=tmp_path, verbose=False)
     files = sorted(tmp_path.glob("*.npy"))
     assert len(files) == 1 and files[0].name.startswith("codes-fc-")
@@ -103,18 +110,23 @@ def test_changed_weights_images_or_preprocess_never_read_the_old_cache(images, t
     features.extract_codes(model, images, ["fc"], cache_dir=tmp_path, verbose=False)
     kernel, bias = model.get_layer("fc").get_weights()
     model.get_layer("fc").set_weights([kernel * 2, bias])
-    changed_weights = features.extract_codes(model, images, ["fc"], cache_dir=tmp_path,
-                                             verbose=False)
+    changed_weights = features.extract_codes(
+        model, images, ["fc"], cache_dir=tmp_path, verbose=False
+    )
     flat = images.reshape(7, -1) / 255.0
-    np.testing.assert_allclose(changed_weights["fc"], flat @ (kernel * 2) + bias, rtol=1e-4,
-                               atol=1e-4)
+    np.testing.assert_allclose(
+        changed_weights["fc"], flat @ (kernel * 2) + bias, rtol=1e-4, atol=1e-4
+    )
     other_images = images[::-1].copy()
-    changed_images = features.extract_codes(model, other_images, ["fc"], cache_dir=tmp_path,
-                                            verbose=False)
-    np.testing.assert_allclose(changed_images["fc"], flat[::-1] @ (kernel * 2) + bias, rtol=1e-4,
-                               atol=1e-4)
-    changed_preprocess = features.extract_codes(model, images, ["fc"], cache_dir=tmp_path,
-                                                verbose=False, preprocess=lambda b: b * 0.0)
+    changed_images = features.extract_codes(
+        model, other_images, ["fc"], cache_dir=tmp_path, verbose=False
+    )
+    np.testing.assert_allclose(
+        changed_images["fc"], flat[::-1] @ (kernel * 2) + bias, rtol=1e-4, atol=1e-4
+    )
+    changed_preprocess = features.extract_codes(
+        model, images, ["fc"], cache_dir=tmp_path, verbose=False, preprocess=lambda b: b * 0.0
+    )
     np.testing.assert_allclose(changed_preprocess["fc"], np.tile(bias, (7, 1)), atol=1e-6)
     assert len(list(tmp_path.glob("*.npy"))) == 4
 
@@ -134,8 +146,9 @@ def test_images_of_the_wrong_shape_or_an_unbatched_dataset_are_refused(small_cnn
     with pytest.raises(ValueError, match="model expects"):
         features.extract_codes(small_cnn, images[:, :4], ["fc"], verbose=False)
     with pytest.raises(ValueError, match="batch"):
-        features.extract_codes(small_cnn, tf.data.Dataset.from_tensor_slices(images), ["fc"],
-                               verbose=False)
+        features.extract_codes(
+            small_cnn, tf.data.Dataset.from_tensor_slices(images), ["fc"], verbose=False
+        )
 
 
 def test_l2_normalize_matches_scikit_learn():
@@ -158,14 +171,16 @@ def _pool_model(pooling):
 
 
 def test_a_max_to_average_pooling_change_with_the_same_weights_recomputes_the_codes(
-        images, tmp_path):
+    images, tmp_path
+):
     keras.utils.set_random_seed(4)
     max_model = _pool_model(keras.layers.MaxPooling2D)
     average_model = _pool_model(keras.layers.AveragePooling2D)
     average_model.set_weights(max_model.get_weights())
     from_max = features.extract_codes(max_model, images, "fc", cache_dir=tmp_path, verbose=False)
-    from_average = features.extract_codes(average_model, images, "fc", cache_dir=tmp_path,
-                                          verbose=False)
+    from_average = features.extract_codes(
+        average_model, images, "fc", cache_dir=tmp_path, verbose=False
+    )
     expected = average_model.predict(images / 255.0, verbose=0)
     np.testing.assert_allclose(from_average["fc"], expected, rtol=1e-4, atol=1e-5)
     assert not np.allclose(from_average["fc"], from_max["fc"])
@@ -181,31 +196,40 @@ def test_a_changed_closure_default_or_global_constant_in_preprocess_recomputes(i
     def scaled_by(scale):
         def preprocess(batch):
             return batch.astype(np.float32) * scale
+
         return preprocess
 
     def with_default(batch, scale=3.0):
         return batch.astype(np.float32) * scale
 
-    for scale, preprocess in [(1 / 255, scaled_by(1 / 255)), (2 / 255, scaled_by(2 / 255)),
-                              (3.0, with_default)]:
-        codes = features.extract_codes(model, images, "fc", cache_dir=tmp_path,
-                                       preprocess=preprocess, verbose=False)
-        np.testing.assert_allclose(codes["fc"], (flat * scale) @ kernel + bias, rtol=1e-4,
-                                   atol=1e-4)
+    for scale, preprocess in [
+        (1 / 255, scaled_by(1 / 255)),
+        (2 / 255, scaled_by(2 / 255)),
+        (3.0, with_default),
+    ]:
+        codes = features.extract_codes(
+            model, images, "fc", cache_dir=tmp_path, preprocess=preprocess, verbose=False
+        )
+        np.testing.assert_allclose(
+            codes["fc"], (flat * scale) @ kernel + bias, rtol=1e-4, atol=1e-4
+        )
 
     def with_other_default(batch, scale=5.0):
         return batch.astype(np.float32) * scale
 
     with_other_default.__name__ = with_other_default.__qualname__ = with_default.__qualname__
-    codes = features.extract_codes(model, images, "fc", cache_dir=tmp_path,
-                                   preprocess=with_other_default, verbose=False)
+    codes = features.extract_codes(
+        model, images, "fc", cache_dir=tmp_path, preprocess=with_other_default, verbose=False
+    )
     np.testing.assert_allclose(codes["fc"], (flat * 5.0) @ kernel + bias, rtol=1e-4, atol=1e-4)
     global _SCALE
     for _SCALE in (0.5, 0.25):
-        codes = features.extract_codes(model, images, "fc", cache_dir=tmp_path,
-                                       preprocess=_scale_by_global, verbose=False)
-        np.testing.assert_allclose(codes["fc"], (flat * _SCALE) @ kernel + bias, rtol=1e-4,
-                                   atol=1e-4)
+        codes = features.extract_codes(
+            model, images, "fc", cache_dir=tmp_path, preprocess=_scale_by_global, verbose=False
+        )
+        np.testing.assert_allclose(
+            codes["fc"], (flat * _SCALE) @ kernel + bias, rtol=1e-4, atol=1e-4
+        )
 
 
 _SCALE = 1.0
@@ -220,13 +244,16 @@ def test_a_custom_layer_whose_code_changed_recomputes_the_codes(images, tmp_path
         class Times(keras.layers.Layer):  # same name and config, other code
             def call(self, x):
                 return x * factor
+
         inputs = keras.Input((8, 8, 3))
         return keras.Model(inputs, Times(name="times")(inputs))
 
-    twice = features.extract_codes(model_with(2.0), images, "times", cache_dir=tmp_path,
-                                   verbose=False)
-    thrice = features.extract_codes(model_with(3.0), images, "times", cache_dir=tmp_path,
-                                    verbose=False)
+    twice = features.extract_codes(
+        model_with(2.0), images, "times", cache_dir=tmp_path, verbose=False
+    )
+    thrice = features.extract_codes(
+        model_with(3.0), images, "times", cache_dir=tmp_path, verbose=False
+    )
     flat = images.reshape(len(images), -1) / 255.0
     np.testing.assert_allclose(twice["times"], flat * 2.0, rtol=1e-5)
     np.testing.assert_allclose(thrice["times"], flat * 3.0, rtol=1e-5)

@@ -21,18 +21,20 @@ import pytest
 # extras, as a student's Colab does, so there these tests have nothing to test.
 pytest.importorskip("otter", reason="otter-grader (the `local` extra) is not installed")
 import yaml  # noqa: E402
-from nbformat.v4 import new_code_cell as C, new_markdown_cell as M, new_raw_cell as R  # noqa: E402
+from nbformat.v4 import new_code_cell as C  # noqa: E402
+from nbformat.v4 import new_markdown_cell as M  # noqa: E402
+from nbformat.v4 import new_raw_cell as R  # noqa: E402
+
+from instructor import assignment_config, grade, release  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-from instructor import assignment_config
-from instructor import grade
-from instructor import release
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 MASTERS = [pytest.param(path, id=path.stem) for path in NOTEBOOKS]
 
 
 # ---- what a master notebook keeps secret, read here with plain loops (not via release.py) ----
+
 
 def _raw_config(cell, marker):
     if cell.cell_type == "raw" and cell.source.lstrip().upper().startswith(marker):
@@ -68,7 +70,7 @@ def split_lines(master):
             continue
         lines = cell.source.splitlines()
         if block and block[-1] == "SOLUTION" and cell.cell_type == "markdown":
-            secret += lines                                           # a model answer
+            secret += lines  # a model answer
         elif block and block[-1] == "SOLUTION":
             inside = False
             for line in lines:
@@ -93,7 +95,7 @@ def normalised(line):
     """A line as ast.unparse writes it (otter rewrites test code so), or as it is."""
     line = line.strip()
     try:
-        return ast.unparse(ast.parse(line)) or line   # a comment unparses to ""
+        return ast.unparse(ast.parse(line)) or line  # a comment unparses to ""
     except SyntaxError:
         return line
 
@@ -118,6 +120,7 @@ def released(tmp_path_factory):
         if path not in cache:
             cache[path] = release.release_notebook(path, out)
         return out, cache[path]
+
     return get
 
 
@@ -125,15 +128,19 @@ def released(tmp_path_factory):
 def test_student_version_holds_no_solution_model_answer_or_hidden_test(master_path, released):
     master = nbformat.read(master_path, as_version=4)
     questions = question_points(master)
-    assert questions, (f"{master_path.name} has no '# BEGIN QUESTION' cells: it is not an otter "
-                       "master notebook yet (see notebooks/AUTHORING.md).")
+    assert questions, (
+        f"{master_path.name} has no '# BEGIN QUESTION' cells: it is not an otter "
+        "master notebook yet (see notebooks/AUTHORING.md)."
+    )
     out, info = released(master_path)
     student = nbformat.read(out / "students" / master_path.name, as_version=4)
-    shown = {line.strip().removeprefix(">>> ").removeprefix("... ").strip()  # doctest prompts
-             for text in all_strings(student)   # cell sources and the public tests (metadata)
-             for line in text.splitlines()}
+    shown = {
+        line.strip().removeprefix(">>> ").removeprefix("... ").strip()  # doctest prompts
+        for text in all_strings(student)  # cell sources and the public tests (metadata)
+        for line in text.splitlines()
+    }
     secret, public = split_lines(master)
-    allowed = {line.strip() for line in public}   # also shown elsewhere, e.g. in a public test
+    allowed = {line.strip() for line in public}  # also shown elsewhere, e.g. in a public test
     secrets = {line.strip() for line in secret} - allowed
     secrets = {line for line in secrets if len(line) > 8}
     assert secrets, f"{master_path.name}: no solution lines found"
@@ -162,39 +169,69 @@ def test_assignment_config_script_fills_a_placeholder_and_check_finds_stale_ones
     assert written["export_cell"]["files"] == ["07_demo.html"] and written["check_all_cell"]
     assert assignment_config.main(["--check", str(path)]) == 0
     wrong = tmp_path / "08_other.ipynb"
-    shutil.copy(path, wrong)   # a name that is not the file's stem is an error, not rewritten
+    shutil.copy(path, wrong)  # a name that is not the file's stem is an error, not rewritten
     assert assignment_config.main([str(wrong)]) == 1
 
 
 # ---- grading a tiny otter notebook: untouched student, one NotImplementedError, a crash
 # (the master's full marks: notebook 05 below)
 
-KERNEL = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-          "language_info": {"name": "python"}}
+KERNEL = {
+    "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+    "language_info": {"name": "python"},
+}
 
 
-def tiny_master(q2_solution="    return sum(values)", between="SQUARES = [square(i) for i in range(3)]"):
-    return nbformat.v4.new_notebook(metadata=KERNEL, cells=[
-        R(assignment_config.config_source("tiny_assignment")),
-        M("# A tiny assignment"), C("import numpy as np"),
-        R("# BEGIN QUESTION\nname: q1\npoints: 2"), M("Write `square`."),
-        R("# BEGIN SOLUTION"),
-        C('def square(x):\n    """x squared."""\n    # BEGIN SOLUTION\n    return x * x\n    # END SOLUTION'),
-        R("# END SOLUTION"), R("# BEGIN TESTS"), C("assert square(3) == 9"),
-        C('""" # BEGIN TEST CONFIG\nhidden: true\npoints: 1\n""" # END TEST CONFIG\n'
-          "np.testing.assert_allclose(square(np.arange(4.0)), [0, 1, 4, 9])"),
-        R("# END TESTS"), R("# END QUESTION"),
-        C(between),
-        R("# BEGIN QUESTION\nname: q2\npoints: 3"), M("Write `total`."),
-        R("# BEGIN SOLUTION"),
-        C(f'def total(values):\n    """The sum."""\n    # BEGIN SOLUTION\n{q2_solution}\n    # END SOLUTION'),
-        R("# END SOLUTION"), R("# BEGIN TESTS"), C("assert total([1, 2]) == 3"),
-        C('""" # BEGIN TEST CONFIG\nhidden: true\npoints: 2\n""" # END TEST CONFIG\n'
-          "assert total(range(10)) == 45"),
-        R("# END TESTS"), R("# END QUESTION"),
-        R("# BEGIN QUESTION\nname: q3\nmanual: true\npoints: 2"), M("**Why?**"),
-        R("# BEGIN SOLUTION"), M("**Answer:** because the model answer says so"),
-        R("# END SOLUTION"), R("# END QUESTION")])
+def tiny_master(
+    q2_solution="    return sum(values)", between="SQUARES = [square(i) for i in range(3)]"
+):
+    return nbformat.v4.new_notebook(
+        metadata=KERNEL,
+        cells=[
+            R(assignment_config.config_source("tiny_assignment")),
+            M("# A tiny assignment"),
+            C("import numpy as np"),
+            R("# BEGIN QUESTION\nname: q1\npoints: 2"),
+            M("Write `square`."),
+            R("# BEGIN SOLUTION"),
+            C(
+                'def square(x):\n    """x squared."""\n'
+                "    # BEGIN SOLUTION\n    return x * x\n    # END SOLUTION"
+            ),
+            R("# END SOLUTION"),
+            R("# BEGIN TESTS"),
+            C("assert square(3) == 9"),
+            C(
+                '""" # BEGIN TEST CONFIG\nhidden: true\npoints: 1\n""" # END TEST CONFIG\n'
+                "np.testing.assert_allclose(square(np.arange(4.0)), [0, 1, 4, 9])"
+            ),
+            R("# END TESTS"),
+            R("# END QUESTION"),
+            C(between),
+            R("# BEGIN QUESTION\nname: q2\npoints: 3"),
+            M("Write `total`."),
+            R("# BEGIN SOLUTION"),
+            C(
+                f'def total(values):\n    """The sum."""\n'
+                f"    # BEGIN SOLUTION\n{q2_solution}\n    # END SOLUTION"
+            ),
+            R("# END SOLUTION"),
+            R("# BEGIN TESTS"),
+            C("assert total([1, 2]) == 3"),
+            C(
+                '""" # BEGIN TEST CONFIG\nhidden: true\npoints: 2\n""" # END TEST CONFIG\n'
+                "assert total(range(10)) == 45"
+            ),
+            R("# END TESTS"),
+            R("# END QUESTION"),
+            R("# BEGIN QUESTION\nname: q3\nmanual: true\npoints: 2"),
+            M("**Why?**"),
+            R("# BEGIN SOLUTION"),
+            M("**Answer:** because the model answer says so"),
+            R("# END SOLUTION"),
+            R("# END QUESTION"),
+        ],
+    )
 
 
 @pytest.fixture(scope="module")
@@ -209,10 +246,14 @@ def tiny_grades(tmp_path_factory):
     submissions = base / "submissions"
     submissions.mkdir()
     shutil.copy(out / "students" / "tiny_assignment.ipynb", submissions / "student_untouched.ipynb")
-    nbformat.write(tiny_master(q2_solution="    raise NotImplementedError"),
-                   submissions / "tiny_assignment_q2_raises.ipynb")
-    nbformat.write(tiny_master(between="raise RuntimeError('the student broke this cell')\ndel square"),
-                   submissions / "tiny_assignment_crash.ipynb")
+    nbformat.write(
+        tiny_master(q2_solution="    raise NotImplementedError"),
+        submissions / "tiny_assignment_q2_raises.ipynb",
+    )
+    nbformat.write(
+        tiny_master(between="raise RuntimeError('the student broke this cell')\ndel square"),
+        submissions / "tiny_assignment_crash.ipynb",
+    )
     (submissions / "tiny_assignment_garbage.zip").write_bytes(b"not a zip")
     assert grade.main([str(submissions), "--autograders", str(out / "autograder")]) == 0
     rows = read_grades(submissions / "grades-tiny_assignment.csv")
@@ -229,33 +270,38 @@ def read_grades(path):
         return {row["submission"]: row for row in csv.DictReader(file)}
 
 
+@pytest.mark.slow  # end-to-end (make check)
 def test_the_untouched_student_version_scores_nothing_on_code_questions(tiny_grades):
     row = tiny_grades["student_untouched.ipynb"]
     assert (float(row["q1"]), float(row["q2"]), row["q3"]) == (0, 0, "manual")
-    assert float(row["total"]) == 0 and float(row["possible"]) == 5   # 2 + 3; q3 is manual
+    assert float(row["total"]) == 0 and float(row["possible"]) == 5  # 2 + 3; q3 is manual
     assert row["notebook"] == "tiny_assignment"
 
 
+@pytest.mark.slow  # end-to-end (make check)
 def test_one_not_implemented_solution_loses_exactly_that_questions_points(tiny_grades):
     row = tiny_grades["tiny_assignment_q2_raises.ipynb"]
     assert (float(row["q1"]), float(row["q2"])) == (2, 0) and float(row["total"]) == 2
 
 
+@pytest.mark.slow  # end-to-end (make check)
 def test_a_crash_keeps_the_points_before_it_and_the_run_goes_on(tiny_grades):
     crash = tiny_grades["tiny_assignment_crash.ipynb"]
-    assert float(crash["q1"]) == 2 and crash["error"] == ""   # `del square` never ran
+    assert float(crash["q1"]) == 2 and crash["error"] == ""  # `del square` never ran
     garbage = tiny_grades["tiny_assignment_garbage.zip"]
     assert garbage["error"] and garbage["total"] == ""
-    assert len(tiny_grades) == 4   # every submission has its row
+    assert len(tiny_grades) == 4  # every submission has its row
 
 
+@pytest.mark.slow  # end-to-end (make check)
 def test_the_summary_has_every_submission_with_the_assignment_files_totals(tiny_grades):
     summary = read_grades(tiny_grades["tiny_assignment_garbage.zip"]["_folder"] / "grades.csv")
     assert set(summary) == set(tiny_grades)
     for name, row in summary.items():
-        assert "q1" not in row   # question columns live in the per-assignment file only
-        assert [row[k] for k in ("notebook", "total", "possible", "error")] == \
-            [tiny_grades[name][k] for k in ("notebook", "total", "possible", "error")]
+        assert "q1" not in row  # question columns live in the per-assignment file only
+        assert [row[k] for k in ("notebook", "total", "possible", "error")] == [
+            tiny_grades[name][k] for k in ("notebook", "total", "possible", "error")
+        ]
 
 
 def test_two_assignments_in_one_folder_keep_their_same_named_questions_apart(tmp_path, monkeypatch):
@@ -265,8 +311,14 @@ def test_two_assignments_in_one_folder_keep_their_same_named_questions_apart(tmp
     autograders.mkdir(), submissions.mkdir()
     questions = {"first": [("q1", 2, False), ("q2", 1, True)], "second": [("q1", 5, False)]}
     for stem, items in questions.items():
-        (autograders / f"{stem}-questions.json").write_text(json.dumps({"notebook": stem, "questions": [
-            {"name": n, "points": p, "manual": m} for n, p, m in items]}))
+        (autograders / f"{stem}-questions.json").write_text(
+            json.dumps(
+                {
+                    "notebook": stem,
+                    "questions": [{"name": n, "points": p, "manual": m} for n, p, m in items],
+                }
+            )
+        )
         notebook = nbformat.v4.new_notebook(metadata={"otter": {"assignment_name": stem}})
         nbformat.write(notebook, submissions / f"{stem}_alice.ipynb")
     scored = {"first": {"q1": [1.5, 2]}, "second": {"q1": [4.0, 5]}}
@@ -274,14 +326,22 @@ def test_two_assignments_in_one_folder_keep_their_same_named_questions_apart(tmp
     assert grade.main([str(submissions), "--autograders", str(autograders)]) == 0
     first = read_grades(submissions / "grades-first.csv")["first_alice.ipynb"]
     second = read_grades(submissions / "grades-second.csv")["second_alice.ipynb"]
-    assert (first["q1"], first["q2"], first["total"], first["possible"]) == ("1.5", "manual", "1.5", "2.0")
+    assert (first["q1"], first["q2"], first["total"], first["possible"]) == (
+        "1.5",
+        "manual",
+        "1.5",
+        "2.0",
+    )
     assert (second["q1"], second["total"], second["possible"]) == ("4.0", "4.0", "5.0")
     assert "q2" not in second
     summary = read_grades(submissions / "grades.csv")
-    assert {name: row["total"] for name, row in summary.items()} == \
-        {"first_alice.ipynb": "1.5", "second_alice.ipynb": "4.0"}
+    assert {name: row["total"] for name, row in summary.items()} == {
+        "first_alice.ipynb": "1.5",
+        "second_alice.ipynb": "4.0",
+    }
 
 
+@pytest.mark.slow  # end-to-end (make check)
 def test_grading_the_real_notebook_05_master_gives_full_marks(tmp_path):
     master_path = ROOT / "notebooks" / "05_car_vs_other_features.ipynb"
     questions = question_points(nbformat.read(master_path, as_version=4))
@@ -290,13 +350,16 @@ def test_grading_the_real_notebook_05_master_gives_full_marks(tmp_path):
     submissions = tmp_path / "submissions"
     submissions.mkdir()
     shutil.copy(master_path, submissions)
-    assert grade.main([str(submissions), "--autograders", str(tmp_path / "dist" / "autograder")]) == 0
+    assert (
+        grade.main([str(submissions), "--autograders", str(tmp_path / "dist" / "autograder")]) == 0
+    )
     (row,) = read_grades(submissions / f"grades-{master_path.stem}.csv").values()
     assert row["error"] == "" and float(row["total"]) == float(row["possible"]) == full
     manual = [name for name, (_, is_manual) in questions.items() if is_manual]
     assert manual and all(row[name] == "manual" for name in manual)
 
 
+@pytest.mark.slow  # end-to-end (make check)
 def test_the_hand_in_cell_zips_the_notebook_with_its_html_copy(tmp_path):
     import zipfile
 
@@ -311,34 +374,54 @@ def test_the_hand_in_cell_zips_the_notebook_with_its_html_copy(tmp_path):
     student_path = folder / "tiny_assignment.ipynb"
     shutil.copy(tmp_path / "dist" / "students" / "tiny_assignment.ipynb", student_path)
     student = nbformat.read(student_path, as_version=4)
-    assert "grader.export(" in student.cells[-2].source or "grader.export(" in student.cells[-1].source
+    assert (
+        "grader.export(" in student.cells[-2].source or "grader.export(" in student.cells[-1].source
+    )
     source = release.init_cell_source(student_path.stem)
     (init,) = [cell for cell in student.cells if cell.source == source]
     NotebookClient(student, timeout=300, resources={"metadata": {"path": str(folder)}}).execute()
-    assert init.outputs == []   # the notebook file is here: otter reads its tests, nothing to say
+    assert init.outputs == []  # the notebook file is here: otter reads its tests, nothing to say
     (handin,) = folder.glob("tiny_assignment_*.zip")
     with zipfile.ZipFile(handin) as archive:
         names = set(archive.namelist())
     assert {"tiny_assignment.ipynb", "tiny_assignment.html"} <= names
 
 
+@pytest.mark.slow  # end-to-end (make check)
 def test_the_wheel_carries_public_tests_only_and_otter_runs_them(tmp_path):
     import zipfile
 
     from otter.test_files.ok_test import OKTestFile
 
     case = {"hidden": False, "locked": False}
-    tests = {"q9": {"name": "q9", "points": 2, "suites": [{
-        "cases": [{**case, "code": ">>> assert total([1, 2]) == 3\n"},
-                  {**case, "hidden": True, "code": ">>> assert total([5]) == 5  # secret\n"}],
-        "scored": True, "setup": "", "teardown": "", "type": "doctest"}]}}
+    tests = {
+        "q9": {
+            "name": "q9",
+            "points": 2,
+            "suites": [
+                {
+                    "cases": [
+                        {**case, "code": ">>> assert total([1, 2]) == 3\n"},
+                        {**case, "hidden": True, "code": ">>> assert total([5]) == 5  # secret\n"},
+                    ],
+                    "scored": True,
+                    "setup": "",
+                    "teardown": "",
+                    "type": "doctest",
+                }
+            ],
+        }
+    }
     wheel = release.build_wheel(tmp_path / "wheel", {"09_demo": tests})
     with zipfile.ZipFile(wheel) as archive:
         archive.extractall(tmp_path / "unpacked")
     folder = tmp_path / "unpacked" / "helpers" / "_public_tests" / "t09_demo"
     assert sorted(p.name for p in folder.glob("q*.py")) == ["q9.py"]
     assert "secret" not in (folder / "q9.py").read_text()
-    right, wrong = OKTestFile.from_file(str(folder / "q9.py")), OKTestFile.from_file(str(folder / "q9.py"))
+    right, wrong = (
+        OKTestFile.from_file(str(folder / "q9.py")),
+        OKTestFile.from_file(str(folder / "q9.py")),
+    )
     right.run({"total": sum})
     wrong.run({"total": lambda values: 0})
     assert right.passed_all and not wrong.passed_all
@@ -347,9 +430,23 @@ def test_the_wheel_carries_public_tests_only_and_otter_runs_them(tmp_path):
 # ---- the student notebook's otter init cell where the notebook file is not in the working folder
 # (Colab): it runs the public tests from the course wheel, or says what to do, never a traceback
 
-PUBLIC_Q9 = {"q9": {"name": "q9", "points": 2, "suites": [{
-    "cases": [{"code": ">>> assert total([1, 2]) == 3\n", "hidden": False, "locked": False}],
-    "scored": True, "setup": "", "teardown": "", "type": "doctest"}]}}
+PUBLIC_Q9 = {
+    "q9": {
+        "name": "q9",
+        "points": 2,
+        "suites": [
+            {
+                "cases": [
+                    {"code": ">>> assert total([1, 2]) == 3\n", "hidden": False, "locked": False}
+                ],
+                "scored": True,
+                "setup": "",
+                "teardown": "",
+                "type": "doctest",
+            }
+        ],
+    }
+}
 
 
 def run_init_cell(tmp_path, after, prelude=""):
@@ -366,18 +463,34 @@ def run_init_cell(tmp_path, after, prelude=""):
     release.write_public_tests(wheel, {"09_demo": PUBLIC_Q9})
     work = tmp_path / "work"
     work.mkdir()
-    script = "\n".join([prelude, f"INSTALLED, WHEEL = {str(installed)!r}, {str(wheel)!r}",
-                        f"CELL = {release.init_cell_source('09_demo')!r}", "exec(CELL)", after])
+    script = "\n".join(
+        [
+            prelude,
+            f"INSTALLED, WHEEL = {str(installed)!r}, {str(wheel)!r}",
+            f"CELL = {release.init_cell_source('09_demo')!r}",
+            "exec(CELL)",
+            after,
+        ]
+    )
     env = {**os.environ, "PYTHONPATH": str(tmp_path / "site")}
-    done = subprocess.run([sys.executable, "-c", script], cwd=work, env=env,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
     assert not list(work.glob("*.ipynb"))
     return done.stdout
 
 
+@pytest.mark.slow  # end-to-end (make check)
 def test_without_public_tests_the_init_cell_says_what_to_do_and_checks_say_unavailable(tmp_path):
-    out = run_init_cell(tmp_path, after="""
+    out = run_init_cell(
+        tmp_path,
+        after="""
 total = sum
 print("-- check"); grader.check("q9")
 print("-- install the wheel as the message says, run the init cell again")
@@ -386,33 +499,42 @@ shutil.copytree(WHEEL + "/_public_tests", INSTALLED + "/_public_tests")
 exec(CELL)
 print("-- right:", grader.check("q9"))
 total = len
-print("-- wrong:", grader.check("q9"))""")
+print("-- wrong:", grader.check("q9"))""",
+    )
     start, check, again, right, wrong = out.split("-- ")
     assert start.count("\n") == 1 and "The grader.check cells are unavailable" in start
     assert "public tests are missing" in start
     assert "%pip install --no-deps --force-reinstall" in start
     assert release.WHEEL in start and "this cell again" in start
     assert check.startswith("check\nThis check is unavailable.") and check.count("\n") == 2
-    assert again.count("\n") == 1   # the init cell said nothing this time
+    assert again.count("\n") == 1  # the init cell said nothing this time
     assert right.strip() == "right: q9 results: All test cases passed!"
     assert "wrong: q9 results:" in wrong and "Test case failed" in wrong
     assert "assert total([1, 2]) == 3" in wrong
 
 
+@pytest.mark.slow  # end-to-end (make check)
 def test_without_network_the_init_cell_says_otter_could_not_be_installed(tmp_path):
-    pip = tmp_path / "offline_python"   # stands in for `python -m pip` where PyPI is unreachable
-    pip.write_text("#!/bin/sh\necho 'ERROR: No matching distribution found for otter-grader' >&2\n"
-                   "exit 1\n")
+    pip = tmp_path / "offline_python"  # stands in for `python -m pip` where PyPI is unreachable
+    pip.write_text(
+        "#!/bin/sh\necho 'ERROR: No matching distribution found for otter-grader' >&2\nexit 1\n"
+    )
     pip.chmod(0o755)
     prelude = f"import sys\nsys.modules['otter'] = None\nsys.executable = {str(pip)!r}"
-    out = run_init_cell(tmp_path, prelude=prelude, after="""
+    out = run_init_cell(
+        tmp_path,
+        prelude=prelude,
+        after="""
 print("-- check"); grader.check("q9")
 print("-- all"); grader.check_all()
-print("-- export"); grader.export(pdf=False)""")
+print("-- export"); grader.export(pdf=False)""",
+    )
     start, check, check_all, export = out.split("-- ")
-    assert start.strip() == ("The grader.check cells are unavailable. otter-grader could not be "
-                             "installed (ERROR: No matching distribution found for otter-grader). "
-                             "Connect to the internet, then run this cell again.")
+    assert start.strip() == (
+        "The grader.check cells are unavailable. otter-grader could not be "
+        "installed (ERROR: No matching distribution found for otter-grader). "
+        "Connect to the internet, then run this cell again."
+    )
     assert check.startswith("check\nThis check is unavailable. otter-grader could not be installed")
     assert check_all.startswith("all\nThis check is unavailable.")
     assert export.startswith("export\nNo hand-in zip. otter-grader could not be installed")

@@ -40,7 +40,7 @@ def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
                 state[path.pop()] = 2
                 stack.pop()
             elif state.get(nxt) == 1:
-                return path[path.index(nxt):] + [nxt]
+                return path[path.index(nxt) :] + [nxt]
             elif not state.get(nxt):
                 state[nxt] = 1
                 path.append(nxt)
@@ -73,17 +73,25 @@ def private_reaches(path: Path, module: str) -> list[str]:
             for name in node.names:
                 if name.name.split(".")[0] in PACKAGES:
                     aliases[name.asname or name.name.split(".")[0]] = name.name
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0 \
-                and node.module.split(".")[0] in PACKAGES:
+        elif (
+            isinstance(node, ast.ImportFrom)
+            and node.module
+            and node.level == 0
+            and node.module.split(".")[0] in PACKAGES
+        ):
             for name in node.names:
                 target = f"{node.module}.{name.name}"
                 aliases[name.asname or name.name] = target
                 if name.name.startswith("_") and wing(node.module) != wing(module):
                     found.append(f"{module}: from {node.module} import {name.name}")
     for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) \
-                and node.value.id in aliases and node.attr.startswith("_") \
-                and not node.attr.startswith("__"):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in aliases
+            and node.attr.startswith("_")
+            and not node.attr.startswith("__")
+        ):
             target = aliases[node.value.id]
             if wing(target) != wing(module):
                 found.append(f"{module}: {node.value.id}.{node.attr} ({target})")
@@ -92,11 +100,14 @@ def private_reaches(path: Path, module: str) -> list[str]:
 
 def test_private_reach_is_found_in_a_worked_example(tmp_path):
     source = tmp_path / "m.py"
-    source.write_text("from helpers.data import pipeline\nfrom helpers.session import _x\n"
-                      "pipeline._secret()\nfrom helpers.plots import layout\nlayout._ok()\n")
+    source.write_text(
+        "from helpers.data import pipeline\nfrom helpers.session import _x\n"
+        "pipeline._secret()\nfrom helpers.plots import layout\nlayout._ok()\n"
+    )
     assert private_reaches(source, "helpers.plots.charts") == [
         "helpers.plots.charts: from helpers.session import _x",
-        "helpers.plots.charts: pipeline._secret (helpers.data.pipeline)"]
+        "helpers.plots.charts: pipeline._secret (helpers.data.pipeline)",
+    ]
 
 
 def test_no_module_reaches_a_private_name_of_another_wing():
@@ -111,9 +122,17 @@ def test_no_module_reaches_a_private_name_of_another_wing():
 
 def test_import_contracts_hold():
     """import-linter's contracts of pyproject.toml: layers, and helpers never imports instructor."""
-    result = subprocess.run([sys.executable, "-m", "importlinter.cli", "--no-cache"],
-                            cwd=ROOT, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "importlinter.cli", "--no-cache"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     if "No module named importlinter.cli" in result.stderr:
-        result = subprocess.run([str(Path(sys.executable).parent / "lint-imports"), "--no-cache"],
-                                cwd=ROOT, capture_output=True, text=True)
+        result = subprocess.run(
+            [str(Path(sys.executable).parent / "lint-imports"), "--no-cache"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]

@@ -1,18 +1,18 @@
 """Tests of helpers.training.losses against brute-force loops over (anchor, positive, negative)."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-import keras
 
 from helpers.training.losses import SmoothAPLoss, TripletLoss, smooth_ap_loss, triplet_loss
 
-
 # --- references written as plain loops ------------------------------------------------------
+
 
 def _normalise(features):
     features = np.asarray(features, dtype=np.float64)
-    norms = np.sqrt((features ** 2).sum(axis=1, keepdims=True))
+    norms = np.sqrt((features**2).sum(axis=1, keepdims=True))
     return features / np.maximum(norms, 1e-6)
 
 
@@ -54,8 +54,7 @@ def _brute_smooth_ap(features, labels, tau=0.01, num_anchors=10):
         total = 0.0
         for p in positives:
             numerator = sum(_sigmoid((d[p] - d[q]) / tau) for q in negatives)
-            rank = 1.0 + sum(_sigmoid((d[p] - d[x]) / tau)
-                             for x in positives + negatives if x != p)
+            rank = 1.0 + sum(_sigmoid((d[p] - d[x]) / tau) for x in positives + negatives if x != p)
             total += numerator / rank
         per_anchor.append(total / len(positives))
     return float(np.mean(per_anchor)) if per_anchor else 0.0
@@ -88,10 +87,12 @@ def _gradient(loss, features, labels, **kwargs):
 
 # --- values -----------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("num_anchors", [1, 5, 10, 30])
 @pytest.mark.parametrize("margin", [0.0, 0.2, 0.5])
 def test_triplet_loss_matches_a_brute_force_loop_over_anchors_positives_and_negatives(
-        num_anchors, margin):
+    num_anchors, margin
+):
     features, labels = _random_batch(seed=num_anchors)
     expected = _brute_triplet(features, labels, margin, num_anchors)
     got = float(triplet_loss(features, labels, margin=margin, num_anchors=num_anchors))
@@ -155,8 +156,9 @@ def test_triplet_gradient_matches_finite_differences_of_the_brute_force_loss():
         up, down = features.copy(), features.copy()
         up[index] += step
         down[index] -= step
-        expected[index] = (_brute_triplet(up, labels, 0.3) - _brute_triplet(down, labels, 0.3)) \
-            / (2 * step)
+        expected[index] = (_brute_triplet(up, labels, 0.3) - _brute_triplet(down, labels, 0.3)) / (
+            2 * step
+        )
     np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
@@ -169,27 +171,30 @@ def test_smooth_ap_gradient_matches_finite_differences_of_the_brute_force_loss()
         up, down = features.copy(), features.copy()
         up[index] += step
         down[index] -= step
-        expected[index] = (_brute_smooth_ap(up, labels, 0.1)
-                           - _brute_smooth_ap(down, labels, 0.1)) / (2 * step)
+        expected[index] = (
+            _brute_smooth_ap(up, labels, 0.1) - _brute_smooth_ap(down, labels, 0.1)
+        ) / (2 * step)
     np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
 # --- robustness -------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("tau", [1e-2, 1e-3, 1e-4])
 def test_gradients_stay_finite_at_small_tau_with_duplicate_and_zero_features(tau):
     features, labels = _random_batch(n=16, seed=5)
-    features[3] = features[0]          # a duplicate of the anchor
-    features[5] = features[4]          # two identical other entries
-    features[6] = 3.0 * features[2]    # same direction, same normalised code
-    features[7] = 0.0                  # an all-zero embedding
+    features[3] = features[0]  # a duplicate of the anchor
+    features[5] = features[4]  # two identical other entries
+    features[6] = 3.0 * features[2]  # same direction, same normalised code
+    features[7] = 0.0  # an all-zero embedding
     for loss, kwargs in ((smooth_ap_loss, {"tau": tau}), (triplet_loss, {})):
         value = float(loss(features, labels, **kwargs))
         gradient = _gradient(loss, features, labels, **kwargs)
         assert np.isfinite(value) and np.isfinite(gradient).all()
         assert np.abs(gradient).sum() > 0  # finite, and still informative
     assert float(smooth_ap_loss(features, labels, tau=tau)) == pytest.approx(
-        _brute_smooth_ap(features, labels, tau), abs=1e-4)
+        _brute_smooth_ap(features, labels, tau), abs=1e-4
+    )
 
 
 def test_float16_features_are_computed_in_float32():
@@ -219,13 +224,16 @@ def test_losses_work_inside_tf_function_with_an_unknown_batch_size():
 
 # --- Keras -------------------------------------------------------------------------------------
 
+
 def test_keras_loss_classes_take_labels_as_y_true_of_shape_n_by_1():
     features, labels = _random_batch(seed=8)
     y_true = labels.reshape(-1, 1).astype(np.float32)  # how Keras hands labels over
     assert float(TripletLoss(margin=0.3, num_anchors=5)(y_true, features)) == pytest.approx(
-        _brute_triplet(features, labels, 0.3, 5), rel=1e-5)
+        _brute_triplet(features, labels, 0.3, 5), rel=1e-5
+    )
     assert float(SmoothAPLoss(tau=0.05)(y_true, features)) == pytest.approx(
-        _brute_smooth_ap(features, labels, 0.05), rel=1e-4)
+        _brute_smooth_ap(features, labels, 0.05), rel=1e-4
+    )
     rebuilt = TripletLoss.from_config(TripletLoss(margin=0.3, num_anchors=5).get_config())
     assert (rebuilt.margin, rebuilt.num_anchors) == (0.3, 5)
 
@@ -250,16 +258,20 @@ def test_model_compile_with_a_loss_class_lowers_the_loss_on_separable_data(loss)
 
 # --- validation -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("call, message", [
-    (lambda: triplet_loss(np.zeros((4, 2, 2), "float32"), np.zeros(4)), "shape"),
-    (lambda: triplet_loss(np.zeros((4, 2), "float32"), np.zeros((4, 3))), "one-hot"),
-    (lambda: triplet_loss(np.zeros((4, 2), "float32"), np.zeros(5)), "batch size"),
-    (lambda: triplet_loss(np.zeros((4, 2), "int32"), np.zeros(4)), "float"),
-    (lambda: triplet_loss(np.zeros((4, 2), "float32"), np.zeros(4), margin=-0.1), "margin"),
-    (lambda: triplet_loss(np.zeros((4, 2), "float32"), np.zeros(4), num_anchors=0), "anchors"),
-    (lambda: smooth_ap_loss(np.zeros((4, 2), "float32"), np.zeros(4), tau=0.0), "tau"),
-    (lambda: SmoothAPLoss(tau=-1.0), "tau"),
-])
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: triplet_loss(np.zeros((4, 2, 2), "float32"), np.zeros(4)), "shape"),
+        (lambda: triplet_loss(np.zeros((4, 2), "float32"), np.zeros((4, 3))), "one-hot"),
+        (lambda: triplet_loss(np.zeros((4, 2), "float32"), np.zeros(5)), "batch size"),
+        (lambda: triplet_loss(np.zeros((4, 2), "int32"), np.zeros(4)), "float"),
+        (lambda: triplet_loss(np.zeros((4, 2), "float32"), np.zeros(4), margin=-0.1), "margin"),
+        (lambda: triplet_loss(np.zeros((4, 2), "float32"), np.zeros(4), num_anchors=0), "anchors"),
+        (lambda: smooth_ap_loss(np.zeros((4, 2), "float32"), np.zeros(4), tau=0.0), "tau"),
+        (lambda: SmoothAPLoss(tau=-1.0), "tau"),
+    ],
+)
 def test_invalid_inputs_raise_a_value_error_that_says_what_to_do(call, message):
     with pytest.raises(ValueError, match=message):
         call()

@@ -26,9 +26,16 @@ def _sub_model(model, *names):
 def test_neural_codes_net_has_the_hand_counted_40_5_million_parameters():
     model = models.neural_codes_net()
     # 'same' padding and three stride-2 pools: 64 -> 32 -> 16 -> 8, so pool5 is 8 x 8 x 256.
-    expected = (_conv(4, 3, 96) + _conv(5, 96, 192) + _conv(3, 192, 288) + _conv(3, 288, 288)
-                + _conv(3, 288, 256) + _dense(8 * 8 * 256, 2048) + _dense(2048, 2048)
-                + _dense(2048, 190))
+    expected = (
+        _conv(4, 3, 96)
+        + _conv(5, 96, 192)
+        + _conv(3, 192, 288)
+        + _conv(3, 288, 288)
+        + _conv(3, 288, 256)
+        + _dense(8 * 8 * 256, 2048)
+        + _dense(2048, 2048)
+        + _dense(2048, 190)
+    )
     assert model.count_params() == expected == 40_516_382
     assert model.get_layer("pool5").output.shape == (None, 8, 8, 256)
     assert model.get_layer("fc6").units == model.get_layer("fc7").units == 2048
@@ -46,9 +53,16 @@ def test_neural_codes_pool5_and_fc7_are_taken_before_their_relu():
 
 def test_caffenet_has_the_hand_counted_parameters_and_a_6x6_pool5():
     model = models.caffenet()
-    expected = (_conv(11, 3, 96) + _conv(5, 96, 256) + _conv(3, 256, 384) + _conv(3, 384, 384)
-                + _conv(3, 384, 256) + _dense(6 * 6 * 256, 4096) + _dense(4096, 4096)
-                + _dense(4096, 20))
+    expected = (
+        _conv(11, 3, 96)
+        + _conv(5, 96, 256)
+        + _conv(3, 256, 384)
+        + _conv(3, 384, 384)
+        + _conv(3, 384, 256)
+        + _dense(6 * 6 * 256, 4096)
+        + _dense(4096, 4096)
+        + _dense(4096, 20)
+    )
     assert model.count_params() == expected
     assert model.get_layer("pool5").output.shape == (None, 6, 6, 256)
     assert model.get_layer("fc7").units == 4096
@@ -84,13 +98,19 @@ def test_fashion_net_features_are_unit_rows_and_logits_a_linear_map_of_the_embed
     model = models.fashion_net()
     images = np.random.default_rng(2).random((4, 28, 28, 1), dtype=np.float32)
     embedding = np.asarray(model.embed(images))
-    np.testing.assert_allclose(model.features(images),
-                               embedding / np.linalg.norm(embedding, axis=1, keepdims=True),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        model.features(images),
+        embedding / np.linalg.norm(embedding, axis=1, keepdims=True),
+        rtol=1e-5,
+        atol=1e-6,
+    )
     kernel, bias = model.classifier.get_weights()
     np.testing.assert_allclose(model(images), embedding @ kernel + bias, rtol=1e-5, atol=1e-5)
-    assert model.count_params() == _conv(3, 1, 32) + _conv(3, 32, 32) + _conv(3, 32, 64) \
-        + _dense(256, 10) == 30_634
+    assert (
+        model.count_params()
+        == _conv(3, 1, 32) + _conv(3, 32, 32) + _conv(3, 32, 64) + _dense(256, 10)
+        == 30_634
+    )
 
 
 def test_fashion_net_survives_a_keras_file_round_trip(tmp_path):
@@ -109,6 +129,7 @@ def test_a_gradient_tape_step_on_features_moves_the_backbone_only():
     model = models.fashion_net()
     images = np.random.default_rng(4).random((6, 28, 28, 1), dtype=np.float32)
     classifier_before = [w.copy() for w in model.classifier.get_weights()]
+
     # Pull every feature towards the first one: the mean squared distance must fall.
     def spread():
         feats = model.features(images, training=True)
@@ -132,8 +153,9 @@ def test_car_baseline_cnn_has_the_hand_counted_parameters_and_l2_penalties():
     expected = _conv(5, 3, 32) + _conv(3, 32, 64) + _dense(256, 128) + _dense(128, 1)
     assert model.count_params() == expected
     kernels = [layer.kernel.numpy() for layer in model.layers if hasattr(layer, "kernel")]
-    np.testing.assert_allclose(sum(model.losses), 1e-3 * sum((k ** 2).sum() for k in kernels),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        sum(model.losses), 1e-3 * sum((k**2).sum() for k in kernels), rtol=1e-5
+    )
 
 
 def test_augmented_car_cnn_is_the_baseline_at_inference_and_random_when_training():
@@ -170,6 +192,9 @@ def test_caffenet_reads_0_255_pixels_as_its_unscaled_layers_read_them_divided_by
     pixels = np.random.default_rng(0).integers(0, 256, (2, 67, 67, 3)).astype(np.uint8)
     rest = keras.Sequential([keras.Input((67, 67, 3))] + model.layers[2:])  # without "scale"
     assert model.layers[1].name == "scale"
-    np.testing.assert_allclose(model(pixels, training=False).numpy(),
-                               rest(pixels.astype(np.float32) / 255, training=False).numpy(),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        model(pixels, training=False).numpy(),
+        rest(pixels.astype(np.float32) / 255, training=False).numpy(),
+        rtol=1e-5,
+        atol=1e-6,
+    )

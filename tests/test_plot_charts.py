@@ -1,4 +1,4 @@
-"""Tests of helpers.plots.charts: the drawn curves, colours, legends and bars hold what was passed."""
+"""helpers.plots.charts: the drawn curves, colours, legends and bars hold what was passed."""
 
 import matplotlib
 
@@ -18,26 +18,31 @@ def close_figures():
 
 
 def _overlap(box, other, tolerance=0.5):
-    return (min(box.x1, other.x1) - max(box.x0, other.x0) > tolerance and
-            min(box.y1, other.y1) - max(box.y0, other.y0) > tolerance)
+    return (
+        min(box.x1, other.x1) - max(box.x0, other.x0) > tolerance
+        and min(box.y1, other.y1) - max(box.y0, other.y0) > tolerance
+    )
 
 
 def test_pr_curves_draw_recall_against_precision_with_one_legend_entry_per_model():
-    curves = {"classifier": ([1.0, 0.6, 0.4], [0.1, 0.5, 1.0]),
-              "triplet": ([1.0, 0.9, 0.7], [0.2, 0.6, 1.0])}
+    curves = {
+        "classifier": ([1.0, 0.6, 0.4], [0.1, 0.5, 1.0]),
+        "triplet": ([1.0, 0.9, 0.7], [0.2, 0.6, 1.0]),
+    }
     fig = plots.plot_pr_curves(curves, references={"triplet": 0.79})
     ax = fig.axes[0]
     for line, (precision, recall) in zip(ax.get_lines(), curves.values()):
         np.testing.assert_array_equal(line.get_xdata(), recall)
         np.testing.assert_array_equal(line.get_ydata(), precision)
     assert [t.get_text() for t in ax.get_legend().get_texts()] == [
-        "classifier", "triplet (reference mAP 0.790)"]
+        "classifier",
+        "triplet (reference mAP 0.790)",
+    ]
     assert ax.get_xlabel() == "recall" and ax.get_ylabel() == "precision"
 
 
 def test_history_panels_hold_training_and_validation_per_epoch():
-    history = {"loss": [2.0, 1.5, 1.2], "val_loss": [2.1, 1.8, 1.7],
-               "accuracy": [0.2, 0.4, 0.5]}
+    history = {"loss": [2.0, 1.5, 1.2], "val_loss": [2.1, 1.8, 1.7], "accuracy": [0.2, 0.4, 0.5]}
 
     class FakeHistory:  # what model.fit returns: the logs under .history
         pass
@@ -59,8 +64,9 @@ def test_tsne_colours_single_labels_by_class_and_lists_every_class():
     fig = plots.plot_tsne(points, np.array([2, 0, 2]), ["a", "b", "c"])
     ax = fig.axes[0]
     tab10 = plt.get_cmap("tab10").colors
-    np.testing.assert_allclose(ax.collections[0].get_facecolors()[:, :3],
-                               [tab10[2], tab10[0], tab10[2]])
+    np.testing.assert_allclose(
+        ax.collections[0].get_facecolors()[:, :3], [tab10[2], tab10[0], tab10[2]]
+    )
     np.testing.assert_array_equal(ax.collections[0].get_offsets(), points)
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b", "c"]
 
@@ -87,7 +93,12 @@ def test_bar_chart_pairs_each_figure_with_its_reference():
     assert [t.get_text() for t in ax.get_xticklabels()] == list(values)
     assert [t.get_text() for t in fig.legends[0].get_texts()] == ["this run", "reference"]
     assert [t.get_text() for t in ax.texts if t.get_text()] == [
-        "0.700", "0.660", "0.880", "0.690", "0.875"]
+        "0.700",
+        "0.660",
+        "0.880",
+        "0.690",
+        "0.875",
+    ]
 
 
 def test_bar_chart_legend_and_value_labels_stay_clear_of_each_other_and_the_bars():
@@ -103,7 +114,7 @@ def test_bar_chart_legend_and_value_labels_stay_clear_of_each_other_and_the_bars
     labels = [t.get_window_extent(renderer) for t in ax.texts if t.get_text()]
     assert all(axes_box.y0 <= box.y0 and box.y1 <= axes_box.y1 + 0.5 for box in labels)
     ticks = [t.get_window_extent(renderer) for t in ax.get_xticklabels()]
-    assert not any(_overlap(a, b) for i, a in enumerate(ticks) for b in ticks[i + 1:])
+    assert not any(_overlap(a, b) for i, a in enumerate(ticks) for b in ticks[i + 1 :])
     assert not any(_overlap(legend, tick) for tick in ticks)
     names = [t.get_text().replace("\n", " ") for t in ax.get_xticklabels()]
     assert names == list(values)

@@ -53,10 +53,12 @@ def test_split_filters_are_two_mosaics_of_sign_parts_scaled_by_the_largest_weigh
     largest = np.abs(kernels).max()
     for i in (0, 10, 63):  # kernel i: row i // 8, column i % 8, tiles of 3 + 1 padding pixel
         top, left = 1 + 4 * (i // 8), 1 + 4 * (i % 8)
-        np.testing.assert_allclose(positive[top:top + 3, left:left + 3],
-                                   np.maximum(kernels[..., i], 0) / largest)
-        np.testing.assert_allclose(negative[top:top + 3, left:left + 3],
-                                   np.maximum(-kernels[..., i], 0) / largest)
+        np.testing.assert_allclose(
+            positive[top : top + 3, left : left + 3], np.maximum(kernels[..., i], 0) / largest
+        )
+        np.testing.assert_allclose(
+            negative[top : top + 3, left : left + 3], np.maximum(-kernels[..., i], 0) / largest
+        )
     assert np.all(positive[0] == 1.0) and np.all(positive[:, 4] == 1.0)  # white padding
 
 
@@ -69,7 +71,7 @@ def test_bgr_kernels_are_drawn_with_red_and_blue_swapped():
         drawn = fig.axes[0].images[0].get_array()
         first = drawn if not split_sign else drawn[1:4, 1:4]
         second = fig.axes[1].images[0].get_array() if not split_sign else drawn[1:4, 5:8]
-        assert np.all(first[..., 2] > first[..., 0])   # blue channel lit
+        assert np.all(first[..., 2] > first[..., 0])  # blue channel lit
         assert np.all(second[..., 0] > second[..., 2])  # red channel lit
     rgb = plots.show_filters(kernels, split_sign=True).axes[0].images[0].get_array()
     np.testing.assert_allclose(rgb[1:4, 1:4], kernels[..., 0])
@@ -82,8 +84,9 @@ def test_grey_kernels_are_the_mean_over_input_channels():
     fig = plots.show_filters(kernels, split_sign=True, ncols=2)
     mean = kernels.mean(axis=2)
     largest = np.abs(mean).max()
-    np.testing.assert_allclose(fig.axes[0].images[0].get_array()[5:8, 5:8],
-                               np.maximum(mean[..., 3], 0) / largest)
+    np.testing.assert_allclose(
+        fig.axes[0].images[0].get_array()[5:8, 5:8], np.maximum(mean[..., 3], 0) / largest
+    )
 
 
 def test_filters_without_split_are_min_max_scaled_together():

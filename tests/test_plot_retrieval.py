@@ -52,8 +52,14 @@ def _levels(values, tolerance=0.01):
 def test_retrieval_rows_frame_hits_green_and_misses_red_in_rank_order():
     rng = np.random.default_rng(0)
     hits = np.array([[True, False, True], [False, False, True]])
-    fig = plots.show_retrieval_rows(rng.random((2, 6, 6, 3)), rng.random((2, 3, 6, 6, 3)), hits,
-                                    query_labels=["cat", "dog"], aps=[0.5, 0.25], subtitle="")
+    fig = plots.show_retrieval_rows(
+        rng.random((2, 6, 6, 3)),
+        rng.random((2, 3, 6, 6, 3)),
+        hits,
+        query_labels=["cat", "dog"],
+        aps=[0.5, 0.25],
+        subtitle="",
+    )
     axes = np.array(fig.axes).reshape(2, 4)
     for row in range(2):
         assert _border_color(axes[row, 0]) == to_rgba(plots.QUERY_COLOR)
@@ -114,16 +120,26 @@ def test_ncols_sets_the_retrieved_images_per_row():
 
 def test_three_line_query_captions_stay_clear_of_the_images_above():
     names = ["T-shirt/top", "Pullover", "a very long class name of Tiny ImageNet"]
-    fig = plots.show_retrieval_rows(np.zeros((3, 28, 28)), np.zeros((3, 10, 28, 28)),
-                                    np.ones((3, 10), bool), names,
-                                    [[names[(i + j) % 3] for j in range(10)] for i in range(3)],
-                                    aps=[0.1, 0.2, 0.3])
+    fig = plots.show_retrieval_rows(
+        np.zeros((3, 28, 28)),
+        np.zeros((3, 10, 28, 28)),
+        np.ones((3, 10), bool),
+        names,
+        [[names[(i + j) % 3] for j in range(10)] for i in range(3)],
+        aps=[0.1, 0.2, 0.3],
+    )
     assert _overlapping_captions(fig) == []
 
 
 def test_wrapped_rows_keep_captions_clear_of_the_images_above():
-    fig = plots.show_retrieval(np.zeros((28, 28)), np.zeros((30, 28, 28)), np.ones(30, bool),
-                               "Pullover", ["Coat"] * 30, ap=0.5)
+    fig = plots.show_retrieval(
+        np.zeros((28, 28)),
+        np.zeros((30, 28, 28)),
+        np.ones(30, bool),
+        "Pullover",
+        ["Coat"] * 30,
+        ap=0.5,
+    )
     assert _overlapping_captions(fig) == []
 
 
@@ -131,5 +147,9 @@ def test_mismatched_hits_and_images_are_refused():
     with pytest.raises(ValueError, match="hits"):
         plots.show_retrieval_rows(np.zeros((2, 4, 4)), np.zeros((2, 3, 4, 4)), np.ones((2, 2)))
     with pytest.raises(ValueError, match="retrieved_labels"):
-        plots.show_retrieval_rows(np.zeros((2, 4, 4)), np.zeros((2, 3, 4, 4)), np.ones((2, 3)),
-                                  retrieved_labels=[["a"] * 2] * 2)
+        plots.show_retrieval_rows(
+            np.zeros((2, 4, 4)),
+            np.zeros((2, 3, 4, 4)),
+            np.ones((2, 3)),
+            retrieved_labels=[["a"] * 2] * 2,
+        )

@@ -9,7 +9,9 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from helpers import plots
-from helpers.plots import charts as plot_charts, images as plot_images, retrieval as plot_retrieval  # noqa: E402
+from helpers.plots import charts as plot_charts  # noqa: E402
+from helpers.plots import images as plot_images
+from helpers.plots import retrieval as plot_retrieval
 
 
 @pytest.fixture(autouse=True)
@@ -38,8 +40,13 @@ def test_the_subtitle_defaults_to_the_sample_profile_tag(monkeypatch):
 
 
 def test_the_figure_title_sits_above_every_image():
-    fig = plots.show_retrieval_rows(np.zeros((2, 8, 8)), np.zeros((2, 3, 8, 8)),
-                                    np.ones((2, 3), bool), ["a", "b"], aps=[0.5, 0.25])
+    fig = plots.show_retrieval_rows(
+        np.zeros((2, 8, 8)),
+        np.zeros((2, 3, 8, 8)),
+        np.ones((2, 3), bool),
+        ["a", "b"],
+        aps=[0.5, 0.25],
+    )
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
     title_bottom = fig._suptitle.get_window_extent(renderer).y0

@@ -21,6 +21,7 @@ def test_models_re_exports_the_pretrained_vgg16_api():
 @pytest.fixture
 def offline(monkeypatch, tmp_path):
     """No ImageNet download and no local weights unless a test provides them."""
+
     def unreachable(include_top):
         raise OSError("no network in this test")
 
@@ -47,8 +48,9 @@ def test_vgg16_loads_the_file_named_by_the_environment(offline, monkeypatch):
         model, weights = vgg16.pretrained_vgg16(include_top=False, input_shape=(48, 48, 3))
     assert weights.kind == "local" and weights.path == str(path)
     for name in ("block1_conv1", "block5_conv3"):
-        np.testing.assert_array_equal(model.get_layer(name).get_weights()[0],
-                                      donor.get_layer(name).get_weights()[0])
+        np.testing.assert_array_equal(
+            model.get_layer(name).get_weights()[0], donor.get_layer(name).get_weights()[0]
+        )
 
 
 def _mirror_weights() -> Path:
@@ -61,8 +63,11 @@ def _mirror_weights() -> Path:
 
 def test_vgg16_uses_the_mirror_stand_in_and_says_the_top_is_random(monkeypatch):
     path = _mirror_weights()
-    monkeypatch.setattr(vgg16, "_imagenet_weights_file",
-                        lambda include_top: (_ for _ in ()).throw(OSError("offline")))
+    monkeypatch.setattr(
+        vgg16,
+        "_imagenet_weights_file",
+        lambda include_top: (_ for _ in ()).throw(OSError("offline")),
+    )
     monkeypatch.delenv("COURSE_VGG16_WEIGHTS", raising=False)
     with pytest.warns(UserWarning, match="NOT ImageNet"):
         model, weights = vgg16.pretrained_vgg16(include_top=True)
@@ -71,8 +76,9 @@ def test_vgg16_uses_the_mirror_stand_in_and_says_the_top_is_random(monkeypatch):
     reference = keras.applications.VGG16(weights=None, include_top=False)
     reference.load_weights(path)
     for name in ("block1_conv1", "block3_conv2", "block5_conv3"):
-        np.testing.assert_array_equal(model.get_layer(name).get_weights()[0],
-                                      reference.get_layer(name).get_weights()[0])
+        np.testing.assert_array_equal(
+            model.get_layer(name).get_weights()[0], reference.get_layer(name).get_weights()[0]
+        )
 
 
 def test_an_unreachable_download_fails_fast_and_leaves_no_file(monkeypatch, tmp_path):
@@ -88,13 +94,17 @@ def test_an_unreachable_download_fails_fast_and_leaves_no_file(monkeypatch, tmp_
     assert not [p for p in tmp_path.rglob("*") if p.is_file()]
 
 
-def test_a_failed_download_becomes_an_oserror_and_restores_the_socket_timeout(monkeypatch,
-                                                                             tmp_path):
+def test_a_failed_download_becomes_an_oserror_and_restores_the_socket_timeout(
+    monkeypatch, tmp_path
+):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     monkeypatch.setattr(Path, "home", lambda: tmp_path)
     monkeypatch.setattr(socket, "create_connection", lambda *a, **k: socket.socket())
-    monkeypatch.setattr(keras.utils, "get_file",
-                        lambda *a, **k: (_ for _ in ()).throw(Exception("URL fetch failure")))
+    monkeypatch.setattr(
+        keras.utils,
+        "get_file",
+        lambda *a, **k: (_ for _ in ()).throw(Exception("URL fetch failure")),
+    )
     before = socket.getdefaulttimeout()
     with pytest.raises(OSError, match="URL fetch failure"):
         vgg16._imagenet_weights_file(include_top=True)

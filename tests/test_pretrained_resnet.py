@@ -1,4 +1,4 @@
-"""Tests of helpers.models.resnet50 offline: fallbacks, local weights, head and fine-tuning switch."""
+"""helpers.models.resnet50 offline: fallbacks, local weights, head and fine-tuning switch."""
 
 import keras
 import numpy as np
@@ -28,12 +28,13 @@ def test_without_imagenet_weights_or_a_local_file_the_weights_are_random_and_it_
 
 def test_a_local_weights_file_named_by_the_variable_is_loaded(offline, monkeypatch, tmp_path):
     keras.utils.set_random_seed(1)
-    donor = keras.applications.ResNet50(weights=None, include_top=False, pooling="avg",
-                                        input_shape=SHAPE)
+    donor = keras.applications.ResNet50(
+        weights=None, include_top=False, pooling="avg", input_shape=SHAPE
+    )
     path = tmp_path / "resnet50_notop.weights.h5"
     donor.save_weights(path)
     monkeypatch.setenv(resnet50.WEIGHTS_VARIABLE, str(path))
-    keras.utils.set_random_seed(2)   # the model's own initial weights differ from the file's
+    keras.utils.set_random_seed(2)  # the model's own initial weights differ from the file's
     with pytest.warns(UserWarning, match="local weights"):
         model, weights = pretrained_resnet50(SHAPE)
     assert weights.kind == "local" and weights.path == str(path)
@@ -65,13 +66,19 @@ def test_unfreezing_trains_only_the_last_stage_without_its_batch_norms(offline):
         model, _ = resnet50_classifier(5, SHAPE)
     count = unfreeze_top_stage(model)
     base = model.get_layer("resnet50")
-    expected = [layer.name for layer in base.layers
-                if layer.name.startswith("conv5_") and layer.weights
-                and not isinstance(layer, keras.layers.BatchNormalization)]
+    expected = [
+        layer.name
+        for layer in base.layers
+        if layer.name.startswith("conv5_")
+        and layer.weights
+        and not isinstance(layer, keras.layers.BatchNormalization)
+    ]
     trainable = [layer.name for layer in base.layers if layer.trainable and layer.weights]
-    assert trainable == expected and len(expected) == 10   # 3 blocks x 3 convs + 1 shortcut conv
-    assert count == sum(layer.name.startswith("conv5_") and not isinstance(
-        layer, keras.layers.BatchNormalization) for layer in base.layers)
+    assert trainable == expected and len(expected) == 10  # 3 blocks x 3 convs + 1 shortcut conv
+    assert count == sum(
+        layer.name.startswith("conv5_") and not isinstance(layer, keras.layers.BatchNormalization)
+        for layer in base.layers
+    )
     # the model's trainable weights: those conv layers' kernels and biases, and the head
     assert len(model.trainable_weights) == 2 * len(expected) + 2
 
@@ -88,8 +95,10 @@ def test_the_classifier_reads_uint8_pixels_as_the_bare_resnet_reads_them_preproc
         model, _ = resnet50_classifier(5, SHAPE)
     pixels = np.random.default_rng(1).integers(0, 256, (2, *SHAPE)).astype(np.uint8)
     bare = model.get_layer("resnet50")
-    expected = bare(keras.applications.resnet50.preprocess_input(pixels.astype("float32")),
-                    training=False).numpy()
+    expected = bare(
+        keras.applications.resnet50.preprocess_input(pixels.astype("float32")), training=False
+    ).numpy()
     features = keras.Model(model.input, model.get_layer("features").output)
-    np.testing.assert_allclose(features(pixels, training=False).numpy(), expected,
-                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        features(pixels, training=False).numpy(), expected, rtol=1e-4, atol=1e-4
+    )

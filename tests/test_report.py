@@ -38,12 +38,15 @@ def test_bootstrap_interval_is_repeatable_with_the_same_seed_and_moves_with_anot
     assert report.bootstrap_interval(values, seed=7) != report.bootstrap_interval(values, seed=8)
 
 
-@pytest.mark.parametrize("values, kwargs, message", [
-    ([[0.1, 0.2]], {}, "shape"),
-    ([0.5], {}, "at least 2"),
-    ([0.1, 0.2], {"confidence": 95}, "confidence"),
-    ([0.1, 0.2], {"n_resamples": 10}, "n_resamples"),
-])
+@pytest.mark.parametrize(
+    "values, kwargs, message",
+    [
+        ([[0.1, 0.2]], {}, "shape"),
+        ([0.5], {}, "at least 2"),
+        ([0.1, 0.2], {"confidence": 95}, "confidence"),
+        ([0.1, 0.2], {"n_resamples": 10}, "n_resamples"),
+    ],
+)
 def test_bootstrap_interval_rejects_bad_input_with_advice(values, kwargs, message):
     with pytest.raises(ValueError, match=message):
         report.bootstrap_interval(values, **kwargs)
@@ -51,5 +54,6 @@ def test_bootstrap_interval_rejects_bad_input_with_advice(values, kwargs, messag
 
 def test_headline_shows_the_interval_between_the_value_and_the_reference():
     line = report.headline("mAP (100 queries)", 0.8123, reference=0.81, interval=(0.7804, 0.84))
-    assert line.startswith("▶ mAP (100 queries): 0.812 [95% interval 0.780-0.840] "
-                           "(reference 0.810)")
+    assert line.startswith(
+        "▶ mAP (100 queries): 0.812 [95% interval 0.780-0.840] (reference 0.810)"
+    )

@@ -214,7 +214,9 @@ def test_map_of_chosen_queries_is_reported_in_their_order():
 
 def test_map_is_the_same_when_blocks_hold_a_few_queries(monkeypatch):
     codes, labels = gaussian_codes(n=50, seed=10, n_classes=5)
-    monkeypatch.setattr(ranking, "MEMORY_BUDGET_BYTES", 7 * 50 * ranking._RANKING_BYTES_PER_ENTRY)  # 7 per block
+    monkeypatch.setattr(
+        ranking, "MEMORY_BUDGET_BYTES", 7 * 50 * ranking._RANKING_BYTES_PER_ENTRY
+    )  # 7 per block
     _, per_query = retrieval.mean_average_precision(codes, labels, return_per_query=True)
     expected = [brute_force_ap(normalised(codes), labels, q) for q in range(50)]
     np.testing.assert_allclose(per_query, expected, atol=1e-12)
@@ -242,7 +244,9 @@ def test_pr_curve_matches_a_brute_force_loop_and_ends_at_recall_one():
     np.testing.assert_allclose(recall, recall_sum / n, atol=1e-12)
     assert recall[-1] == pytest.approx(1.0)
     # At k = n - 1 every item is retrieved: precision is the mean share of positives.
-    assert precision[-1] == pytest.approx(np.mean([(labels == labels[q]).sum() - 1 for q in range(n)]) / (n - 1))
+    assert precision[-1] == pytest.approx(
+        np.mean([(labels == labels[q]).sum() - 1 for q in range(n)]) / (n - 1)
+    )
 
 
 def test_pr_curve_of_two_well_separated_pairs():
@@ -343,7 +347,7 @@ def test_per_class_ap_refuses_mismatched_shapes_and_non_binary_truth():
 
 # ---------------------------------------------------------------- 1. one normalisation rule
 def raw_codes_of_varied_norms(n=60, d=16, seed=20):
-    """Gaussian codes whose rows are rescaled by factors 0.1..10: normalising changes the ranking."""
+    """Gaussian codes, rows rescaled by factors 0.1..10: normalising changes the ranking."""
     codes, labels = gaussian_codes(n=n, d=d, seed=seed)
     scales = np.random.default_rng(seed).uniform(0.1, 10, size=(n, 1))
     return (codes * scales).astype(np.float32), labels
@@ -374,7 +378,8 @@ def test_normalize_changes_the_ranking_of_codes_of_varied_norms():
     # Guards the test above: on these codes the two rules really rank differently.
     codes, _ = raw_codes_of_varied_norms()
     assert any(
-        brute_force_ranking(codes, q) != brute_force_ranking(normalised(codes), q) for q in range(60)
+        brute_force_ranking(codes, q) != brute_force_ranking(normalised(codes), q)
+        for q in range(60)
     )
 
 
@@ -481,7 +486,9 @@ def test_low_dimensional_distances_are_numpys_float32_differences_bit_for_bit():
     database = (100 + 10 * rng.standard_normal((50, 2))).astype(np.float32)
     queries = database[:7]
     expected = ((queries[:, None, :] - database[None, :, :]) ** 2).sum(axis=2, dtype=np.float32)
-    np.testing.assert_array_equal(retrieval.sq_distances(queries, database, normalize=False), expected)
+    np.testing.assert_array_equal(
+        retrieval.sq_distances(queries, database, normalize=False), expected
+    )
 
 
 @pytest.mark.parametrize("d", [3, 64, 1024])

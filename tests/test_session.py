@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 from helpers import session
-from helpers.session import setup
-from helpers.session import report
+from helpers.session import report, setup
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -63,8 +62,7 @@ def test_seed_everything_repeats_python_numpy_and_keras_draws():
 
     def draws():
         session.seed_everything(7)
-        return (random.random(), np.random.rand(),
-                float(keras.random.uniform((1,), seed=None)[0]))
+        return (random.random(), np.random.rand(), float(keras.random.uniform((1,), seed=None)[0]))
 
     first, second = draws(), draws()
     assert first == second
@@ -72,10 +70,17 @@ def test_seed_everything_repeats_python_numpy_and_keras_draws():
     assert random.random() != first[0]
 
 
-@pytest.mark.parametrize("tf_version, keras_version, ok", [
-    ("2.21.0", "3.15.1", True), ("2.19.0", "3.10.0", True), ("2.16.1", "3.0.0", False),
-    ("2.15.0", "2.15.0", False), ("2.21.0", "2.15.0", False), ("2.10.0rc1", "3.1", False),
-])
+@pytest.mark.parametrize(
+    "tf_version, keras_version, ok",
+    [
+        ("2.21.0", "3.15.1", True),
+        ("2.19.0", "3.10.0", True),
+        ("2.16.1", "3.0.0", False),
+        ("2.15.0", "2.15.0", False),
+        ("2.21.0", "2.15.0", False),
+        ("2.10.0rc1", "3.1", False),
+    ],
+)
 def test_versions_older_than_the_course_needs_fail_early(tf_version, keras_version, ok):
     if ok:
         session.check_versions(tf_version, keras_version)
@@ -104,7 +109,9 @@ def test_headline_states_value_reference_and_smoke_tag(monkeypatch):
 
 
 def _pins(requirements):
-    return dict(re.match(r"([A-Za-z0-9_.\-]+)==(\S+)$", r).groups() for r in requirements if "==" in r)
+    return dict(
+        re.match(r"([A-Za-z0-9_.\-]+)==(\S+)$", r).groups() for r in requirements if "==" in r
+    )
 
 
 def test_environment_yml_pins_the_same_versions_as_pyproject():
@@ -126,8 +133,11 @@ def test_runtime_requirements_are_ranges_that_colab_already_satisfies():
 def test_every_notebook_starts_with_the_generated_setup_cell():
     notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
     assert notebooks
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "setup_cell.py"), "--check",
-                             *map(str, notebooks)], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "setup_cell.py"), "--check", *map(str, notebooks)],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     with open(ROOT / "pyproject.toml", "rb") as file:
         url = tomllib.load(file)["project"]["urls"]["Repository"]
@@ -139,8 +149,11 @@ def test_notebooks_are_stored_without_outputs():
 
     for path in (ROOT / "notebooks").glob("*.ipynb"):
         notebook = nbformat.read(path, as_version=4)
-        executed = [i for i, c in enumerate(notebook.cells)
-                    if c.cell_type == "code" and (c.outputs or c.execution_count)]
+        executed = [
+            i
+            for i, c in enumerate(notebook.cells)
+            if c.cell_type == "code" and (c.outputs or c.execution_count)
+        ]
         assert not executed, f"{path.name}: cells {executed} carry outputs; clear them"
 
 
@@ -162,7 +175,9 @@ def test_readme_lists_every_notebook_with_a_colab_link_to_the_same_repository():
     repository = url.removeprefix("https://github.com/")
     readme = (ROOT / "README.md").read_text()
     for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
-        link = f"https://colab.research.google.com/github/{repository}/blob/main/notebooks/{path.name}"
+        link = (
+            f"https://colab.research.google.com/github/{repository}/blob/main/notebooks/{path.name}"
+        )
         assert link in readme, f"README has no Colab link for {path.name}"
 
 
@@ -176,8 +191,14 @@ def test_setup_notebook_writes_nothing_to_stderr_on_a_machine_without_gpu(tmp_pa
     env.update(COURSE_PROFILE="sample", COURSE_DATA_DIR=str(tmp_path))
 
     def stderr_of(code):
-        return subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path,
-                              capture_output=True, text=True, check=True).stderr
+        return subprocess.run(
+            [sys.executable, "-c", code],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stderr
 
     plain = stderr_of("import tensorflow as tf; tf.config.list_physical_devices('GPU')")
     assert plain.strip(), "TensorFlow printed nothing: this test can no longer tell"

@@ -15,15 +15,15 @@ import pytest
 
 # Building the course wheel offline needs setuptools >= 77 (SPDX `license`) in this environment:
 # the `local` extra pins it; make compat's no-extras venvs may hold Python's bundled older one.
-pytest.importorskip("setuptools", minversion="77",
-                    reason="setuptools >= 77 (the `local` extra) is not installed")
+pytest.importorskip(
+    "setuptools", minversion="77", reason="setuptools >= 77 (the `local` extra) is not installed"
+)
 
-from helpers import session
-from helpers.session import paths
+from helpers import session  # noqa: E402
+from helpers.session import paths  # noqa: E402
+from instructor import release, setup_cell  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-from instructor import release
-from instructor import setup_cell
 
 # The cell, run as a notebook kernel runs it: IPython shows an error as its traceback would.
 RUNNER = """
@@ -63,12 +63,25 @@ def run_cell(python, folder, source):
     runner.write_text(RUNNER)
     # A student's runtime: none of this harness's pip settings (make compat's PIP_CONSTRAINT).
     env = {key: value for key, value in os.environ.items() if not key.startswith("PIP_")}
-    env.update({"PIP_NO_INDEX": "1", "COURSE_PROFILE": "sample",
-                "COURSE_DATA_DIR": str(folder / "data"), "PYTHONPATH": ""})
-    return subprocess.run([str(python), str(runner), str(cell)], cwd=folder, env=env,
-                          capture_output=True, text=True, timeout=300)
+    env.update(
+        {
+            "PIP_NO_INDEX": "1",
+            "COURSE_PROFILE": "sample",
+            "COURSE_DATA_DIR": str(folder / "data"),
+            "PYTHONPATH": "",
+        }
+    )
+    return subprocess.run(
+        [str(python), str(runner), str(cell)],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
+@pytest.mark.slow  # end-to-end (make check)
 def test_cell_uses_the_installed_package_without_calling_pip(tmp_path):
     # Had the cell called pip, the course URL (no network here) would have failed it.
     result = run_cell(sys.executable, tmp_path, setup_cell.setup_cell_source())
@@ -76,19 +89,27 @@ def test_cell_uses_the_installed_package_without_calling_pip(tmp_path):
     assert "CELL-FAILED False" in result.stdout
 
 
+@pytest.mark.slow  # end-to-end (make check)
 def test_cell_installs_the_course_wheel_beside_the_notebook_without_network(bare_venv, tmp_path):
-    check = subprocess.run([str(bare_venv), "-c", "import helpers"], capture_output=True, cwd=tmp_path)
+    check = subprocess.run(
+        [str(bare_venv), "-c", "import helpers"], capture_output=True, cwd=tmp_path
+    )
     assert check.returncode != 0, "the bare venv must not see the course package"
     wheel = release.build_wheel(tmp_path)
     assert wheel.name.startswith("neural_codes_course-") and wheel.parent == tmp_path
     result = run_cell(bare_venv, tmp_path, setup_cell.setup_cell_source())
     assert "SETUP-IN-NAMESPACE True" in result.stdout, result.stdout + result.stderr
     assert "Profile: sample" in result.stdout
-    where = subprocess.run([str(bare_venv), "-c", "import helpers; print(helpers.__file__)"],
-                           capture_output=True, text=True, cwd=tmp_path)
-    assert str(bare_venv.parent.parent) in where.stdout   # installed into the venv, from the wheel
+    where = subprocess.run(
+        [str(bare_venv), "-c", "import helpers; print(helpers.__file__)"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert str(bare_venv.parent.parent) in where.stdout  # installed into the venv, from the wheel
 
 
+@pytest.mark.slow  # end-to-end (make check)
 def test_cell_without_package_wheel_or_url_stops_with_the_two_things_to_do(bare_venv, tmp_path):
     source = setup_cell.setup_cell_source()
     url_line = next(line for line in source.splitlines() if line.startswith("COURSE_URL = "))
@@ -97,7 +118,7 @@ def test_cell_without_package_wheel_or_url_stops_with_the_two_things_to_do(bare_
     shown = result.stdout + result.stderr
     assert "CELL-FAILED True" in shown and "SETUP-IN-NAMESPACE False" in shown
     assert "upload neural_codes_course-*.whl" in shown and "set COURSE_URL" in shown
-    assert "Traceback" not in shown and "File \"" not in shown
+    assert "Traceback" not in shown and 'File "' not in shown
 
 
 def test_cell_pins_no_version_of_tensorflow_keras_or_numpy_and_names_the_tagged_url():
@@ -105,7 +126,7 @@ def test_cell_pins_no_version_of_tensorflow_keras_or_numpy_and_names_the_tagged_
     project = setup_cell._project()
     assert f'COURSE_URL = "git+{project["urls"]["Repository"]}@v{project["version"]}"' in source
     assert "tensorflow==" not in source and "numpy==" not in source
-    assert 'session.setup_notebook(use_drive=USE_DRIVE)' in source and "USE_DRIVE = False" in source
+    assert "session.setup_notebook(use_drive=USE_DRIVE)" in source and "USE_DRIVE = False" in source
 
 
 def test_use_drive_outside_colab_says_it_only_applies_on_colab(monkeypatch, tmp_path):
@@ -128,7 +149,9 @@ def test_use_drive_on_colab_mounts_drive_and_moves_outputs_but_not_data(monkeypa
     try:
         line = session.keep_outputs_on_drive(True)
         assert mounted == [str(tmp_path / "drive")]
-        expected = tmp_path / "drive" / "MyDrive" / "course" / "outputs" / session.get_profile() / "nb"
+        expected = (
+            tmp_path / "drive" / "MyDrive" / "course" / "outputs" / session.get_profile() / "nb"
+        )
         assert session.output_dir("nb") == expected and expected.is_dir()
         assert session.data_dir() == tmp_path / "local" and "Google Drive" in line
     finally:

@@ -7,11 +7,10 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from _clusters import clustered_data  # tests/ is on sys.path under pytest
 
-from helpers.training.losses import smooth_ap_loss, triplet_loss
 from helpers.training import load_history, train_metric_model
+from helpers.training.losses import smooth_ap_loss, triplet_loss
 from helpers.training.sgd import epoch_batches as _epoch_batches
 
 
@@ -28,9 +27,18 @@ def _brute_triplet(codes, labels, margin=0.2, num_anchors=10):
         positives = [p for p in range(len(labels)) if p != a and labels[p] == labels[a]]
         negatives = [q for q in range(len(labels)) if labels[q] != labels[a]]
         if positives and negatives:
-            per_anchor.append(sum(
-                max(((codes[a] - codes[p]) ** 2).sum() - ((codes[a] - codes[q]) ** 2).sum()
-                    + margin, 0.0) for p in positives for q in negatives))
+            per_anchor.append(
+                sum(
+                    max(
+                        ((codes[a] - codes[p]) ** 2).sum()
+                        - ((codes[a] - codes[q]) ** 2).sum()
+                        + margin,
+                        0.0,
+                    )
+                    for p in positives
+                    for q in negatives
+                )
+            )
     return float(np.mean(per_anchor))
 
 
@@ -65,9 +73,18 @@ def test_a_few_epochs_on_separable_data_lower_the_triplet_loss(tmp_path):
     images, labels = clustered_data()
     model = _tiny_model()
     before = _brute_triplet(model.predict(images[:60], verbose=0), labels[:60])
-    history = train_metric_model(model, images, labels, functools.partial(triplet_loss),
-                                 out_dir=tmp_path, epochs=5, batch_size=30, learning_rate=0.01,
-                                 momentum=0.0, verbose=False)
+    history = train_metric_model(
+        model,
+        images,
+        labels,
+        functools.partial(triplet_loss),
+        out_dir=tmp_path,
+        epochs=5,
+        batch_size=30,
+        learning_rate=0.01,
+        momentum=0.0,
+        verbose=False,
+    )
     after = _brute_triplet(model.predict(images[:60], verbose=0), labels[:60])
     assert after < 0.25 * before
     assert history["loss"][-1] < history["loss"][0]
@@ -77,9 +94,16 @@ def test_a_few_epochs_on_separable_data_lower_the_triplet_loss(tmp_path):
 def test_resuming_continues_the_history_and_matches_an_uninterrupted_run(tmp_path):
     images, labels = clustered_data(n=120)
     initial_weights = _tiny_model(seed=0).get_weights()
-    train = functools.partial(train_metric_model, images=images, labels=labels,
-                              loss_fn=functools.partial(smooth_ap_loss, tau=0.05),
-                              batch_size=40, learning_rate=0.05, momentum=0.9, verbose=False)
+    train = functools.partial(
+        train_metric_model,
+        images=images,
+        labels=labels,
+        loss_fn=functools.partial(smooth_ap_loss, tau=0.05),
+        batch_size=40,
+        learning_rate=0.05,
+        momentum=0.9,
+        verbose=False,
+    )
 
     uninterrupted = _tiny_model(seed=1)
     uninterrupted.set_weights(initial_weights)
@@ -104,11 +128,13 @@ def test_calling_again_after_the_last_epoch_only_restores_the_saved_model(tmp_pa
     images, labels = clustered_data(n=60)
     trained = _tiny_model(seed=0)
     loss_fn = functools.partial(triplet_loss)
-    history = train_metric_model(trained, images, labels, loss_fn, out_dir=tmp_path, epochs=2,
-                                 batch_size=30, verbose=False)
+    history = train_metric_model(
+        trained, images, labels, loss_fn, out_dir=tmp_path, epochs=2, batch_size=30, verbose=False
+    )
     restored = _tiny_model(seed=5)
-    again = train_metric_model(restored, images, labels, loss_fn, out_dir=tmp_path, epochs=2,
-                               batch_size=30, verbose=False)
+    again = train_metric_model(
+        restored, images, labels, loss_fn, out_dir=tmp_path, epochs=2, batch_size=30, verbose=False
+    )
     assert again == history
     for got, expected in zip(restored.get_weights(), trained.get_weights()):
         np.testing.assert_array_equal(got, expected)
@@ -117,8 +143,16 @@ def test_calling_again_after_the_last_epoch_only_restores_the_saved_model(tmp_pa
 def test_the_history_is_saved_with_every_checkpoint_and_loads_back_from_out_dir(tmp_path):
     images, labels = clustered_data(n=60)
     model = _tiny_model()
-    history = train_metric_model(model, images, labels, functools.partial(triplet_loss),
-                                 out_dir=tmp_path, epochs=2, batch_size=30, verbose=False)
+    history = train_metric_model(
+        model,
+        images,
+        labels,
+        functools.partial(triplet_loss),
+        out_dir=tmp_path,
+        epochs=2,
+        batch_size=30,
+        verbose=False,
+    )
     (run,) = tmp_path.glob("run-*")
     (checkpoint,) = run.glob("ckpt-*")
     on_disk = json.loads((checkpoint / "state.json").read_text())["history"]
@@ -153,13 +187,22 @@ def test_an_embed_on_a_sub_path_trains_the_body_and_leaves_the_head_alone(tmp_pa
     model(images[:1])
     head_before = [w.copy() for w in model.head.get_weights()]
     body_before = [w.copy() for w in model.body.get_weights()]
-    train_metric_model(model, images, labels, functools.partial(triplet_loss), out_dir=tmp_path,
-                       epochs=1, batch_size=30, embed=lambda x: model.features(x, training=True),
-                       verbose=False)
+    train_metric_model(
+        model,
+        images,
+        labels,
+        functools.partial(triplet_loss),
+        out_dir=tmp_path,
+        epochs=1,
+        batch_size=30,
+        embed=lambda x: model.features(x, training=True),
+        verbose=False,
+    )
     for got, before in zip(model.head.get_weights(), head_before):
         np.testing.assert_array_equal(got, before)
-    assert any(not np.allclose(got, before)
-               for got, before in zip(model.body.get_weights(), body_before))
+    assert any(
+        not np.allclose(got, before) for got, before in zip(model.body.get_weights(), body_before)
+    )
 
 
 def test_a_model_keras_cannot_serialise_is_saved_as_weights_and_restored(tmp_path):
@@ -167,11 +210,13 @@ def test_a_model_keras_cannot_serialise_is_saved_as_weights_and_restored(tmp_pat
     keras.utils.set_random_seed(0)
     trained = UnserialisableNet(lambda x: x)
     loss_fn = functools.partial(triplet_loss)
-    train_metric_model(trained, images, labels, loss_fn, out_dir=tmp_path, epochs=1,
-                       batch_size=30, verbose=False)
+    train_metric_model(
+        trained, images, labels, loss_fn, out_dir=tmp_path, epochs=1, batch_size=30, verbose=False
+    )
     restored = UnserialisableNet(lambda x: x)
-    train_metric_model(restored, images, labels, loss_fn, out_dir=tmp_path, epochs=1,
-                       batch_size=30, verbose=False)
+    train_metric_model(
+        restored, images, labels, loss_fn, out_dir=tmp_path, epochs=1, batch_size=30, verbose=False
+    )
     for got, expected in zip(restored.get_weights(), trained.get_weights()):
         np.testing.assert_array_equal(got, expected)
 
@@ -183,8 +228,16 @@ def test_a_non_finite_loss_raises_and_saves_nothing_of_that_epoch(tmp_path):
         return tf.reduce_mean(codes) * float("nan")
 
     with pytest.raises(FloatingPointError, match="Lower the learning rate"):
-        train_metric_model(_tiny_model(), images, labels, broken_loss, out_dir=tmp_path,
-                           epochs=2, batch_size=30, verbose=False)
+        train_metric_model(
+            _tiny_model(),
+            images,
+            labels,
+            broken_loss,
+            out_dir=tmp_path,
+            epochs=2,
+            batch_size=30,
+            verbose=False,
+        )
     assert not list(tmp_path.glob("run-*/ckpt-*")) and not list(tmp_path.glob("run-*/LATEST"))
 
 
@@ -194,9 +247,18 @@ def test_mixed_float16_training_gives_finite_losses_that_decrease(tmp_path):
     try:
         model = _tiny_model()
         assert model.layers[0].compute_dtype == "float16"
-        history = train_metric_model(model, images, labels, functools.partial(triplet_loss),
-                                     out_dir=tmp_path, epochs=3, batch_size=30,
-                                     learning_rate=0.01, momentum=0.0, verbose=False)
+        history = train_metric_model(
+            model,
+            images,
+            labels,
+            functools.partial(triplet_loss),
+            out_dir=tmp_path,
+            epochs=3,
+            batch_size=30,
+            learning_rate=0.01,
+            momentum=0.0,
+            verbose=False,
+        )
     finally:
         keras.mixed_precision.set_global_policy("float32")
     assert np.isfinite(history["loss"]).all()
@@ -206,28 +268,48 @@ def test_mixed_float16_training_gives_finite_losses_that_decrease(tmp_path):
 def test_verbose_shows_one_line_per_epoch_with_its_loss_and_quiet_shows_nothing(tmp_path, capsys):
     images, labels = clustered_data(n=60)
     loss_fn = functools.partial(triplet_loss)
-    history = train_metric_model(_tiny_model(), images, labels, loss_fn,
-                                 out_dir=tmp_path / "loud", epochs=2, batch_size=30)
+    history = train_metric_model(
+        _tiny_model(), images, labels, loss_fn, out_dir=tmp_path / "loud", epochs=2, batch_size=30
+    )
     shown = capsys.readouterr().err
     for epoch, loss in zip(history["epoch"], history["loss"]):
         assert f"epoch {epoch}/2" in shown and f"loss={loss:.4f}" in shown
-    train_metric_model(_tiny_model(), images, labels, loss_fn, out_dir=tmp_path / "quiet",
-                       epochs=2, batch_size=30, verbose=False)
+    train_metric_model(
+        _tiny_model(),
+        images,
+        labels,
+        loss_fn,
+        out_dir=tmp_path / "quiet",
+        epochs=2,
+        batch_size=30,
+        verbose=False,
+    )
     assert capsys.readouterr() == ("", "")
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"labels": np.zeros(59)}, "labels must have shape"),
-    ({"batch_size": 61}, "larger than"),
-    ({"batch_size": 0}, "batch_size"),
-    ({"epochs": -1}, "epochs"),
-    ({"loss_fn": "triplet"}, "callable"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"labels": np.zeros(59)}, "labels must have shape"),
+        ({"batch_size": 61}, "larger than"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"epochs": -1}, "epochs"),
+        ({"loss_fn": "triplet"}, "callable"),
+    ],
+)
 def test_invalid_arguments_raise_a_value_error_that_says_what_to_do(tmp_path, kwargs, message):
     images, labels = clustered_data(n=60)
-    arguments = {"model": _tiny_model(), "images": images, "labels": labels,
-                 "loss_fn": functools.partial(triplet_loss), "out_dir": tmp_path, "epochs": 1,
-                 "batch_size": 30, "verbose": False, **kwargs}
+    arguments = {
+        "model": _tiny_model(),
+        "images": images,
+        "labels": labels,
+        "loss_fn": functools.partial(triplet_loss),
+        "out_dir": tmp_path,
+        "epochs": 1,
+        "batch_size": 30,
+        "verbose": False,
+        **kwargs,
+    }
     with pytest.raises(ValueError, match=message):
         train_metric_model(**arguments)
 

@@ -7,12 +7,10 @@ import shutil
 import keras
 import numpy as np
 import pytest
-
 from _clusters import clustered_data  # tests/ is on sys.path under pytest
 
-from helpers.training import checkpoints, sgd
+from helpers.training import checkpoints, load_history, sgd, train_metric_model
 from helpers.training.losses import triplet_loss
-from helpers.training import load_history, train_metric_model
 
 
 def _model(seed=0, width=4):
@@ -22,10 +20,19 @@ def _model(seed=0, width=4):
 
 def _train(model, out_dir, epochs=3, margin=0.2, **kwargs):
     images, labels = clustered_data(n=120)
-    return train_metric_model(model, images, labels,
-                              functools.partial(triplet_loss, margin=margin), out_dir=out_dir,
-                              epochs=epochs, batch_size=40, learning_rate=0.05, momentum=0.9,
-                              verbose=False, **kwargs)
+    return train_metric_model(
+        model,
+        images,
+        labels,
+        functools.partial(triplet_loss, margin=margin),
+        out_dir=out_dir,
+        epochs=epochs,
+        batch_size=40,
+        learning_rate=0.05,
+        momentum=0.9,
+        verbose=False,
+        **kwargs,
+    )
 
 
 def _assert_same_weights(a, b):
@@ -34,14 +41,22 @@ def _assert_same_weights(a, b):
 
 
 def test_a_second_call_with_another_loss_argument_trains_afresh_not_from_the_saved_run(
-        tmp_path, capsys):
+    tmp_path, capsys
+):
     first = _model()
     first_history = _train(first, tmp_path, margin=0.2)
     second = _model()
-    history = train_metric_model(second, *clustered_data(n=120),
-                                 functools.partial(triplet_loss, margin=0.5),
-                                 out_dir=tmp_path, epochs=3, batch_size=40, learning_rate=0.05,
-                                 momentum=0.9, verbose=True)
+    history = train_metric_model(
+        second,
+        *clustered_data(n=120),
+        functools.partial(triplet_loss, margin=0.5),
+        out_dir=tmp_path,
+        epochs=3,
+        batch_size=40,
+        learning_rate=0.05,
+        momentum=0.9,
+        verbose=True,
+    )
     # What a clean folder gives for margin=0.5, computed separately.
     clean = _model()
     clean_history = _train(clean, tmp_path / "clean", margin=0.5)
@@ -60,9 +75,18 @@ def test_another_model_config_or_other_data_trains_afresh(tmp_path):
     clean = _train(_model(width=5), tmp_path / "clean")
     assert history["loss"] == pytest.approx(clean["loss"], rel=1e-6)
     images, labels = clustered_data(n=120)
-    other = train_metric_model(_model(), images, (labels + 1) % 3, functools.partial(
-        triplet_loss, margin=0.2), out_dir=tmp_path, epochs=3, batch_size=40,
-        learning_rate=0.05, momentum=0.9, verbose=False)
+    other = train_metric_model(
+        _model(),
+        images,
+        (labels + 1) % 3,
+        functools.partial(triplet_loss, margin=0.2),
+        out_dir=tmp_path,
+        epochs=3,
+        batch_size=40,
+        learning_rate=0.05,
+        momentum=0.9,
+        verbose=False,
+    )
     assert len(other["epoch"]) == 3 and len(list(tmp_path.glob("run-*"))) == 3
 
 
@@ -89,16 +113,25 @@ def _die_on(monkeypatch, module, name, call_number, when=lambda *args: True):
 DEATHS = {
     "after the weights, before the optimizer state": (sgd, "save_optimizer", 2, None),
     "after the files, before state.json": (
-        checkpoints, "write_json", 2, lambda path, value: path.name == "state.json"),
+        checkpoints,
+        "write_json",
+        2,
+        lambda path, value: path.name == "state.json",
+    ),
     "after the checkpoint folder, before LATEST": (
-        checkpoints, "write_json", 2, lambda path, value: path.name == "LATEST"),
+        checkpoints,
+        "write_json",
+        2,
+        lambda path, value: path.name == "LATEST",
+    ),
     "after LATEST, while removing the old checkpoint": (checkpoints.shutil, "rmtree", 1, None),
 }
 
 
 @pytest.mark.parametrize("moment", list(DEATHS))
 def test_a_death_between_checkpoint_files_resumes_to_the_weights_of_an_uninterrupted_run(
-        tmp_path, monkeypatch, moment):
+    tmp_path, monkeypatch, moment
+):
     uninterrupted = _model()
     full = _train(uninterrupted, tmp_path / "uninterrupted", epochs=4)
     module, name, call_number, when = DEATHS[moment]
@@ -114,10 +147,10 @@ def test_a_death_between_checkpoint_files_resumes_to_the_weights_of_an_uninterru
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("damaged", ["state.json", "model.weights.h5", "optimizer.npz",
-                                     "LATEST"])
+@pytest.mark.parametrize("damaged", ["state.json", "model.weights.h5", "optimizer.npz", "LATEST"])
 def test_a_damaged_checkpoint_file_is_named_in_a_warning_then_training_starts_afresh(
-        tmp_path, damaged):
+    tmp_path, damaged
+):
     _train(_model(), tmp_path, epochs=2)
     (run,) = tmp_path.glob("run-*")
     (checkpoint,) = run.glob("ckpt-*")

@@ -23,14 +23,20 @@ def test_gradient_ascent_step_matches_the_gradient_worked_out_by_hand():
     kernel = np.array([[1.0, 0.0], [2.0, 3.0], [2.0, -4.0]])
     model = one_by_one_conv(kernel, np.array([0.5, -1.0]))
     start = np.random.default_rng(0).normal(size=(2, 4, 4, 3)).astype("float32")
-    stepped, objectives = transfer.gradient_ascent_step(model, tf.constant(start),
-                                                        tf.constant([0, 1]), tf.constant(2.0))
+    stepped, objectives = transfer.gradient_ascent_step(
+        model, tf.constant(start), tf.constant([0, 1]), tf.constant(2.0)
+    )
     unit = kernel / np.linalg.norm(kernel, axis=0)
-    np.testing.assert_allclose(stepped.numpy()[0] - start[0], np.broadcast_to(2.0 * unit[:, 0] / 4, (4, 4, 3)),
-                               atol=1e-6)
-    np.testing.assert_allclose(stepped.numpy()[1] - start[1], np.broadcast_to(2.0 * unit[:, 1] / 4, (4, 4, 3)),
-                               atol=1e-6)
-    expected = [start[0].mean(axis=(0, 1)) @ kernel[:, 0] + 0.5, start[1].mean(axis=(0, 1)) @ kernel[:, 1] - 1.0]
+    np.testing.assert_allclose(
+        stepped.numpy()[0] - start[0], np.broadcast_to(2.0 * unit[:, 0] / 4, (4, 4, 3)), atol=1e-6
+    )
+    np.testing.assert_allclose(
+        stepped.numpy()[1] - start[1], np.broadcast_to(2.0 * unit[:, 1] / 4, (4, 4, 3)), atol=1e-6
+    )
+    expected = [
+        start[0].mean(axis=(0, 1)) @ kernel[:, 0] + 0.5,
+        start[1].mean(axis=(0, 1)) @ kernel[:, 1] - 1.0,
+    ]
     np.testing.assert_allclose(objectives.numpy(), expected, rtol=1e-5)
 
 
@@ -56,13 +62,16 @@ def test_temperature_softmax_equals_the_numpy_formula():
     for temperature in (1, 2, 4, 8, 16, 0.5):
         expected = np.exp(logits / temperature)
         expected /= expected.sum(axis=1, keepdims=True)
-        np.testing.assert_allclose(transfer.temperature_softmax(logits, temperature), expected,
-                                   rtol=1e-5, atol=1e-8)
+        np.testing.assert_allclose(
+            transfer.temperature_softmax(logits, temperature), expected, rtol=1e-5, atol=1e-8
+        )
 
 
 def test_temperature_softmax_does_not_overflow_and_flattens_with_temperature():
     probabilities = transfer.temperature_softmax(np.array([[1000.0, 999.0, -1000.0]]), 1.0)
-    np.testing.assert_allclose(probabilities[0], [np.e / (np.e + 1), 1 / (np.e + 1), 0.0], atol=1e-6)
+    np.testing.assert_allclose(
+        probabilities[0], [np.e / (np.e + 1), 1 / (np.e + 1), 0.0], atol=1e-6
+    )
     logits = np.array([[3.0, 1.0, 0.0]])
     tops = [transfer.temperature_softmax(logits, t)[0, 0] for t in (1, 2, 4, 8, 16)]
     assert all(a > b for a, b in zip(tops, tops[1:])) and tops[-1] > 1 / 3
@@ -74,11 +83,15 @@ def test_imagenet_logits_are_the_inputs_of_vgg16s_softmax():
     keras.utils.set_random_seed(0)
     inputs = keras.Input((6,), name="fc2_input")
     fc2 = keras.layers.Dense(5, activation="relu", name="fc2")(inputs)
-    model = keras.Model(inputs, keras.layers.Dense(4, activation="softmax", name="predictions")(fc2))
+    model = keras.Model(
+        inputs, keras.layers.Dense(4, activation="softmax", name="predictions")(fc2)
+    )
     x = np.random.default_rng(0).normal(size=(3, 6)).astype("float32")
     codes = keras.Model(inputs, fc2)(x).numpy()
     logits = transfer.imagenet_logits(model, codes)
-    np.testing.assert_allclose(transfer.temperature_softmax(logits, 1.0), model(x).numpy(), atol=1e-6)
+    np.testing.assert_allclose(
+        transfer.temperature_softmax(logits, 1.0), model(x).numpy(), atol=1e-6
+    )
 
 
 def test_transfer_model_freezes_everything_but_the_new_softmax_and_reads_fc2():
@@ -86,17 +99,22 @@ def test_transfer_model_freezes_everything_but_the_new_softmax_and_reads_fc2():
     inputs = keras.Input((6,))
     fc1 = keras.layers.Dense(5, activation="relu", name="fc1")(inputs)
     fc2 = keras.layers.Dense(4, activation="relu", name="fc2")(fc1)
-    vgg_like = keras.Model(inputs, keras.layers.Dense(7, activation="softmax", name="predictions")(fc2))
+    vgg_like = keras.Model(
+        inputs, keras.layers.Dense(7, activation="softmax", name="predictions")(fc2)
+    )
     model = transfer.transfer_model(vgg_like, 3)
     assert [w.name for w in model.trainable_weights] == ["kernel", "bias"]
     assert model.trainable_weights[0].shape == (4, 3)
     head = transfer.code_head(3, code_size=4)
-    head.get_layer(transfer.HEAD_LAYER).set_weights(model.get_layer(transfer.HEAD_LAYER).get_weights())
+    head.get_layer(transfer.HEAD_LAYER).set_weights(
+        model.get_layer(transfer.HEAD_LAYER).get_weights()
+    )
     x = np.random.default_rng(1).normal(size=(2, 6)).astype("float32")
     codes = keras.Model(inputs, fc2)(x).numpy()
     np.testing.assert_allclose(model(x).numpy(), head(codes).numpy(), atol=1e-6)
-    assert not any(layer.trainable for layer in vgg_like.layers[:-1] if layer.weights), \
+    assert not any(layer.trainable for layer in vgg_like.layers[:-1] if layer.weights), (
         "the layers shared with the VGG16 passed in are frozen"
+    )
 
 
 def test_train_head_stops_early_and_keeps_the_best_epoch():
@@ -104,8 +122,9 @@ def test_train_head_stops_early_and_keeps_the_best_epoch():
     classes = (points[:, 0] > 0).astype(int)
     keras.utils.set_random_seed(0)
     head = transfer.code_head(2, code_size=4)
-    history = transfer.train_head(head, (points, classes), (points, 1 - classes), epochs=30,
-                                  patience=3, learning_rate=0.05)
+    history = transfer.train_head(
+        head, (points, classes), (points, 1 - classes), epochs=30, patience=3, learning_rate=0.05
+    )
     best = int(np.argmin(history["val_loss"]))
     assert len(history["val_loss"]) == best + 1 + 3
     loss = keras.losses.sparse_categorical_crossentropy(1 - classes, head(points, training=False))
@@ -118,9 +137,15 @@ def test_chunked_extraction_equals_one_pass_and_casts_each_layer(tmp_path):
     conv = keras.layers.Conv2D(2, 3, padding="same", name="conv")(inputs)
     model = keras.Model(inputs, keras.layers.Flatten(name="flat")(conv))
     images = np.random.default_rng(0).integers(0, 256, (7, 4, 4, 3)).astype(np.uint8)
-    chunked = transfer.extract_codes_in_chunks(model, images, ["conv", "flat"], chunk_size=3,
-                                               dtypes={"conv": "float16"}, cache_dir=tmp_path,
-                                               verbose=False)
+    chunked = transfer.extract_codes_in_chunks(
+        model,
+        images,
+        ["conv", "flat"],
+        chunk_size=3,
+        dtypes={"conv": "float16"},
+        cache_dir=tmp_path,
+        verbose=False,
+    )
     direct = model(images.astype("float32") / 255).numpy()
     assert chunked["conv"].dtype == np.float16 and chunked["flat"].dtype == np.float32
     np.testing.assert_allclose(chunked["flat"], direct, rtol=1e-5, atol=1e-6)
@@ -130,10 +155,17 @@ def test_chunked_extraction_equals_one_pass_and_casts_each_layer(tmp_path):
 
 def test_chunked_extraction_refuses_a_float16_overflow(tmp_path):
     inputs = keras.Input((2,))
-    model = keras.Model(inputs, keras.layers.Dense(1, name="big", kernel_initializer="ones")(inputs))
+    model = keras.Model(
+        inputs, keras.layers.Dense(1, name="big", kernel_initializer="ones")(inputs)
+    )
     with pytest.raises(ValueError, match="overflow float16"):
-        transfer.extract_codes_in_chunks(model, np.full((2, 2), 1e5, np.float32), ["big"],
-                                         dtypes={"big": "float16"}, verbose=False)
+        transfer.extract_codes_in_chunks(
+            model,
+            np.full((2, 2), 1e5, np.float32),
+            ["big"],
+            dtypes={"big": "float16"},
+            verbose=False,
+        )
 
 
 def test_pooled_probe_pools_two_by_two():

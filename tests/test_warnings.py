@@ -1,4 +1,4 @@
-"""helpers.session.messages.warn: a course warning names the caller's line, not the course's code."""
+"""helpers.session.messages.warn: a warning names the caller's line, not the course's code."""
 
 import inspect
 import warnings
@@ -17,7 +17,7 @@ def recorded(call):
 
 def test_a_warning_three_frames_deep_names_the_callers_file_and_line():
     # mean_average_precision -> _ranking.warn_no_positives -> warn: all inside helpers.
-    labels = np.array([0, 0, 1])      # class 1 has one item: its query has no positive
+    labels = np.array([0, 0, 1])  # class 1 has one item: its query has no positive
     line = inspect.currentframe().f_lineno + 1
     records = recorded(lambda: retrieval.mean_average_precision(np.eye(3), labels))
     assert [record.category for record in records] == [RuntimeWarning]

@@ -33,7 +33,7 @@ def _brute_force(codes, labels, query):
     distances = ((unit - unit[query]) ** 2).sum(axis=1)
     ranking = [i for i in np.argsort(distances, kind="stable") if i != query]
     relevant = labels[ranking] == labels[query]
-    precisions = [relevant[:rank + 1].mean() for rank in range(len(ranking)) if relevant[rank]]
+    precisions = [relevant[: rank + 1].mean() for rank in range(len(ranking)) if relevant[rank]]
     return np.array(ranking), float(np.mean(precisions))
 
 

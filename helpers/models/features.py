@@ -21,11 +21,17 @@ from helpers.session.files import save_npy_atomic
 from helpers.training.fingerprint import fingerprint
 
 
-def extract_codes(model: keras.Model, images: np.ndarray | tf.data.Dataset,
-                  layer_names: str | Sequence[str], batch_size: int = 256,
-                  preprocess: Callable[[np.ndarray], np.ndarray] | None = None,
-                  flatten: bool = True, cache_dir: str | os.PathLike | None = None,
-                  cache_key: str | None = None, verbose: bool = True) -> dict[str, np.ndarray]:
+def extract_codes(
+    model: keras.Model,
+    images: np.ndarray | tf.data.Dataset,
+    layer_names: str | Sequence[str],
+    batch_size: int = 256,
+    preprocess: Callable[[np.ndarray], np.ndarray] | None = None,
+    flatten: bool = True,
+    cache_dir: str | os.PathLike | None = None,
+    cache_key: str | None = None,
+    verbose: bool = True,
+) -> dict[str, np.ndarray]:
     """Activations ("neural codes") of the named layers for every image, in batches.
 
     Parameters
@@ -74,8 +80,9 @@ def extract_codes(model: keras.Model, images: np.ndarray | tf.data.Dataset,
     preprocess = preprocess or _default_preprocess
     paths = None
     if cache_dir is not None:
-        paths = _cache_paths(sub_model, names, images, preprocess, flatten, Path(cache_dir),
-                             cache_key or "codes")
+        paths = _cache_paths(
+            sub_model, names, images, preprocess, flatten, Path(cache_dir), cache_key or "codes"
+        )
         if all(path.is_file() for path in paths.values()):
             return {name: np.load(path) for name, path in paths.items()}
     codes = _run_in_batches(sub_model, names, images, batch_size, preprocess, flatten, verbose)
@@ -101,8 +108,10 @@ def l2_normalize(codes: np.ndarray) -> np.ndarray:
     """
     codes = np.asarray(codes)
     if codes.ndim != 2:
-        raise ValueError(f"codes must be a 2-D (n, d) array, got shape {codes.shape}; "
-                         "flatten feature maps first (codes.reshape(len(codes), -1)).")
+        raise ValueError(
+            f"codes must be a 2-D (n, d) array, got shape {codes.shape}; "
+            "flatten feature maps first (codes.reshape(len(codes), -1))."
+        )
     if codes.dtype.kind not in "biuf":
         raise ValueError(f"codes must be numeric, got dtype {codes.dtype}.")
     if not np.all(np.isfinite(codes)):
@@ -112,13 +121,15 @@ def l2_normalize(codes: np.ndarray) -> np.ndarray:
     peaks = np.abs(codes).max(axis=1).astype(np.float64) if codes.size else np.ones(len(codes))
     zero_rows = np.flatnonzero(peaks == 0)
     if zero_rows.size:
-        raise ValueError(f"{zero_rows.size} code(s) are all zero (rows {zero_rows[:10].tolist()}"
-                         f"{'...' if zero_rows.size > 10 else ''}) and have no direction; use "
-                         "codes taken before the ReLU, or drop those images.")
+        raise ValueError(
+            f"{zero_rows.size} code(s) are all zero (rows {zero_rows[:10].tolist()}"
+            f"{'...' if zero_rows.size > 10 else ''}) and have no direction; use "
+            "codes taken before the ReLU, or drop those images."
+        )
     unit = np.empty(codes.shape, np.float32)
     for start in range(0, len(codes), 8192):  # row blocks: no float64 copy of a large matrix
-        block = codes[start:start + 8192].astype(np.float64) / peaks[start:start + 8192, None]
-        unit[start:start + 8192] = block / np.linalg.norm(block, axis=1, keepdims=True)
+        block = codes[start : start + 8192].astype(np.float64) / peaks[start : start + 8192, None]
+        unit[start : start + 8192] = block / np.linalg.norm(block, axis=1, keepdims=True)
     return unit
 
 
@@ -130,54 +141,75 @@ def _default_preprocess(batch: np.ndarray) -> np.ndarray:
 
 def _check_arguments(model, images, names, batch_size, cache_dir, cache_key) -> None:
     if len(getattr(model, "inputs", None) or []) != 1:
-        raise ValueError(f"{type(model).__name__} {model.name!r} does not have exactly one "
-                         "symbolic input; extract_codes needs a functional or Sequential model "
-                         "of one input (not a subclassed one).")
+        raise ValueError(
+            f"{type(model).__name__} {model.name!r} does not have exactly one "
+            "symbolic input; extract_codes needs a functional or Sequential model "
+            "of one input (not a subclassed one)."
+        )
     if not names:
         raise ValueError("layer_names is empty; name at least one layer, e.g. ['fc7'].")
     known = [layer.name for layer in model.layers]
     missing = [name for name in names if name not in known]
     if missing:
-        raise ValueError(f"No layer named {missing} in model {model.name!r}; its layers are "
-                         f"{known}.")
+        raise ValueError(
+            f"No layer named {missing} in model {model.name!r}; its layers are {known}."
+        )
     if len(set(names)) != len(names):
         raise ValueError(f"layer_names repeats a layer: {names}.")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, (int, np.integer))
+        or batch_size < 1
+    ):
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
     input_rank = len(model.inputs[0].shape)
     if isinstance(images, tf.data.Dataset):
         spec = images.element_spec
         spec = spec[0] if isinstance(spec, (tuple, list)) else spec
         if len(spec.shape) != input_rank:
-            raise ValueError(f"The dataset yields elements of shape {spec.shape}, the model wants "
-                             f"batches of rank {input_rank}; call dataset.batch(...) first.")
+            raise ValueError(
+                f"The dataset yields elements of shape {spec.shape}, the model wants "
+                f"batches of rank {input_rank}; call dataset.batch(...) first."
+            )
         if cache_dir is not None and cache_key is None:
-            raise ValueError("Caching codes of a tf.data.Dataset needs a cache_key naming the "
-                             "data and its order (a dataset's content cannot be hashed).")
+            raise ValueError(
+                "Caching codes of a tf.data.Dataset needs a cache_key naming the "
+                "data and its order (a dataset's content cannot be hashed)."
+            )
     elif isinstance(images, np.ndarray):
         expected = tuple(model.inputs[0].shape[1:])
         if images.ndim != input_rank or any(
-                want is not None and want != got for want, got in zip(expected, images.shape[1:])):
-            raise ValueError(f"images have shape {images.shape}, the model expects (n, "
-                             f"{', '.join(str(d) for d in expected)}).")
+            want is not None and want != got for want, got in zip(expected, images.shape[1:])
+        ):
+            raise ValueError(
+                f"images have shape {images.shape}, the model expects (n, "
+                f"{', '.join(str(d) for d in expected)})."
+            )
     else:
-        raise ValueError(f"images must be a numpy array or a tf.data.Dataset, got "
-                         f"{type(images).__name__}.")
+        raise ValueError(
+            f"images must be a numpy array or a tf.data.Dataset, got {type(images).__name__}."
+        )
 
 
 def _batches(images, batch_size):
     batch_size, seen = int(batch_size), 0
     if isinstance(images, np.ndarray):
-        batches = (images[start:start + batch_size] for start in range(0, len(images), batch_size))
+        batches = (
+            images[start : start + batch_size] for start in range(0, len(images), batch_size)
+        )
     else:
-        batches = (element[0] if isinstance(element, (tuple, list)) else element
-                   for element in images.as_numpy_iterator())
+        batches = (
+            element[0] if isinstance(element, (tuple, list)) else element
+            for element in images.as_numpy_iterator()
+        )
     for batch in batches:
         # a NaN pixel would pass a ReLU network as a finite code: refuse it here
         if batch.dtype.kind == "f" and not np.all(np.isfinite(batch)):
             bad = np.flatnonzero(~np.isfinite(batch.reshape(len(batch), -1)).all(axis=1)) + seen
-            raise ValueError(f"images hold NaN or infinite pixel values (images {bad[:10].tolist()}"
-                             "); fix or drop them before extracting codes.")
+            raise ValueError(
+                f"images hold NaN or infinite pixel values (images {bad[:10].tolist()}"
+                "); fix or drop them before extracting codes."
+            )
         seen += len(batch)
         yield batch
 
@@ -190,8 +222,13 @@ def _run_in_batches(sub_model, names, images, batch_size, preprocess, flatten, v
         total = cardinality if cardinality >= 0 else None
     dtype = sub_model.inputs[0].dtype
     outputs = {name: [] for name in names}
-    for batch in tqdm(_batches(images, batch_size), total=total, disable=not verbose,
-                      desc=f"codes of {', '.join(names)}", unit="batch"):
+    for batch in tqdm(
+        _batches(images, batch_size),
+        total=total,
+        disable=not verbose,
+        desc=f"codes of {', '.join(names)}",
+        unit="batch",
+    ):
         # Eager calls: no graph tracing per call (nor TensorFlow's retracing warnings when a
         # notebook extracts codes many times); benchmarks/bench_features.py found no loss.
         results = sub_model(tf.cast(preprocess(batch), dtype), training=False)
@@ -205,8 +242,9 @@ def _run_in_batches(sub_model, names, images, batch_size, preprocess, flatten, v
             codes[name] = np.concatenate(outputs[name])
         else:
             shape = tuple(output.shape[1:])
-            codes[name] = np.zeros((0, int(np.prod(shape))) if flatten else (0, *shape),
-                                   dtype=np.float32)
+            codes[name] = np.zeros(
+                (0, int(np.prod(shape))) if flatten else (0, *shape), dtype=np.float32
+            )
     return codes
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-
 __all__ = ["neural_codes_net", "caffenet", "FashionNet", "fashion_net", "car_baseline_cnn"]
 
 
@@ -160,8 +159,10 @@ def _adaptive_average_pooling(x, output_size: int, name: str):
         widths = {end - start for start, end in zip(starts, ends)}
         steps = {b - a for a, b in zip(starts, starts[1:])} or {1}
         if size is None or len(widths) != 1 or len(steps) != 1:
-            raise ValueError(f"Adaptive pooling of a {size}-wide map to {output_size} has "
-                             "uneven windows; it needs a fixed map size that pools evenly.")
+            raise ValueError(
+                f"Adaptive pooling of a {size}-wide map to {output_size} has "
+                "uneven windows; it needs a fixed map size that pools evenly."
+            )
         pool.append(widths.pop())
         strides.append(steps.pop())
     return layers.AveragePooling2D(tuple(pool), strides=tuple(strides), name=name)(x)

@@ -15,8 +15,8 @@ import keras
 import numpy as np  # noqa: F401 (doctest)
 from keras import layers
 
-from helpers.session.messages import warn
 from helpers.models.vgg16 import WeightsInfo, keras_weights_file, md5
+from helpers.session.messages import warn
 
 # Keras ships no ResNet18 (the original assignment's torchvision network): ResNet50 is the
 # smallest ResNet in keras.applications.
@@ -24,17 +24,19 @@ _RESNET_URL = "https://storage.googleapis.com/tensorflow/keras-applications/resn
 #: The Keras ImageNet files (include_top -> name, md5), as keras.applications.resnet lists them.
 _RESNET50_FILES = {
     True: ("resnet50_weights_tf_dim_ordering_tf_kernels.h5", "2cb95161c43110f7111970584f804107"),
-    False: ("resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
-            "4d473c1dd8becc155b73f8504c6f6626"),
+    False: (
+        "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        "4d473c1dd8becc155b73f8504c6f6626",
+    ),
 }
 WEIGHTS_VARIABLE = "COURSE_RESNET50_WEIGHTS"
 #: Layer-name prefix of ResNet50's last stage (three bottleneck blocks, 7x7 at 224x224 input).
 TOP_STAGE = "conv5_"
 
 
-def pretrained_resnet50(input_shape: tuple = (224, 224, 3),
-                        weights_file: str | os.PathLike | None = None
-                        ) -> tuple[keras.Model, WeightsInfo]:
+def pretrained_resnet50(
+    input_shape: tuple = (224, 224, 3), weights_file: str | os.PathLike | None = None
+) -> tuple[keras.Model, WeightsInfo]:
     """Keras ResNet50 without its top, global-average pooled, with the best weights available.
 
     Tried in order: ``weights_file``; the Keras ImageNet weights (cache or download, failing
@@ -56,16 +58,21 @@ def pretrained_resnet50(input_shape: tuple = (224, 224, 3),
     """
     if weights_file is not None and not Path(weights_file).is_file():
         raise FileNotFoundError(f"weights_file={str(weights_file)!r} is not a file.")
-    model = keras.applications.ResNet50(weights=None, include_top=False, pooling="avg",
-                                        input_shape=tuple(input_shape))
+    model = keras.applications.ResNet50(
+        weights=None, include_top=False, pooling="avg", input_shape=tuple(input_shape)
+    )
     if weights_file is not None:
         return model, _load_local(model, Path(weights_file))
     fname, md5 = _RESNET50_FILES[False]
     try:
         path = keras_weights_file(fname, _RESNET_URL + fname, md5)
         model.load_weights(path)
-        return model, WeightsInfo("imagenet", "ResNet50 with the Keras ImageNet weights.",
-                                  "ResNet50: ImageNet weights", str(path))
+        return model, WeightsInfo(
+            "imagenet",
+            "ResNet50 with the Keras ImageNet weights.",
+            "ResNet50: ImageNet weights",
+            str(path),
+        )
     except OSError as error:
         reason = f"ImageNet weights unavailable ({error})"
     local = os.environ.get(WEIGHTS_VARIABLE)
@@ -73,16 +80,25 @@ def pretrained_resnet50(input_shape: tuple = (224, 224, 3),
         info = _load_local(model, Path(local).expanduser())
         warn(f"{reason}; {info.description}")
         return model, info
-    warn(f"{reason}, and no local weights file (${WEIGHTS_VARIABLE}"
-         f"{'=' + local + ' is not a file' if local else ' is unset'}): ResNet50 has "
-         "RANDOM weights. Every result that depends on it is meaningless.")
-    return model, WeightsInfo("random", "ResNet50 with RANDOM weights (no pretrained weights "
-                              "found).", "ResNet50: RANDOM weights", None)
+    warn(
+        f"{reason}, and no local weights file (${WEIGHTS_VARIABLE}"
+        f"{'=' + local + ' is not a file' if local else ' is unset'}): ResNet50 has "
+        "RANDOM weights. Every result that depends on it is meaningless."
+    )
+    return model, WeightsInfo(
+        "random",
+        "ResNet50 with RANDOM weights (no pretrained weights found).",
+        "ResNet50: RANDOM weights",
+        None,
+    )
 
 
-def resnet50_classifier(num_classes: int = 20, input_shape: tuple = (224, 224, 3),
-                        weights_file: str | os.PathLike | None = None, dropout: float = 0.5
-                        ) -> tuple[keras.Model, WeightsInfo]:
+def resnet50_classifier(
+    num_classes: int = 20,
+    input_shape: tuple = (224, 224, 3),
+    weights_file: str | os.PathLike | None = None,
+    dropout: float = 0.5,
+) -> tuple[keras.Model, WeightsInfo]:
     """ResNet50 (see :func:`pretrained_resnet50`) with a new ``num_classes``-way sigmoid head.
 
     Reads 0-255 pixels (``"preprocess"`` layer inside); ``"features"`` are the pooled 2048-d
@@ -103,7 +119,8 @@ def resnet50_classifier(num_classes: int = 20, input_shape: tuple = (224, 224, 3
     pooled = base(ImageNetPreprocess(name="preprocess")(inputs), training=False)
     codes = layers.Identity(name="features")(pooled)
     outputs = layers.Dense(num_classes, activation="sigmoid", name="predictions")(
-        layers.Dropout(dropout, name="dropout")(codes))
+        layers.Dropout(dropout, name="dropout")(codes)
+    )
     return keras.Model(inputs, outputs, name="resnet50_multilabel"), info
 
 
@@ -138,7 +155,8 @@ def unfreeze_top_stage(model: keras.Model, prefix: str = TOP_STAGE) -> int:
     for layer in base.layers:
         # batch norms stay frozen: their statistics would drift on small fine-tuning batches
         layer.trainable = layer.name.startswith(prefix) and not isinstance(
-            layer, layers.BatchNormalization)
+            layer, layers.BatchNormalization
+        )
         count += layer.trainable
     if count == 0:
         raise ValueError(f"No layer of {base.name!r} starts with {prefix!r}.")
@@ -158,14 +176,24 @@ def _load_local(model: keras.Model, path: Path) -> WeightsInfo:
                 warnings.simplefilter("ignore")  # Keras warns per layer before raising
                 donor.load_weights(path)
         except ValueError as error:
-            raise ValueError(f"{path} is not a Keras ResNet50 weights file (with or without the "
-                             "top); pass one saved from keras.applications.ResNet50.") from error
+            raise ValueError(
+                f"{path} is not a Keras ResNet50 weights file (with or without the "
+                "top); pass one saved from keras.applications.ResNet50."
+            ) from error
         for layer in model.layers:
             if layer.weights:
                 layer.set_weights(donor.get_layer(layer.name).get_weights())
     digest = md5(path)
     if digest in (md5 for _, md5 in _RESNET50_FILES.values()):
-        return WeightsInfo("imagenet", f"ResNet50 with the Keras ImageNet weights, from {path}.",
-                           "ResNet50: ImageNet weights", str(path))
-    return WeightsInfo("local", f"ResNet50 with local weights of unverified origin, from {path}.",
-                       "ResNet50: local weights (unverified)", str(path))
+        return WeightsInfo(
+            "imagenet",
+            f"ResNet50 with the Keras ImageNet weights, from {path}.",
+            "ResNet50: ImageNet weights",
+            str(path),
+        )
+    return WeightsInfo(
+        "local",
+        f"ResNet50 with local weights of unverified origin, from {path}.",
+        "ResNet50: local weights (unverified)",
+        str(path),
+    )

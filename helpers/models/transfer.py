@@ -59,9 +59,17 @@ def transfer_model(vgg: keras.Model, n_classes: int, layer: str = "fc2") -> kera
     return model
 
 
-def train_head(head: keras.Model, train: tuple, validation: tuple | None = None, *,
-               epochs: int = 20, patience: int | None = 6, learning_rate: float = 1e-3,
-               batch_size: int = 32, verbose: int = 0) -> dict[str, list]:
+def train_head(
+    head: keras.Model,
+    train: tuple,
+    validation: tuple | None = None,
+    *,
+    epochs: int = 20,
+    patience: int | None = 6,
+    learning_rate: float = 1e-3,
+    batch_size: int = 32,
+    verbose: int = 0,
+) -> dict[str, list]:
     """Compile ``head`` (RMSprop, sparse cross-entropy) and fit it, with early stopping.
 
     Parameters
@@ -77,14 +85,26 @@ def train_head(head: keras.Model, train: tuple, validation: tuple | None = None,
     dict of str -> list
         The Keras history, one entry per epoch run.
     """
-    head.compile(optimizer=keras.optimizers.RMSprop(learning_rate),
-                 loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    head.compile(
+        optimizer=keras.optimizers.RMSprop(learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     callbacks = []
     if validation is not None and patience is not None:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience,
-                                                       restore_best_weights=True))
-    history = head.fit(*train, validation_data=validation, epochs=epochs, batch_size=batch_size,
-                       callbacks=callbacks, verbose=verbose)
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=patience, restore_best_weights=True
+            )
+        )
+    history = head.fit(
+        *train,
+        validation_data=validation,
+        epochs=epochs,
+        batch_size=batch_size,
+        callbacks=callbacks,
+        verbose=verbose,
+    )
     return history.history
 
 
@@ -92,13 +112,18 @@ def accuracy_of(head: keras.Model, codes: np.ndarray, labels: np.ndarray) -> flo
     """Fraction of ``codes`` whose most probable class is their label."""
     # direct calls in blocks: predict() would trace a new function for every head of a sweep
     # (and TensorFlow warns about frequent retracing)
-    predicted = [np.asarray(head(codes[start:start + 1024], training=False)).argmax(axis=1)
-                 for start in range(0, len(codes), 1024)]
+    predicted = [
+        np.asarray(head(codes[start : start + 1024], training=False)).argmax(axis=1)
+        for start in range(0, len(codes), 1024)
+    ]
     return float(np.mean(np.concatenate(predicted) == np.asarray(labels)))
 
 
-def pooled_probe(vgg: keras.Model, pooled: Sequence[str] = ("block5_conv1", "block5_conv2"),
-                 codes: Sequence[str] = ("fc2",)) -> tuple[keras.Model, list[str]]:
+def pooled_probe(
+    vgg: keras.Model,
+    pooled: Sequence[str] = ("block5_conv1", "block5_conv2"),
+    codes: Sequence[str] = ("fc2",),
+) -> tuple[keras.Model, list[str]]:
     """A model whose outputs are ``codes`` and 2x2 max-pooled copies of the ``pooled`` layers.
 
     Returns
@@ -120,11 +145,19 @@ def pooled_probe(vgg: keras.Model, pooled: Sequence[str] = ("block5_conv1", "blo
     return keras.Model(vgg.input, outputs, name="vgg16_probe"), names
 
 
-def extract_codes_in_chunks(model: keras.Model, images: np.ndarray, layer_names: Sequence[str],
-                            *, dtypes: dict[str, str] | None = None, chunk_size: int = 2048,
-                            batch_size: int = 64, preprocess: Callable | None = None,
-                            cache_dir: str | os.PathLike | None = None, cache_key: str = "codes",
-                            verbose: bool = True) -> dict[str, np.ndarray]:
+def extract_codes_in_chunks(
+    model: keras.Model,
+    images: np.ndarray,
+    layer_names: Sequence[str],
+    *,
+    dtypes: dict[str, str] | None = None,
+    chunk_size: int = 2048,
+    batch_size: int = 64,
+    preprocess: Callable | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    cache_key: str = "codes",
+    verbose: bool = True,
+) -> dict[str, np.ndarray]:
     """:func:`~helpers.models.features.extract_codes` over consecutive chunks of ``images``.
 
     Each chunk is cached on its own and cast at once to its layer's dtype in ``dtypes`` (default
@@ -143,24 +176,33 @@ def extract_codes_in_chunks(model: keras.Model, images: np.ndarray, layer_names:
     starts = range(0, len(images), chunk_size)
     for start in tqdm(starts, desc="codes, chunk by chunk", unit="chunk", disable=not verbose):
         stop = min(start + chunk_size, len(images))
-        codes = features.extract_codes(model, images[start:stop], list(layer_names),
-                                       batch_size=batch_size, preprocess=preprocess,
-                                       cache_dir=cache_dir, verbose=False,
-                                       cache_key=f"{cache_key}-rows{start}-{stop}")
+        codes = features.extract_codes(
+            model,
+            images[start:stop],
+            list(layer_names),
+            batch_size=batch_size,
+            preprocess=preprocess,
+            cache_dir=cache_dir,
+            verbose=False,
+            cache_key=f"{cache_key}-rows{start}-{stop}",
+        )
         for name, chunk in codes.items():
             if name not in result:
                 result[name] = np.empty((len(images), chunk.shape[1]), dtypes.get(name, "float32"))
             with np.errstate(over="ignore"):  # an overflow is reported just below
                 result[name][start:stop] = chunk
             if not np.all(np.isfinite(result[name][start:stop])):
-                raise ValueError(f"codes of {name} overflow {result[name].dtype} (largest "
-                                 f"{np.abs(chunk).max():.3g}); keep that layer in float32.")
+                raise ValueError(
+                    f"codes of {name} overflow {result[name].dtype} (largest "
+                    f"{np.abs(chunk).max():.3g}); keep that layer in float32."
+                )
     return result
 
 
 @tf.function
-def gradient_ascent_step(feature_model: keras.Model, images: tf.Tensor, filter_indices: tf.Tensor,
-                         step_size: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+def gradient_ascent_step(
+    feature_model: keras.Model, images: tf.Tensor, filter_indices: tf.Tensor, step_size: tf.Tensor
+) -> tuple[tf.Tensor, tf.Tensor]:
     """One normalised gradient-ascent step on the input: image ``i`` towards filter ``i``.
 
     Parameters
@@ -194,9 +236,14 @@ def gradient_ascent_step(feature_model: keras.Model, images: tf.Tensor, filter_i
     return images + step_size * gradients / (norms + 1e-12), objectives
 
 
-def visualise_filters(feature_model: keras.Model, start_images: np.ndarray,
-                      filter_indices: Sequence[int], steps: int = 30, step_size: float = 10.0,
-                      step: Callable = gradient_ascent_step) -> tuple[np.ndarray, np.ndarray]:
+def visualise_filters(
+    feature_model: keras.Model,
+    start_images: np.ndarray,
+    filter_indices: Sequence[int],
+    steps: int = 30,
+    step_size: float = 10.0,
+    step: Callable = gradient_ascent_step,
+) -> tuple[np.ndarray, np.ndarray]:
     """Run ``steps`` gradient-ascent steps from ``start_images`` (one per filter).
 
     Returns

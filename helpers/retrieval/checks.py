@@ -54,7 +54,9 @@ def check_codes(codes, name: str = "codes", normalize: bool = False) -> np.ndarr
             "Flatten each item's code first, e.g. codes.reshape(len(codes), -1)."
         )
     if array.shape[0] == 0 or array.shape[1] == 0:
-        raise ValueError(f"{name} is empty (shape {array.shape}); pass at least one row and column.")
+        raise ValueError(
+            f"{name} is empty (shape {array.shape}); pass at least one row and column."
+        )
     if array.shape[0] > MAX_ROWS:
         raise ValueError(
             f"{name} has {array.shape[0]:,} rows; at most 2**31 - 1 = {MAX_ROWS:,} can be ranked "
@@ -96,7 +98,8 @@ def check_codes(codes, name: str = "codes", normalize: bool = False) -> np.ndarr
         rows = np.concatenate(bad_rows)
         raise ValueError(
             f"{name} holds {n_bad} NaN or infinite value(s) in {len(rows)} row(s): "
-            f"rows {row_list(rows)}. Fix or drop those items (a diverged model often yields NaN codes)."
+            f"rows {row_list(rows)}. Fix or drop those items (a diverged model often yields "
+            "NaN codes)."
         )
     if normalize:
         zero = np.concatenate(zero_rows)
@@ -174,7 +177,9 @@ def check_query_indices(query_indices, n_items: int) -> np.ndarray:
             f"dtype {array.dtype}."
         )
     if len(array) == 0:
-        raise ValueError("query_indices is empty; pass at least one row index (or None for all rows).")
+        raise ValueError(
+            "query_indices is empty; pass at least one row index (or None for all rows)."
+        )
     outside = np.flatnonzero((array < 0) | (array >= n_items))
     if len(outside):
         raise ValueError(
@@ -196,7 +201,5 @@ def check_exclude(exclude, n_queries: int, n_db: int) -> np.ndarray | None:
         )
     outside = np.flatnonzero((array < 0) | (array >= n_db))
     if len(outside):
-        raise ValueError(
-            f"exclude must lie in 0..{n_db - 1}; queries {row_list(outside)} do not."
-        )
+        raise ValueError(f"exclude must lie in 0..{n_db - 1}; queries {row_list(outside)} do not.")
     return array.astype(np.int64)

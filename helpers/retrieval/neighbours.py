@@ -4,17 +4,13 @@ With ``normalize=True`` (the default) :func:`knn` lists the head of the very ran
 :mod:`~helpers.retrieval.average_precision` scores; ties are broken by database index.
 """
 
-
 from __future__ import annotations
-
 
 import numpy as np
 import tensorflow as tf
 from numpy.typing import ArrayLike
 
 from helpers.retrieval import checks, ranking
-
-
 
 
 def _check_same_width(queries: np.ndarray, database: np.ndarray) -> None:

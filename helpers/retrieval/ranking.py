@@ -96,7 +96,8 @@ def full_float32_matmul() -> Iterator[None]:
 #   differ from a float64 ranking's (measured at N = 5,000: unit codes d = 256, up to 5e-5 per
 #   query and 2e-8 on the mAP; d = 2,048, 3e-4 and 1.4e-7; raw codes d = 256 about 160 from the
 #   origin, 8e-5 and 4e-8; raw d = 1 codes, 3e-3 per query by the expansion, 3e-5 by the
-#   difference form, the rest being the rounding of float64 inputs to float32). benchmarks/bench_retrieval.py re-measures these.
+#   difference form, the rest being the rounding of float64 inputs to float32).
+#   benchmarks/bench_retrieval.py re-measures these.
 class DistanceBlocks:
     """Squared distances from blocks of queries to a fixed database, on TensorFlow's device.
 
@@ -232,5 +233,5 @@ def warn_no_positives(n_missing: int, n_queries: int) -> None:
     warn(
         f"{n_missing} of {n_queries} queries have no positive in the database (their class has "
         "no other item); their AP is NaN and they are left out of the mean.",
-        RuntimeWarning
+        RuntimeWarning,
     )

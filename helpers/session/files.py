@@ -19,8 +19,13 @@ import numpy as np
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | os.PathLike, mode: str = "wb", *, suffix: str = ".partial",
-                 encoding: str | None = None) -> Iterator[IO]:
+def atomic_write(
+    path: str | os.PathLike,
+    mode: str = "wb",
+    *,
+    suffix: str = ".partial",
+    encoding: str | None = None,
+) -> Iterator[IO]:
     """Write ``path`` through a temporary file in its folder, renamed into place on success.
 
     The temporary file (``.<name>.<random><suffix>``) is flushed, fsync'd and ``os.replace``d
@@ -58,13 +63,17 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", *, suffix: str = ".p
     ('done', ['a.txt'])
     """
     if mode not in ("wb", "w"):
-        raise ValueError(f"atomic_write writes whole files: mode must be 'wb' or 'w', "
-                         f"got {mode!r}.")
+        raise ValueError(
+            f"atomic_write writes whole files: mode must be 'wb' or 'w', got {mode!r}."
+        )
     path = Path(path)
     folder = path.parent
     if not folder.is_dir():
-        raise FileNotFoundError(errno.ENOENT, f"Cannot write {path.name}: its folder {folder} "
-                                "does not exist (create it first)", os.fspath(folder))
+        raise FileNotFoundError(
+            errno.ENOENT,
+            f"Cannot write {path.name}: its folder {folder} does not exist (create it first)",
+            os.fspath(folder),
+        )
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=folder)
     os.close(handle)  # reopened by name, so the file object's .name is the temporary path
     try:
@@ -79,8 +88,14 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", *, suffix: str = ".p
         raise
 
 
-def write_json_atomic(path: str | os.PathLike, value, *, indent: int | None = 1,
-                      sort_keys: bool = False, suffix: str = ".partial") -> None:
+def write_json_atomic(
+    path: str | os.PathLike,
+    value,
+    *,
+    indent: int | None = 1,
+    sort_keys: bool = False,
+    suffix: str = ".partial",
+) -> None:
     """Write ``value`` as JSON to ``path`` with :func:`atomic_write`.
 
     Examples
@@ -95,8 +110,9 @@ def write_json_atomic(path: str | os.PathLike, value, *, indent: int | None = 1,
         json.dump(value, file, indent=indent, sort_keys=sort_keys)
 
 
-def save_npy_atomic(path: str | os.PathLike, array: np.ndarray, *,
-                    suffix: str = ".partial") -> None:
+def save_npy_atomic(
+    path: str | os.PathLike, array: np.ndarray, *, suffix: str = ".partial"
+) -> None:
     """``np.save`` (no pickles) to ``path`` with :func:`atomic_write`.
 
     Examples

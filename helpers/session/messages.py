@@ -17,7 +17,7 @@ def warn(message: str, category: type[Warning] = UserWarning) -> None:
     if sys.version_info >= (3, 12):
         warnings.warn(message, category, skip_file_prefixes=(_PACKAGE,))
         return
-    level, frame = 2, sys._getframe(1)   # stacklevel 2: the function that called warn()
+    level, frame = 2, sys._getframe(1)  # stacklevel 2: the function that called warn()
     while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE):
         level, frame = level + 1, frame.f_back
     warnings.warn(message, category, stacklevel=level)

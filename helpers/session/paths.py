@@ -8,6 +8,7 @@ from pathlib import Path
 
 from helpers.session.profile import get_profile
 
+
 def on_colab() -> bool:
     """True inside a Google Colab runtime."""
     return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
@@ -42,7 +43,8 @@ def data_dir() -> Path:
             raise NotADirectoryError(
                 f"COURSE_DATA_DIR={env!r} names {path}, which is (or lies under) a file, not a "
                 "folder. Point COURSE_DATA_DIR at a folder (it is created if missing), or unset "
-                "it.") from None
+                "it."
+            ) from None
         return path
     elif on_colab():
         path = Path("/content/data")
@@ -97,15 +99,21 @@ def keep_outputs_on_drive(enabled: bool) -> str:
     global _drive_outputs
     if not enabled:
         _drive_outputs = None
-        return f"Outputs: {data_dir() / 'outputs'} (set USE_DRIVE = True on Colab to keep them on Drive)"
+        return (
+            f"Outputs: {data_dir() / 'outputs'} (set USE_DRIVE = True on Colab to keep them "
+            "on Drive)"
+        )
     if not on_colab():
         _drive_outputs = None
-        return (f"USE_DRIVE = True only applies on Colab; here outputs stay in "
-                f"{data_dir() / 'outputs'}")
+        return (
+            f"USE_DRIVE = True only applies on Colab; here outputs stay in {data_dir() / 'outputs'}"
+        )
     from google.colab import drive  # only exists on Colab
 
     drive.mount(str(DRIVE_MOUNT))
     _drive_outputs = DRIVE_FOLDER / "outputs"
     _drive_outputs.mkdir(parents=True, exist_ok=True)
-    return (f"Outputs (checkpoints, models, histories, caches): Google Drive, {_drive_outputs}; "
-            f"data stays on the local disk, {data_dir()}")
+    return (
+        f"Outputs (checkpoints, models, histories, caches): Google Drive, {_drive_outputs}; "
+        f"data stays on the local disk, {data_dir()}"
+    )

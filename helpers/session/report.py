@@ -19,8 +19,13 @@ from helpers import session
 MARKER = "▶ "
 
 
-def headline(label: str, value: float | None, reference: float | None = None, fmt: str = ".3f",
-             interval: tuple[float, float] | None = None) -> str:
+def headline(
+    label: str,
+    value: float | None,
+    reference: float | None = None,
+    fmt: str = ".3f",
+    interval: tuple[float, float] | None = None,
+) -> str:
     """One result line: label, value, reference, and the smoke-run tag in sample profile.
 
     Parameters
@@ -58,8 +63,9 @@ def headline(label: str, value: float | None, reference: float | None = None, fm
     return text + session.smoke_label()
 
 
-def bootstrap_interval(values: ArrayLike, confidence: float = 0.95, n_resamples: int = 10_000,
-                       seed: int = 0) -> tuple[float, float]:
+def bootstrap_interval(
+    values: ArrayLike, confidence: float = 0.95, n_resamples: int = 10_000, seed: int = 0
+) -> tuple[float, float]:
     """Percentile bootstrap interval ``(low, high)`` of the mean of ``values`` (e.g. per-query APs).
 
     For per-query APs it says how far the mAP could move with another draw of queries; for the
@@ -77,16 +83,27 @@ def bootstrap_interval(values: ArrayLike, confidence: float = 0.95, n_resamples:
         raise ValueError(f"values must be one value per unit, shape (n,); got {values.shape}.")
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must lie in (0, 1), e.g. 0.95; got {confidence!r}.")
-    if isinstance(n_resamples, bool) or not isinstance(n_resamples, numbers.Integral) \
-            or n_resamples < 100:
+    if (
+        isinstance(n_resamples, bool)
+        or not isinstance(n_resamples, numbers.Integral)
+        or n_resamples < 100
+    ):
         raise ValueError(f"n_resamples must be an int >= 100, got {n_resamples!r}.")
     values = values[~np.isnan(values)]
     if len(values) < 2:
-        raise ValueError(f"A bootstrap interval needs at least 2 non-NaN values, got "
-                         f"{len(values)}; pass one value per query.")
+        raise ValueError(
+            f"A bootstrap interval needs at least 2 non-NaN values, got "
+            f"{len(values)}; pass one value per query."
+        )
     if np.all(values == values[0]):  # scipy warns on a degenerate sample; the answer is exact
         return float(values[0]), float(values[0])
-    result = stats.bootstrap((values,), np.mean, confidence_level=confidence,
-                             n_resamples=int(n_resamples), method="percentile",
-                             vectorized=True, rng=np.random.default_rng(seed))
+    result = stats.bootstrap(
+        (values,),
+        np.mean,
+        confidence_level=confidence,
+        n_resamples=int(n_resamples),
+        method="percentile",
+        vectorized=True,
+        rng=np.random.default_rng(seed),
+    )
     return float(result.confidence_interval.low), float(result.confidence_interval.high)

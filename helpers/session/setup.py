@@ -109,17 +109,33 @@ def setup_notebook(seed: int = DEFAULT_SEED, use_drive: bool = False) -> dict:
     seed_everything(seed)
     _warn_if_cpu_only(profile, gpus)
     mirror = mirror_dir()
-    print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, Python {sys.version.split()[0]}")
-    print(f"Device: {len(gpus)} GPU(s) {[g.name for g in gpus]}" if gpus else
-          "Device: CPU only (no GPU seen by TensorFlow)")
-    print(f"Profile: {profile}" + (" -- smaller data and fewer epochs; figures are smoke-run "
-                                    "figures, not results" if profile == "sample" else ""))
+    print(
+        f"TensorFlow {tf.__version__}, Keras {keras.__version__}, Python {sys.version.split()[0]}"
+    )
+    print(
+        f"Device: {len(gpus)} GPU(s) {[g.name for g in gpus]}"
+        if gpus
+        else "Device: CPU only (no GPU seen by TensorFlow)"
+    )
+    print(
+        f"Profile: {profile}"
+        + (
+            " -- smaller data and fewer epochs; figures are smoke-run figures, not results"
+            if profile == "sample"
+            else ""
+        )
+    )
     print(f"Data cache: {data_dir()}")
     print(f"Data mirror: {mirror if mirror else 'none (COURSE_DATA_MIRROR unset)'}")
     print(f"Seed: {seed}")
     print(keep_outputs_on_drive(use_drive))
-    return {"profile": profile, "gpus": [g.name for g in gpus], "data_dir": data_dir(),
-            "mirror": mirror, "seed": seed}
+    return {
+        "profile": profile,
+        "gpus": [g.name for g in gpus],
+        "data_dir": data_dir(),
+        "mirror": mirror,
+        "seed": seed,
+    }
 
 
 #: What the CPU warning extrapolates to: one epoch of notebook 01's network on Tiny ImageNet's
@@ -135,21 +151,26 @@ def _warn_if_cpu_only(profile: str, gpus: list, measure=None) -> None:
     if profile != "full" or gpus or _cpu_warning_given:
         return
     _cpu_warning_given = True
-    how = ("On Colab choose a GPU: Runtime > Change runtime type > Hardware accelerator: a GPU "
-           "(e.g. T4) > Save, then run the notebook again from the top. For a quick look "
-           "without a GPU, run with COURSE_PROFILE=sample (smaller data, fewer epochs).")
+    how = (
+        "On Colab choose a GPU: Runtime > Change runtime type > Hardware accelerator: a GPU "
+        "(e.g. T4) > Save, then run the notebook again from the top. For a quick look "
+        "without a GPU, run with COURSE_PROFILE=sample (smaller data, fewer epochs)."
+    )
     try:
         seconds = (measure or _seconds_per_training_batch)()
     except Exception as error:  # the warning matters more than its figure
-        warn(f"No GPU: TensorFlow sees only the CPU, so the full-profile trainings will "
-             f"be slow (timing a training step failed: {error}). {how}")
+        warn(
+            f"No GPU: TensorFlow sees only the CPU, so the full-profile trainings will "
+            f"be slow (timing a training step failed: {error}). {how}"
+        )
         return
     minutes = seconds * CPU_WARNING_IMAGES / CPU_WARNING_BATCH / 60
     warn(
         f"No GPU: TensorFlow sees only the CPU. Timed on it now: about {seconds:.1f} s per "
         f"training batch of {CPU_WARNING_BATCH} images of notebook 01's network, i.e. about "
         f"{minutes:,.0f} minutes per epoch on its full training set ({CPU_WARNING_IMAGES:,} "
-        f"images). {how}")
+        f"images). {how}"
+    )
 
 
 #: Multiply-accumulates of one forward pass of ``models.neural_codes_net()`` on one 64x64 image

@@ -51,8 +51,9 @@ def run_folder(parent: str | os.PathLike, fingerprint: str) -> Path:
     return Path(parent) / f"run-{fingerprint[:16]}"
 
 
-def open_run(parent: str | os.PathLike, fingerprint: str, settings: dict, what: str
-             ) -> tuple[Path, list[str]]:
+def open_run(
+    parent: str | os.PathLike, fingerprint: str, settings: dict, what: str
+) -> tuple[Path, list[str]]:
     """Create (or reopen) the run folder of ``fingerprint``; say what else ``parent`` holds.
 
     A folder of the same name holding another fingerprint is set aside, never deleted.
@@ -74,17 +75,25 @@ def open_run(parent: str | os.PathLike, fingerprint: str, settings: dict, what: 
         except DamagedRun as error:
             notes.append(f"{error}; set aside as {set_aside(folder).name}, starting afresh.")
     if not folder.is_dir():
-        others = sorted(p.name for p in parent.glob("*") if p.is_dir() and p != folder
-                        and (p.name.startswith("run-") or (p / "history.json").is_file()))
+        others = sorted(
+            p.name
+            for p in parent.glob("*")
+            if p.is_dir()
+            and p != folder
+            and (p.name.startswith("run-") or (p / "history.json").is_file())
+        )
         if (parent / "history.json").is_file():  # a run saved before run folders existed
             others.append("history.json")
         if others:
-            notes.append(f"{parent} holds {len(others)} run(s) with other settings (kept, not "
-                         f"reused: {', '.join(others[:3])}{', ...' if len(others) > 3 else ''}); "
-                         f"training afresh in {folder.name}.")
+            notes.append(
+                f"{parent} holds {len(others)} run(s) with other settings (kept, not "
+                f"reused: {', '.join(others[:3])}{', ...' if len(others) > 3 else ''}); "
+                f"training afresh in {folder.name}."
+            )
         folder.mkdir(parents=True)
-        write_json(folder / RUN_FILE, {"fingerprint": fingerprint, "what": what,
-                                       "settings": settings})
+        write_json(
+            folder / RUN_FILE, {"fingerprint": fingerprint, "what": what, "settings": settings}
+        )
     return folder, notes
 
 
@@ -116,8 +125,9 @@ def latest_checkpoint(folder: Path) -> tuple[Path, dict] | None:
     return folder / name, read_json(folder / name / STATE_FILE)
 
 
-def save_checkpoint(folder: Path, epoch: int, state: dict,
-                    write_files: Callable[[Path], None]) -> Path:
+def save_checkpoint(
+    folder: Path, epoch: int, state: dict, write_files: Callable[[Path], None]
+) -> Path:
     """Write one complete checkpoint: ``write_files(tmp)`` + ``state.json``, rename, point.
 
     Older checkpoints of this run are removed only after ``LATEST`` names the new one.
@@ -137,8 +147,11 @@ def save_checkpoint(folder: Path, epoch: int, state: dict,
         raise
     write_json(folder / LATEST_FILE, {"checkpoint": name})
     for old in folder.iterdir():  # our own superseded checkpoints and leftovers of a death
-        if old.is_dir() and old.name != name and (old.name.startswith("ckpt-")
-                                                   or old.name.startswith(".ckpt-")):
+        if (
+            old.is_dir()
+            and old.name != name
+            and (old.name.startswith("ckpt-") or old.name.startswith(".ckpt-"))
+        ):
             shutil.rmtree(old, ignore_errors=True)
     return target
 
@@ -164,12 +177,15 @@ def write_json(path: Path, value) -> None:
 def warn_damaged(error: DamagedRun, folder: Path) -> Path:
     """Set ``folder`` aside after a damaged file and say so in one warning; return new place."""
     aside = set_aside(folder)
-    warn(f"Cannot resume from {error.path} ({error.reason}). The run was set aside "
-         f"as {aside} (nothing deleted); training afresh.")
+    warn(
+        f"Cannot resume from {error.path} ({error.reason}). The run was set aside "
+        f"as {aside} (nothing deleted); training afresh."
+    )
     return aside
 
 
 # --- fit_resumable's checkpoint -----------------------------------------------------------
+
 
 def best_weights_file(index: int) -> str:
     """The file of the ``index``-th restoring EarlyStopping's best weights in a checkpoint."""
@@ -201,9 +217,13 @@ class FitCheckpoint(keras.callbacks.Callback):
         self._save(finished=True)
 
     def _save(self, finished):
-        state = {"epoch": self.epoch, "history": self.history, "finished": finished,
-                 "iterations": int(self.model.optimizer.iterations.numpy())}
-        extra = {}   # file name -> weights to save beside the model's
+        state = {
+            "epoch": self.epoch,
+            "history": self.history,
+            "finished": finished,
+            "iterations": int(self.model.optimizer.iterations.numpy()),
+        }
+        extra = {}  # file name -> weights to save beside the model's
         if self.stoppers:
             state["early_stopping"] = []
             for index, stopper in enumerate(self.stoppers):
@@ -212,8 +232,11 @@ class FitCheckpoint(keras.callbacks.Callback):
                 if keep:
                     extra[best_weights_file(index)] = best
                 state["early_stopping"].append(
-                    {"best_epoch": int(stopper.best_epoch),
-                     "best_weights": best_weights_file(index) if keep else None})
+                    {
+                        "best_epoch": int(stopper.best_epoch),
+                        "best_weights": best_weights_file(index) if keep else None,
+                    }
+                )
 
         def write_files(path):
             self.model.save_weights(path / FIT_WEIGHTS_FILE)
@@ -233,12 +256,12 @@ class ResumeEarlyStopping(keras.callbacks.Callback):
     def __init__(self, stoppers, history: dict, done: int, saved_best: dict):
         super().__init__()
         self.stoppers, self.history, self.done = list(stoppers), history, done
-        self.saved_best = saved_best   # stopper index -> the weights its checkpoint kept
+        self.saved_best = saved_best  # stopper index -> the weights its checkpoint kept
         self.resumed_weights, self.replayed = None, False
 
     def on_train_begin(self, logs=None):
         if any(stopper.restore_best_weights for stopper in self.stoppers):
-            self.resumed_weights = self.model.get_weights()   # the end of epoch `done`
+            self.resumed_weights = self.model.get_weights()  # the end of epoch `done`
 
     def on_epoch_end(self, epoch, logs=None):
         # Keras' EarlyStopping forgets its best value, patience count and best weights at every
@@ -251,8 +274,14 @@ class ResumeEarlyStopping(keras.callbacks.Callback):
         self.replayed = True
         for index, stopper in enumerate(self.stoppers):
             for past in range(self.done):
-                stopper.on_epoch_end(past, {key: values[past] for key, values in self.history.items()
-                                            if past < len(values)})
+                stopper.on_epoch_end(
+                    past,
+                    {
+                        key: values[past]
+                        for key, values in self.history.items()
+                        if past < len(values)
+                    },
+                )
             if stopper.restore_best_weights and stopper.best_weights is not None:
                 if stopper.best_epoch == self.done - 1:
                     stopper.best_weights = self.resumed_weights
@@ -282,8 +311,10 @@ def load_fit_checkpoint(model, folder):
             raise DamagedRun(weights, f"unreadable weights ({error})") from error
         iterations = int(model.optimizer.iterations.numpy())
         if not isinstance(state.get("history"), dict) or iterations != state.get("iterations"):
-            raise DamagedRun(path / STATE_FILE, "it does not match the weights "
-                                   f"(optimizer iterations {iterations})")
+            raise DamagedRun(
+                path / STATE_FILE,
+                f"it does not match the weights (optimizer iterations {iterations})",
+            )
         state["_best_weights"] = {}
         for index in range(len(state.get("early_stopping") or [])):
             name = (state["early_stopping"][index] or {}).get("best_weights")
@@ -313,10 +344,14 @@ def check_fit_arguments(model, epochs):
     if not isinstance(model, keras.Model):
         raise ValueError(f"model must be a keras.Model, got {type(model).__name__}.")
     if getattr(model, "optimizer", None) is None or not getattr(model, "compiled", True):
-        raise ValueError("fit_resumable needs a compiled model: call model.compile(optimizer=..., "
-                         "loss=...) first.")
+        raise ValueError(
+            "fit_resumable needs a compiled model: call model.compile(optimizer=..., "
+            "loss=...) first."
+        )
     if not model.built:
-        raise ValueError("fit_resumable needs a built model (its weights exist): start it with "
-                         "keras.Input(shape) or call model.build(input_shape) first.")
+        raise ValueError(
+            "fit_resumable needs a built model (its weights exist): start it with "
+            "keras.Input(shape) or call model.build(input_shape) first."
+        )
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
         raise ValueError(f"epochs must be an int >= 1, got {epochs!r}.")

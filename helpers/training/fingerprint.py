@@ -25,9 +25,28 @@ __all__ = ["fingerprint", "describe"]
 # with automatic names (dense_3) replaced by order of appearance, since re-running a cell
 # renames them. Code from these packages is described by name: it cannot change while a
 # notebook runs.
-_LIBRARY_PACKAGES = {"builtins", "keras", "tensorflow", "tf_keras", "numpy", "scipy",
-                     "sklearn", "jax", "torch", "pandas", "matplotlib", "PIL", "h5py", "tqdm",
-                     "IPython", "ipywidgets", "functools", "math", "operator", "typing"}
+_LIBRARY_PACKAGES = {
+    "builtins",
+    "keras",
+    "tensorflow",
+    "tf_keras",
+    "numpy",
+    "scipy",
+    "sklearn",
+    "jax",
+    "torch",
+    "pandas",
+    "matplotlib",
+    "PIL",
+    "h5py",
+    "tqdm",
+    "IPython",
+    "ipywidgets",
+    "functools",
+    "math",
+    "operator",
+    "typing",
+}
 _MAX_DEPTH = 12
 
 
@@ -57,8 +76,10 @@ def describe(value: Any, _seen: frozenset = frozenset(), _depth: int = 0) -> Any
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, (int, float, np.integer, np.floating)):
-        return [type(value).__name__, repr(value.item() if isinstance(value, np.generic)
-                                           else value)]
+        return [
+            type(value).__name__,
+            repr(value.item() if isinstance(value, np.generic) else value),
+        ]
     if _depth > _MAX_DEPTH or id(value) in _seen:
         return ["ref", _qualified_name(type(value))]  # a cycle or a very deep structure
     seen, depth = _seen | {id(value)}, _depth + 1
@@ -67,16 +88,28 @@ def describe(value: Any, _seen: frozenset = frozenset(), _depth: int = 0) -> Any
     if isinstance(value, (set, frozenset)):
         return ["set", sorted(json.dumps(describe(item, seen, depth)) for item in value)]
     if isinstance(value, dict):
-        return ["dict", sorted([json.dumps(describe(k, seen, depth)), describe(v, seen, depth)]
-                               for k, v in value.items())]
+        return [
+            "dict",
+            sorted(
+                [json.dumps(describe(k, seen, depth)), describe(v, seen, depth)]
+                for k, v in value.items()
+            ),
+        ]
     if isinstance(value, (np.ndarray, np.generic)) or _is_tensor(value):
         return _describe_array(value)
     if isinstance(value, functools.partial):
-        return ["partial", describe(value.func, seen, depth), describe(value.args, seen, depth),
-                describe(value.keywords, seen, depth)]
+        return [
+            "partial",
+            describe(value.func, seen, depth),
+            describe(value.args, seen, depth),
+            describe(value.keywords, seen, depth),
+        ]
     if isinstance(value, types.MethodType):
-        return ["method", describe(value.__func__, seen, depth),
-                _describe_class(type(value.__self__), seen, depth)]
+        return [
+            "method",
+            describe(value.__func__, seen, depth),
+            _describe_class(type(value.__self__), seen, depth),
+        ]
     if isinstance(value, types.FunctionType):
         return _describe_function(value, seen, depth)
     if isinstance(value, types.ModuleType):
@@ -94,9 +127,14 @@ def describe(value: Any, _seen: frozenset = frozenset(), _depth: int = 0) -> Any
 
 # --- the kinds of value ------------------------------------------------------------------------
 
+
 def _is_tensor(value) -> bool:
-    return hasattr(value, "shape") and hasattr(value, "dtype") and hasattr(value, "numpy") \
+    return (
+        hasattr(value, "shape")
+        and hasattr(value, "dtype")
+        and hasattr(value, "numpy")
         or isinstance(value, keras.Variable)
+    )
 
 
 def _describe_array(value) -> list:
@@ -116,25 +154,45 @@ def _is_library(value) -> bool:
 
 def _describe_code(code: types.CodeType) -> list:
     # Not co_linetable/co_firstlineno: moving a function or editing a comment changes nothing.
-    consts = [_describe_code(c) if isinstance(c, types.CodeType) else repr(c)
-              for c in code.co_consts]
-    return ["code", code.co_code.hex(), consts, list(code.co_names), list(code.co_varnames),
-            code.co_argcount, code.co_kwonlyargcount, code.co_flags]
+    consts = [
+        _describe_code(c) if isinstance(c, types.CodeType) else repr(c) for c in code.co_consts
+    ]
+    return [
+        "code",
+        code.co_code.hex(),
+        consts,
+        list(code.co_names),
+        list(code.co_varnames),
+        code.co_argcount,
+        code.co_kwonlyargcount,
+        code.co_flags,
+    ]
 
 
 def _describe_function(function: types.FunctionType, seen, depth) -> list:
     if _is_library(function):
         return ["function", _qualified_name(function)]
     code = function.__code__
-    closure = [describe(cell.cell_contents, seen, depth) if _cell_is_set(cell) else "<empty>"
-               for cell in (function.__closure__ or ())]
+    closure = [
+        describe(cell.cell_contents, seen, depth) if _cell_is_set(cell) else "<empty>"
+        for cell in (function.__closure__ or ())
+    ]
     # Module-level values the code reads (a constant, another helper function): their
     # behaviour is part of this function's. Names not in globals are attributes or builtins.
-    used = {name: describe(function.__globals__[name], seen, depth)
-            for name in sorted(_global_names(code)) if name in function.__globals__}
-    return ["function", function.__qualname__, _describe_code(code),
-            describe(function.__defaults__, seen, depth),
-            describe(function.__kwdefaults__, seen, depth), closure, used]
+    used = {
+        name: describe(function.__globals__[name], seen, depth)
+        for name in sorted(_global_names(code))
+        if name in function.__globals__
+    }
+    return [
+        "function",
+        function.__qualname__,
+        _describe_code(code),
+        describe(function.__defaults__, seen, depth),
+        describe(function.__kwdefaults__, seen, depth),
+        closure,
+        used,
+    ]
 
 
 def _cell_is_set(cell) -> bool:
@@ -157,9 +215,12 @@ def _describe_class(cls: type, seen, depth) -> list:
     if _is_library(cls):
         return ["class", _qualified_name(cls)]
     # A user-defined class (a Loss or Layer subclass): its own methods and class attributes.
-    members = {name: describe(member, seen, depth) for name, member in sorted(vars(cls).items())
-               if not (name.startswith("__") and name not in ("__init__", "__call__"))
-               and not isinstance(member, (property, types.GetSetDescriptorType))}
+    members = {
+        name: describe(member, seen, depth)
+        for name, member in sorted(vars(cls).items())
+        if not (name.startswith("__") and name not in ("__init__", "__call__"))
+        and not isinstance(member, (property, types.GetSetDescriptorType))
+    }
     bases = [_describe_class(base, seen, depth) for base in cls.__bases__ if base is not object]
     return ["class", cls.__qualname__, bases, members]
 
@@ -214,8 +275,11 @@ def _canonical_names(config: Any) -> Any:
     def collect(node):
         if isinstance(node, dict):
             inner = node.get("config")
-            if isinstance(inner, dict) and isinstance(inner.get("name"), str) \
-                    and not str(node.get("class_name", "")).endswith("DTypePolicy"):
+            if (
+                isinstance(inner, dict)
+                and isinstance(inner.get("name"), str)
+                and not str(node.get("class_name", "")).endswith("DTypePolicy")
+            ):
                 names.setdefault(inner["name"], f"<name {len(names)}>")
             for child in node.values():
                 collect(child)

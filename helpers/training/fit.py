@@ -89,16 +89,29 @@ def fit_resumable(
     # checked); an EarlyStopping's best value, patience and best weights come back too.
     # What compile() was given, as given (get_compile_config cannot serialise a partial loss,
     # and names the optimizer "sgd_1" after a re-run); the optimizer as the object it became.
-    given = dict(getattr(getattr(model, "_compile_config", None), "config", None)
-                 or {"loss": model.loss})
+    given = dict(
+        getattr(getattr(model, "_compile_config", None), "config", None) or {"loss": model.loss}
+    )
     given.pop("optimizer", None)
     # EarlyStopping decides where the run ends and which weights it keeps: part of the key, and
     # its memory carried across a restart (ResumeEarlyStopping). Other callbacks only watch.
     stoppers = [cb for cb in callbacks if isinstance(cb, keras.callbacks.EarlyStopping)]
-    key = fingerprint("fit_resumable", model, model.optimizer, given, data_fingerprint,
-                      int(epochs), seed, [_stopper_settings(cb) for cb in stoppers])
-    settings = {"epochs": int(epochs), "seed": seed, "optimizer": type(model.optimizer).__name__,
-                "loss": _short_name(model.loss)}
+    key = fingerprint(
+        "fit_resumable",
+        model,
+        model.optimizer,
+        given,
+        data_fingerprint,
+        int(epochs),
+        seed,
+        [_stopper_settings(cb) for cb in stoppers],
+    )
+    settings = {
+        "epochs": int(epochs),
+        "seed": seed,
+        "optimizer": type(model.optimizer).__name__,
+        "loss": _short_name(model.loss),
+    }
     folder, notes = checkpoints.open_run(run_dir, key, settings, "fit_resumable")
     say = print if verbose else (lambda *_: None)
     for note in notes:
@@ -113,28 +126,44 @@ def fit_resumable(
     history = state["history"] if state else {}
     done = state["epoch"] if state else 0
     if state and state.get("finished"):
-        say(f"Loaded the finished run from {folder} ({done} epochs); not retraining "
-            "(move that folder away to train again).")
+        say(
+            f"Loaded the finished run from {folder} ({done} epochs); not retraining "
+            "(move that folder away to train again)."
+        )
         return history
     if done:
         say(f"Resuming {folder} after epoch {done} of {epochs}.")
     if seed is not None:
         keras.utils.set_random_seed(int(seed) + 1000 * done)
     checkpoint = checkpoints.FitCheckpoint(folder, history, stoppers)
-    resume = ([checkpoints.ResumeEarlyStopping(stoppers, history, done, state.get("_best_weights", {}))]
-              if done and stoppers else [])
-    model.fit(train_data, epochs=epochs, initial_epoch=done, validation_data=validation_data,
-              callbacks=[*resume, *callbacks, checkpoint], verbose=verbose,
-              shuffle=not isinstance(train_data, tf.data.Dataset))  # a dataset shuffles itself
+    resume = (
+        [checkpoints.ResumeEarlyStopping(stoppers, history, done, state.get("_best_weights", {}))]
+        if done and stoppers
+        else []
+    )
+    model.fit(
+        train_data,
+        epochs=epochs,
+        initial_epoch=done,
+        validation_data=validation_data,
+        callbacks=[*resume, *callbacks, checkpoint],
+        verbose=verbose,
+        shuffle=not isinstance(train_data, tf.data.Dataset),
+    )  # a dataset shuffles itself
     return checkpoint.history
 
 
 def _stopper_settings(stopper: keras.callbacks.EarlyStopping) -> dict:
     """What an EarlyStopping decides by (min_delta's sign flips once it has seen an epoch)."""
-    return {"monitor": stopper.monitor, "patience": stopper.patience,
-            "min_delta": abs(float(stopper.min_delta)), "mode": getattr(stopper, "mode", None),
-            "baseline": stopper.baseline, "restore_best_weights": stopper.restore_best_weights,
-            "start_from_epoch": getattr(stopper, "start_from_epoch", 0)}
+    return {
+        "monitor": stopper.monitor,
+        "patience": stopper.patience,
+        "min_delta": abs(float(stopper.min_delta)),
+        "mode": getattr(stopper, "mode", None),
+        "baseline": stopper.baseline,
+        "restore_best_weights": stopper.restore_best_weights,
+        "start_from_epoch": getattr(stopper, "start_from_epoch", 0),
+    }
 
 
 def _short_name(value) -> str:
@@ -208,15 +237,21 @@ def train_metric_model(
     >>> history["epoch"]
     [1, 2]
     """
-    images, labels = sgd.validate_training_inputs(model, images, labels, loss_fn, epochs,
-                                                   batch_size)
+    images, labels = sgd.validate_training_inputs(
+        model, images, labels, loss_fn, epochs, batch_size
+    )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if not model.built:
         model(images[:1], training=False)  # creates the weights without touching BN statistics
-    settings = {"batch_size": int(batch_size), "learning_rate": float(learning_rate),
-                "momentum": float(momentum), "seed": int(seed),
-                "loss": _short_name(loss_fn), "policy": keras.mixed_precision.global_policy().name}
+    settings = {
+        "batch_size": int(batch_size),
+        "learning_rate": float(learning_rate),
+        "momentum": float(momentum),
+        "seed": int(seed),
+        "loss": _short_name(loss_fn),
+        "policy": keras.mixed_precision.global_policy().name,
+    }
     key = fingerprint("train_metric_model", model, loss_fn, embed, images, labels, settings)
     say = tqdm.write if verbose else (lambda *_: None)
     folder, notes = checkpoints.open_run(out_dir, key, settings, "train_metric_model")
@@ -229,8 +264,10 @@ def train_metric_model(
         folder, _ = checkpoints.open_run(out_dir, key, settings, "train_metric_model")
         state = None
     if state and state["epoch"] > epochs:
-        notes.append(f"{folder} holds {state['epoch']} epochs, more than the {epochs} asked "
-                     f"for; set aside as {checkpoints.set_aside(folder).name}, training afresh.")
+        notes.append(
+            f"{folder} holds {state['epoch']} epochs, more than the {epochs} asked "
+            f"for; set aside as {checkpoints.set_aside(folder).name}, training afresh."
+        )
         sgd.reset(model, optimizer, state.pop("initial"))
         folder, _ = checkpoints.open_run(out_dir, key, settings, "train_metric_model")
         state = None
@@ -245,6 +282,7 @@ def train_metric_model(
         say(f"Loaded the finished run from {folder} ({epochs} epochs); not retraining.")
         return history
     if embed is None:
+
         def embed(batch):
             return model(batch, training=True)
 
@@ -260,8 +298,9 @@ def train_metric_model(
         desc = f"epoch {epoch}/{epochs}" + (" (resumed)" if epoch == first_epoch > 1 else "")
         bar = tqdm(total=steps, desc=desc, unit="batch", disable=not verbose, leave=True)
         batch_losses = []
-        for batch_images, batch_labels in sgd.epoch_batches(images_t, labels_t, batch_size,
-                                                             seed, epoch):
+        for batch_images, batch_labels in sgd.epoch_batches(
+            images_t, labels_t, batch_size, seed, epoch
+        ):
             batch_losses.append(train_step(batch_images, batch_labels))
             bar.update(1)
         loss = float(tf.reduce_mean(tf.stack(batch_losses)))
@@ -271,7 +310,8 @@ def train_metric_model(
             raise FloatingPointError(
                 f"The loss of epoch {epoch} is {loss}; nothing of this epoch was saved, so "
                 f"{folder} still holds epoch {epoch - 1}. Lower the learning rate "
-                f"(now {learning_rate}) and call again to resume.")
+                f"(now {learning_rate}) and call again to resume."
+            )
         history["epoch"].append(epoch)
         history["loss"].append(loss)
         history["seconds"].append(round(time.perf_counter() - start, 3))
@@ -310,15 +350,20 @@ def load_history(path: str | os.PathLike) -> dict:
     else:
         path = path / HISTORY_FILE if path.is_dir() else path
         if not path.is_file():
-            raise FileNotFoundError(f"No training history at {path}; pass the out_dir given to "
-                                    "train_metric_model, one of its run folders or a "
-                                    "history.json.")
+            raise FileNotFoundError(
+                f"No training history at {path}; pass the out_dir given to "
+                "train_metric_model, one of its run folders or a "
+                "history.json."
+            )
         history = checkpoints.read_json(path)
     keys = ("epoch", "loss", "seconds")
-    if not isinstance(history, dict) or not all(isinstance(history.get(k), list) for k in keys) \
-            or len({len(history[k]) for k in keys}) != 1:
-        raise ValueError(f"{path} is not a history written by train_metric_model: expected "
-                         "lists 'epoch', 'loss' and 'seconds' of equal length.")
+    if (
+        not isinstance(history, dict)
+        or not all(isinstance(history.get(k), list) for k in keys)
+        or len({len(history[k]) for k in keys}) != 1
+    ):
+        raise ValueError(
+            f"{path} is not a history written by train_metric_model: expected "
+            "lists 'epoch', 'loss' and 'seconds' of equal length."
+        )
     return history
-
-

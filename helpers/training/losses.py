@@ -101,8 +101,9 @@ class TripletLoss(keras.losses.Loss):
     0.1
     """
 
-    def __init__(self, margin: float = 0.2, num_anchors: int = 10, name: str = "triplet_loss",
-                 **kwargs):
+    def __init__(
+        self, margin: float = 0.2, num_anchors: int = 10, name: str = "triplet_loss", **kwargs
+    ):
         _check_margin(margin)
         _check_num_anchors(num_anchors)
         super().__init__(name=name, **kwargs)
@@ -110,8 +111,9 @@ class TripletLoss(keras.losses.Loss):
         self.num_anchors = num_anchors
 
     def call(self, y_true, y_pred):
-        return triplet_loss(y_pred, tf.reshape(y_true, [-1]), margin=self.margin,
-                            num_anchors=self.num_anchors)
+        return triplet_loss(
+            y_pred, tf.reshape(y_true, [-1]), margin=self.margin, num_anchors=self.num_anchors
+        )
 
     def get_config(self) -> dict:
         return {**super().get_config(), "margin": self.margin, "num_anchors": self.num_anchors}
@@ -130,8 +132,9 @@ class SmoothAPLoss(keras.losses.Loss):
     0.1667
     """
 
-    def __init__(self, tau: float = 0.01, num_anchors: int = 10, name: str = "smooth_ap_loss",
-                 **kwargs):
+    def __init__(
+        self, tau: float = 0.01, num_anchors: int = 10, name: str = "smooth_ap_loss", **kwargs
+    ):
         if not tau > 0:
             raise ValueError(f"tau must be a positive temperature (e.g. 0.01), got {tau!r}.")
         _check_num_anchors(num_anchors)
@@ -140,8 +143,9 @@ class SmoothAPLoss(keras.losses.Loss):
         self.num_anchors = num_anchors
 
     def call(self, y_true, y_pred):
-        return smooth_ap_loss(y_pred, tf.reshape(y_true, [-1]), tau=self.tau,
-                              num_anchors=self.num_anchors)
+        return smooth_ap_loss(
+            y_pred, tf.reshape(y_true, [-1]), tau=self.tau, num_anchors=self.num_anchors
+        )
 
     def get_config(self) -> dict:
         return {**super().get_config(), "tau": self.tau, "num_anchors": self.num_anchors}
@@ -149,11 +153,17 @@ class SmoothAPLoss(keras.losses.Loss):
 
 # --- validation -------------------------------------------------------------------------------
 
+
 def _check_num_anchors(num_anchors) -> None:
-    if isinstance(num_anchors, bool) or not isinstance(num_anchors, numbers.Integral) \
-            or num_anchors < 1:
-        raise ValueError(f"num_anchors must be a positive int (how many leading entries of the "
-                         f"batch are anchors), got {num_anchors!r}.")
+    if (
+        isinstance(num_anchors, bool)
+        or not isinstance(num_anchors, numbers.Integral)
+        or num_anchors < 1
+    ):
+        raise ValueError(
+            f"num_anchors must be a positive int (how many leading entries of the "
+            f"batch are anchors), got {num_anchors!r}."
+        )
 
 
 def _check_margin(margin) -> None:
@@ -167,24 +177,33 @@ def _validate_batch(features, labels, num_anchors):
     features = tf.convert_to_tensor(features)
     labels = tf.convert_to_tensor(labels)
     if not features.dtype.is_floating:
-        raise ValueError(f"features must be a float array of embeddings, got dtype "
-                         f"{features.dtype.name}; cast them with .astype('float32').")
+        raise ValueError(
+            f"features must be a float array of embeddings, got dtype "
+            f"{features.dtype.name}; cast them with .astype('float32')."
+        )
     if features.shape.rank != 2:
-        raise ValueError(f"features must have shape (batch, dim), got {features.shape}; "
-                         "flatten the embeddings first.")
+        raise ValueError(
+            f"features must have shape (batch, dim), got {features.shape}; "
+            "flatten the embeddings first."
+        )
     if labels.shape.rank != 1:
-        raise ValueError(f"labels must have shape (batch,), got {labels.shape}; pass class "
-                         "indices, not one-hot vectors (reshape (batch, 1) to (batch,)).")
+        raise ValueError(
+            f"labels must have shape (batch,), got {labels.shape}; pass class "
+            "indices, not one-hot vectors (reshape (batch, 1) to (batch,))."
+        )
     n_features, n_labels = features.shape[0], labels.shape[0]
     if n_features is not None and n_labels is not None and n_features != n_labels:
-        raise ValueError(f"features and labels disagree on the batch size: {n_features} "
-                         f"embeddings but {n_labels} labels.")
+        raise ValueError(
+            f"features and labels disagree on the batch size: {n_features} "
+            f"embeddings but {n_labels} labels."
+        )
     # Mixed precision: float16 sums of squares lose the small distances that rank neighbours.
     compute_dtype = tf.float64 if features.dtype == tf.float64 else tf.float32
     return tf.cast(features, compute_dtype), labels, int(num_anchors)
 
 
 # --- arithmetic -------------------------------------------------------------------------------
+
 
 def _anchor_distances_and_masks(features, labels, num_anchors):
     """Squared distances (anchors x batch) of normalised features, positive and negative masks."""
@@ -195,8 +214,11 @@ def _anchor_distances_and_masks(features, labels, num_anchors):
     anchors = codes[:num_anchors]
     sq_norms = tf.reduce_sum(tf.square(codes), axis=1)
     # |a|^2 + |x|^2 - 2 a.x instead of |a - x|: no sqrt, whose gradient at 0 is infinite.
-    sq_distances = (sq_norms[:num_anchors, None] + sq_norms[None, :]
-                    - 2.0 * tf.matmul(anchors, codes, transpose_b=True))
+    sq_distances = (
+        sq_norms[:num_anchors, None]
+        + sq_norms[None, :]
+        - 2.0 * tf.matmul(anchors, codes, transpose_b=True)
+    )
     sq_distances = tf.maximum(sq_distances, 0.0)  # rounding can dip below 0 for duplicates
 
     n_anchors = tf.shape(anchors)[0]
@@ -233,8 +255,9 @@ def _smooth_ap_per_anchor(sq_distances, positive, negative, tau):
     rank = 0.5 + sums[:, :, 1]
     positive_weight = tf.cast(positive, ahead.dtype)
     n_positives = tf.reduce_sum(positive_weight, axis=1)
-    return tf.math.divide_no_nan(tf.reduce_sum(negatives_ahead / rank * positive_weight, axis=1),
-                                 n_positives)
+    return tf.math.divide_no_nan(
+        tf.reduce_sum(negatives_ahead / rank * positive_weight, axis=1), n_positives
+    )
 
 
 def _mean_over_valid_anchors(per_anchor, positive, negative):

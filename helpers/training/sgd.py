@@ -19,18 +19,24 @@ def validate_training_inputs(model, images, labels, loss_fn, epochs, batch_size)
     if not isinstance(model, keras.Model):
         raise ValueError(f"model must be a keras.Model, got {type(model).__name__}.")
     if not callable(loss_fn):
-        raise ValueError("loss_fn must be callable as loss_fn(codes, labels), e.g. "
-                         "functools.partial(helpers.training.losses.triplet_loss, margin=0.2).")
+        raise ValueError(
+            "loss_fn must be callable as loss_fn(codes, labels), e.g. "
+            "functools.partial(helpers.training.losses.triplet_loss, margin=0.2)."
+        )
     images, labels = np.asarray(images), np.asarray(labels)
     if labels.ndim != 1 or len(labels) != len(images):
-        raise ValueError(f"labels must have shape (n,) matching the {len(images)} images, "
-                         f"got shape {labels.shape}.")
+        raise ValueError(
+            f"labels must have shape (n,) matching the {len(images)} images, "
+            f"got shape {labels.shape}."
+        )
     for name, value, low in (("epochs", epochs, 0), ("batch_size", batch_size, 1)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
             raise ValueError(f"{name} must be an int >= {low}, got {value!r}.")
     if batch_size > len(images):
-        raise ValueError(f"batch_size={batch_size} is larger than the {len(images)} training "
-                         "images; use a smaller batch.")
+        raise ValueError(
+            f"batch_size={batch_size} is larger than the {len(images)} training "
+            "images; use a smaller batch."
+        )
     return images, labels
 
 
@@ -54,8 +60,10 @@ def make_train_step(model, optimizer, embed, loss_fn):
         # Weights off the embedding path (e.g. a classifier head) get None: leave them alone.
         pairs = [(g, v) for g, v in zip(gradients, variables) if g is not None]
         if not pairs:
-            raise ValueError("The loss does not depend on any trainable weight of the model; "
-                             "check that embed uses the model.")
+            raise ValueError(
+                "The loss does not depend on any trainable weight of the model; "
+                "check that embed uses the model."
+            )
         optimizer.apply_gradients(pairs)
         return loss
 
@@ -64,11 +72,15 @@ def make_train_step(model, optimizer, embed, loss_fn):
 
 def epoch_batches(images, labels, batch_size, seed, epoch):
     order = np.random.default_rng([seed, epoch]).permutation(len(labels))
-    return (tf.data.Dataset.from_tensor_slices(order)
-            .batch(batch_size, drop_remainder=True)
-            .map(lambda index: (tf.gather(images, index), tf.gather(labels, index)),
-                 num_parallel_calls=tf.data.AUTOTUNE)
-            .prefetch(tf.data.AUTOTUNE))
+    return (
+        tf.data.Dataset.from_tensor_slices(order)
+        .batch(batch_size, drop_remainder=True)
+        .map(
+            lambda index: (tf.gather(images, index), tf.gather(labels, index)),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+        .prefetch(tf.data.AUTOTUNE)
+    )
 
 
 def save_optimizer(optimizer, folder: Path) -> None:
@@ -114,15 +126,21 @@ def load_metric_checkpoint(model, optimizer, folder):
         try:
             model.load_weights(path / METRIC_WEIGHTS_FILE)
         except checkpoints.READ_ERRORS as error:
-            raise checkpoints.DamagedRun(path / METRIC_WEIGHTS_FILE,
-                                   f"unreadable weights ({error})") from error
+            raise checkpoints.DamagedRun(
+                path / METRIC_WEIGHTS_FILE, f"unreadable weights ({error})"
+            ) from error
         restore_optimizer(optimizer, path)
         history = state.get("history")
         iterations = int(optimizer.iterations.numpy())
-        if not isinstance(history, dict) or len(history.get("epoch", [])) != state.get("epoch") \
-                or iterations != state.get("iterations"):
-            raise checkpoints.DamagedRun(path / checkpoints.STATE_FILE, "it does not match the saved "
-                                   f"weights and optimizer (iterations {iterations})")
+        if (
+            not isinstance(history, dict)
+            or len(history.get("epoch", [])) != state.get("epoch")
+            or iterations != state.get("iterations")
+        ):
+            raise checkpoints.DamagedRun(
+                path / checkpoints.STATE_FILE,
+                f"it does not match the saved weights and optimizer (iterations {iterations})",
+            )
     except checkpoints.DamagedRun:
         reset(model, optimizer, initial)
         raise
@@ -140,6 +158,9 @@ def save_metric_checkpoint(model, optimizer, history, folder):
         model.save_weights(path / METRIC_WEIGHTS_FILE)
         save_optimizer(optimizer, path)
 
-    state = {"epoch": len(history["epoch"]), "history": history,
-             "iterations": int(optimizer.iterations.numpy())}
+    state = {
+        "epoch": len(history["epoch"]),
+        "history": history,
+        "iterations": int(optimizer.iterations.numpy()),
+    }
     checkpoints.save_checkpoint(folder, state["epoch"], state, write_files)

@@ -51,7 +51,7 @@ def test_labels_are_other_0_and_car_1_whatever_the_file_order(env):
     # bright images are cars: label 1 exactly where the pixel is bright
     assert labels.tolist() == (images[:, 0, 0, 0] > 120).astype(int).tolist()
     assert sorted(labels.tolist()) == [0, 0, 0, 1, 1, 1]
-    assert len(data.validation[1]) == 4 and data.class_names == ["other", "car"]
+    assert len(data.val[1]) == 4 and data.class_names == ["other", "car"]
 
 
 def test_without_an_archive_it_is_built_from_tiny_imagenet_car_classes(env, monkeypatch):
@@ -74,8 +74,8 @@ def test_without_an_archive_it_is_built_from_tiny_imagenet_car_classes(env, monk
                 )
     data = load_car_vs_other()
     assert data.source == "built from Tiny ImageNet"
-    images = np.concatenate([data.train[0], data.validation[0]])
-    labels = np.concatenate([data.train[1], data.validation[1]])
+    images = np.concatenate([data.train[0], data.val[0]])
+    labels = np.concatenate([data.train[1], data.val[1]])
     assert np.bincount(labels).tolist() == [6, 6]
     brightness = images[:, 0, 0, 0].astype(int)
     assert (brightness[labels == 1] > 200).all() and (brightness[labels == 0] < 60).all()  # no bus
@@ -93,7 +93,7 @@ def test_the_mirror_archive_has_spec_05_sizes(tmp_path, monkeypatch):
     data = load_car_vs_other()
     assert data.source == "mirror"
     assert np.bincount(data.train[1]).tolist() == [800, 800]
-    assert np.bincount(data.validation[1]).tolist() == [288, 288]
+    assert np.bincount(data.val[1]).tolist() == [288, 288]
     with zipfile.ZipFile(os.path.join(os.environ["COURSE_DATA_MIRROR"], "a5_images.zip")) as z:
         first_car = np.asarray(Image.open(z.open("a5_images/train/car/0000.jpg")).convert("RGB"))
     first_car_index = int(np.flatnonzero(data.train[1] == 1)[0])

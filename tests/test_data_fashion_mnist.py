@@ -52,7 +52,8 @@ def fake_files(tmp_path, monkeypatch):
 
 
 def test_idx_files_load_like_keras_load_data(fake_files):
-    (x_train, y_train), (x_test, y_test) = load_fashion_mnist()
+    data = load_fashion_mnist()
+    (x_train, y_train), (x_test, y_test) = data.train, data.test
     assert x_train.dtype == np.uint8 and x_train.shape == (12, 28, 28)
     assert np.array_equal(x_train, fake_files["train"][0]) and np.array_equal(
         y_test, fake_files["t10k"][1]
@@ -64,7 +65,7 @@ def test_idx_files_load_like_keras_load_data(fake_files):
 
 def test_the_result_says_where_it_came_from_and_can_be_shrunk(fake_files):
     data = load_fashion_mnist(max_train=4)
-    assert data.source == "cache" and len(data[0][0]) == 4 and len(data[1][0]) == 5
+    assert data.source == "cache" and len(data.train.images) == 4 and len(data.test.images) == 5
     assert data.class_names[9] == "Ankle boot"
 
 
@@ -82,7 +83,7 @@ def test_the_system_copy_gives_the_official_sizes_and_balanced_labels(tmp_path, 
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("COURSE_PROFILE", "full")
     data = load_fashion_mnist()
-    (x_train, y_train), (x_test, y_test) = data
+    (x_train, y_train), (x_test, y_test) = data.train, data.test
     assert data.source == "system" or data.source == "cache"
     assert x_train.shape == (60_000, 28, 28) and x_test.shape == (10_000, 28, 28)
     assert (

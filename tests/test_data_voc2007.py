@@ -113,7 +113,7 @@ def voc(tmp_path, monkeypatch):
 
 
 def test_labels_and_difficult_mask_match_the_hand_worked_annotations(voc):
-    data = load_voc2007("trainval", image_size=16, progress=False)
+    data = load_voc2007("trainval", image_size=16, progress=False).trainval
     assert data.image_ids.tolist() == ["000001", "000002", "000004"]
     column = {name: VOC_CLASSES.index(name) for name in ("dog", "person", "cat", "car", "bottle")}
     expected_labels = np.zeros((3, 20), int)
@@ -129,11 +129,13 @@ def test_labels_and_difficult_mask_match_the_hand_worked_annotations(voc):
 
 
 def test_the_test_set_comes_from_the_second_tar_and_classes_are_standard(voc):
-    data = load_voc2007("test", image_size=8, progress=False)
+    voc = load_voc2007(("test", "val"), image_size=8, progress=False)
+    data = voc.test
     assert data.image_ids.tolist() == ["000003"]
     assert data.labels[0].nonzero()[0].tolist() == [19]
-    assert list(data.class_names) == VOC_CLASSES
-    assert len(load_voc2007("val", image_size=8, progress=False).image_ids) == 2
+    assert list(voc.class_names) == VOC_CLASSES
+    assert len(voc.val.image_ids) == 2
+    assert voc.describe().endswith("20 classes; test 1, val 2")
 
 
 def test_an_unknown_split_is_refused_before_any_fetch():
@@ -195,7 +197,7 @@ def varied_voc(voc, tmp_path):
 def test_multi_object_truncated_and_difficult_only_annotations_give_the_hand_worked_rows(
     varied_voc,
 ):
-    data = load_voc2007("test", image_size=16, progress=False)
+    data = load_voc2007("test", image_size=16, progress=False).test
     col = VOC_CLASSES.index
     expected_labels = np.zeros((5, 20), int)
     for row, names in enumerate(
@@ -211,7 +213,7 @@ def test_multi_object_truncated_and_difficult_only_annotations_give_the_hand_wor
 
 
 def test_greyscale_and_differently_sized_jpegs_become_one_rgb_array(varied_voc):
-    data = load_voc2007("test", image_size=16, progress=False)
+    data = load_voc2007("test", image_size=16, progress=False).test
     assert data.images.shape == (5, 16, 16, 3) and data.images.dtype == np.uint8
     grey = data.images[4].astype(int)
     assert np.array_equal(grey[..., 0], grey[..., 1]) and np.array_equal(grey[..., 0], grey[..., 2])
@@ -223,7 +225,7 @@ def test_greyscale_and_differently_sized_jpegs_become_one_rgb_array(varied_voc):
 def test_per_class_ap_leaves_difficult_only_images_out_of_that_class_as_worked_by_hand(varied_voc):
     from helpers.retrieval import per_class_average_precision
 
-    data = load_voc2007("test", image_size=8, progress=False)
+    data = load_voc2007("test", image_size=8, progress=False).test
     dog = VOC_CLASSES.index("dog")
     scores = np.zeros((5, 20))
     scores[:, dog] = [0.6, 0.9, 0.8, 0.3, 0.1]

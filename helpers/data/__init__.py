@@ -15,7 +15,15 @@ from helpers.data.urban_tribes import load_urban_tribes
 from helpers.data.voc2007 import load_voc2007
 
 __all__ = [
-    "REGISTRY", "DataNotFoundError", "FetchedData", "fetch", "load_caltech256",
-    "load_car_vs_other", "load_fashion_mnist", "load_tiny_imagenet", "load_urban_tribes",
-    "load_voc2007", "make_dataset",
+    "REGISTRY",
+    "DataNotFoundError",
+    "FetchedData",
+    "fetch",
+    "load_caltech256",
+    "load_car_vs_other",
+    "load_fashion_mnist",
+    "load_tiny_imagenet",
+    "load_urban_tribes",
+    "load_voc2007",
+    "make_dataset",
 ]

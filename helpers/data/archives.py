@@ -25,12 +25,17 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from helpers.data.errors import (  # re-exported: callers catch archives.ArchiveError
-    ArchiveError, DiskFullError, UnsafeArchiveError, disk_full_error, is_disk_full,
+    ArchiveError,
+    DiskFullError,
+    UnsafeArchiveError,
+    disk_full_error,
+    is_disk_full,
 )
 from helpers.data.unpacking import MARKER_NAME, read_marker, unpack, write_marker
 from helpers.session.files import atomic_write
 
-#: Seconds a download may wait for the server before it counts as failed (``COURSE_DOWNLOAD_TIMEOUT``).
+#: Seconds a download may wait for the server before it counts as failed
+#: (``COURSE_DOWNLOAD_TIMEOUT``).
 DEFAULT_TIMEOUT = 15.0
 #: Seconds one download from one URL may take in all (``COURSE_DOWNLOAD_DEADLINE``): a server
 #: trickling a byte now and then never trips the per-read timeout, but trips this.
@@ -159,7 +164,8 @@ def read_sha256sums(folder: Path) -> dict[str, str]:
     --------
     >>> import tempfile, pathlib
     >>> folder = pathlib.Path(tempfile.mkdtemp())
-    >>> _ = (folder / "SHA256SUMS").write_text("ab" * 32 + "  ./a.zip\\nSHA256 (b.tar) = " + "CD" * 32)
+    >>> sums = "ab" * 32 + "  ./a.zip\\nSHA256 (b.tar) = " + "CD" * 32
+    >>> _ = (folder / "SHA256SUMS").write_text(sums)
     >>> {name: digest[:4] for name, digest in read_sha256sums(folder).items()}
     {'a.zip': 'abab', 'b.tar': 'cdcd'}
     """
@@ -182,8 +188,10 @@ def read_sha256sums(folder: Path) -> dict[str, str]:
         else:
             parts = line.split(None, 1)
             if len(parts) != 2 or not _HEX64.fullmatch(parts[0]):
-                raise ArchiveError(f"{sums_file}, line {number}: {line[:80]!r} is not "
-                                   f"'<sha256>  <name>' nor 'SHA256 (<name>) = <sha256>'. {remedy}")
+                raise ArchiveError(
+                    f"{sums_file}, line {number}: {line[:80]!r} is not "
+                    f"'<sha256>  <name>' nor 'SHA256 (<name>) = <sha256>'. {remedy}"
+                )
             digest, name = parts[0], parts[1].strip()
             name = name[1:] if name.startswith("*") else name
         while name.startswith("./"):
@@ -201,8 +209,10 @@ def _seconds_setting(variable: str, default: float) -> float:
     except ValueError:
         seconds = math.nan
     if not math.isfinite(seconds) or seconds <= 0:
-        raise ValueError(f"{variable}={value!r} must be a positive, finite number of seconds "
-                         f"(e.g. {default:g}); fix or unset it.")
+        raise ValueError(
+            f"{variable}={value!r} must be a positive, finite number of seconds "
+            f"(e.g. {default:g}); fix or unset it."
+        )
     return seconds
 
 
@@ -256,15 +266,20 @@ def download(archive: Archive, destination: Path) -> Path:
                 verify_file(partial, archive)  # a bad file never gets the final name
             return destination
         except ArchiveError as error:
-            failures.append(f"{url} delivered a bad file "
-                            f"({str(error).replace(partial_name, archive.filename)})")
+            failures.append(
+                f"{url} delivered a bad file ({str(error).replace(partial_name, archive.filename)})"
+            )
         except (OSError, http.client.HTTPException, ValueError) as error:
             if is_disk_full(error):
-                raise disk_full_error(error, destination.parent,
-                                      f"downloading {archive.filename}") from error
+                raise disk_full_error(
+                    error, destination.parent, f"downloading {archive.filename}"
+                ) from error
             all_bad_bytes = False
-            reason = error if isinstance(error, urllib.error.HTTPError) else \
-                getattr(error, "reason", error)
+            reason = (
+                error
+                if isinstance(error, urllib.error.HTTPError)
+                else getattr(error, "reason", error)
+            )
             failures.append(f"download of {url} failed ({reason})")
     message = f"{archive.filename}: every URL failed: " + "; ".join(failures)
     raise ArchiveError(message) if all_bad_bytes else OSError(message)
@@ -281,24 +296,29 @@ def _stream(url: str, partial, archive: Archive, timeout: float, deadline: float
     with urllib.request.urlopen(request, timeout=timeout) as response:
         promised = _content_length(response.headers.get("Content-Length"))
         received = 0
-        with tqdm(total=promised or archive.size, unit="B", unit_scale=True,
-                  desc=archive.filename) as bar:
+        with tqdm(
+            total=promised or archive.size, unit="B", unit_scale=True, desc=archive.filename
+        ) as bar:
             while True:
                 if time.monotonic() > stop_at:
-                    raise TimeoutError(f"not finished after the {deadline:g} s deadline "
-                                       f"({received:,} bytes received); raise "
-                                       "COURSE_DOWNLOAD_DEADLINE on a slow connection")
+                    raise TimeoutError(
+                        f"not finished after the {deadline:g} s deadline "
+                        f"({received:,} bytes received); raise "
+                        "COURSE_DOWNLOAD_DEADLINE on a slow connection"
+                    )
                 # read1: one socket read, so the deadline is checked however slowly bytes come
-                chunk = response.read1(_CHUNK) if hasattr(response, "read1") else \
-                    response.read(_CHUNK)
+                chunk = (
+                    response.read1(_CHUNK) if hasattr(response, "read1") else response.read(_CHUNK)
+                )
                 if not chunk:
                     break
                 _write(partial, chunk)
                 received += len(chunk)
                 bar.update(len(chunk))
     if promised is not None and received != promised:
-        raise OSError(f"the server promised {promised:,} bytes and sent {received:,} "
-                      "(connection cut?)")
+        raise OSError(
+            f"the server promised {promised:,} bytes and sent {received:,} (connection cut?)"
+        )
 
 
 def _content_length(value: str | None) -> int | None:
@@ -315,7 +335,18 @@ def _write(handle, chunk: bytes) -> None:
 
 
 __all__ = [
-    "Archive", "ArchiveError", "DiskFullError", "MARKER_NAME", "UnsafeArchiveError", "download",
-    "download_deadline", "download_timeout", "file_digest", "read_marker", "read_sha256sums",
-    "unpack", "verify_file", "write_marker",
+    "Archive",
+    "ArchiveError",
+    "DiskFullError",
+    "MARKER_NAME",
+    "UnsafeArchiveError",
+    "download",
+    "download_deadline",
+    "download_timeout",
+    "file_digest",
+    "read_marker",
+    "read_sha256sums",
+    "unpack",
+    "verify_file",
+    "write_marker",
 ]

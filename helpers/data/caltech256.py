@@ -8,9 +8,18 @@ from helpers.data import sources
 from helpers.data.splits import ImageSplits, check_count, split_image_files
 
 
-def load_caltech256(n_train: int, n_val: int = 24, n_test: int = 24, seed: int = 42, *,
-                    image_size: int = 224, max_classes: int | None = None, decode: bool = True,
-                    progress: bool = True, allow_sample: bool = False) -> ImageSplits:
+def load_caltech256(
+    n_train: int,
+    n_val: int = 24,
+    n_test: int = 24,
+    seed: int = 42,
+    *,
+    image_size: int = 224,
+    max_classes: int | None = None,
+    decode: bool = True,
+    progress: bool = True,
+    allow_sample: bool = False,
+) -> ImageSplits:
     """Caltech-256 split per class: ``n_train`` / ``n_val`` / ``n_test`` images of each class.
 
     ``257.clutter`` is dropped, leaving 256 classes (29,780 images in the official archive).
@@ -54,13 +63,20 @@ def load_caltech256(n_train: int, n_val: int = 24, n_test: int = 24, seed: int =
     check_count("n_test", n_test, 0)
     files = caltech256_files(max_classes, allow_sample=allow_sample)
     paths, labels = files.all
-    return split_image_files(files.fetched, paths, labels, files.class_names,
-                             {"val": n_val, "test": n_test, "train": n_train}, seed,
-                             image_size=image_size, decode=decode, progress=progress)
+    return split_image_files(
+        files.fetched,
+        paths,
+        labels,
+        files.class_names,
+        {"val": n_val, "test": n_test, "train": n_train},
+        seed,
+        image_size=image_size,
+        decode=decode,
+        progress=progress,
+    )
 
 
-def caltech256_files(max_classes: int | None = None, *, allow_sample: bool = False
-                     ) -> ImageSplits:
+def caltech256_files(max_classes: int | None = None, *, allow_sample: bool = False) -> ImageSplits:
     """Every Caltech-256 image file with its class, unsplit (for a notebook's own split).
 
     Parameters
@@ -78,14 +94,17 @@ def caltech256_files(max_classes: int | None = None, *, allow_sample: bool = Fal
     """
     check_count("max_classes", max_classes, allow_none=True)
     fetched = sources.fetch("caltech256", allow_sample=allow_sample)
-    folders = sorted(folder for folder in fetched.path.iterdir()
-                     if folder.is_dir() and not folder.name.startswith(".")  # .decoded cache
-                     and not folder.name.endswith("clutter"))[:max_classes]
+    folders = sorted(
+        folder
+        for folder in fetched.path.iterdir()
+        if folder.is_dir()
+        and not folder.name.startswith(".")  # .decoded cache
+        and not folder.name.endswith("clutter")
+    )[:max_classes]
     paths, labels = [], []
     for label, folder in enumerate(folders):
         files = sorted(folder.glob("*.jpg"))
         paths += [str(path) for path in files]
         labels += [label] * len(files)
     names = [folder.name.split(".", 1)[-1] for folder in folders]
-    return ImageSplits({"all": (np.array(paths), np.array(labels, dtype=np.int64))}, names,
-                       fetched)
+    return ImageSplits({"all": (np.array(paths), np.array(labels, dtype=np.int64))}, names, fetched)

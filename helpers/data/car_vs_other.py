@@ -10,22 +10,35 @@ from pathlib import Path
 import numpy as np
 
 from helpers import session
-from helpers.session.messages import warn
 from helpers.data import archives, locks, sources
 from helpers.data.sources import DataNotFoundError, FetchedData
 from helpers.data.splits import ImageSplits, check_count
+from helpers.session.messages import warn
 
 CLASS_NAMES = ("other", "car")
-#: Tiny ImageNet classes used as "car" (beach wagon, convertible, limousine, police van, sports car).
+#: Tiny ImageNet classes used as "car" (beach wagon, convertible, limousine, police van,
+#: sports car).
 CAR_WNIDS = ("n02814533", "n03100240", "n03670208", "n03977966", "n04285008")
 #: Other vehicles of Tiny ImageNet, never used as "other" (a bus is not a fair negative).
-VEHICLE_WNIDS = ("n02917067", "n03393912", "n03444034", "n03447447", "n03599486", "n03649909",
-                 "n03662601", "n03796401", "n04146614", "n04465501", "n04487081")
+VEHICLE_WNIDS = (
+    "n02917067",
+    "n03393912",
+    "n03444034",
+    "n03447447",
+    "n03599486",
+    "n03649909",
+    "n03662601",
+    "n03796401",
+    "n04146614",
+    "n04465501",
+    "n04487081",
+)
 SPLIT_SIZES = {"train": 800, "validation": 288}
 
 
-def load_car_vs_other(image_size: int = 64, *, batch_size: int = 256,
-                      allow_sample: bool = False) -> ImageSplits:
+def load_car_vs_other(
+    image_size: int = 64, *, batch_size: int = 256, allow_sample: bool = False
+) -> ImageSplits:
     """The car-vs-other images as uint8 arrays, labels other = 0 and car = 1.
 
     Read with ``keras.utils.image_dataset_from_directory`` (class folders ``other``, ``car``
@@ -43,7 +56,7 @@ def load_car_vs_other(image_size: int = 64, *, batch_size: int = 256,
     Returns
     -------
     ImageSplits
-        ``train`` and ``validation`` pairs ``(images uint8 (n, s, s, 3), labels int32 (n,))``,
+        ``train`` and ``val`` pairs ``(images uint8 (n, s, s, 3), labels int32 (n,))``,
         ``class_names`` ``['other', 'car']``, and ``source`` / ``describe()``.
 
     Notes
@@ -69,22 +82,35 @@ def load_car_vs_other(image_size: int = 64, *, batch_size: int = 256,
     splits = {}
     for split in SPLIT_SIZES:
         dataset = keras.utils.image_dataset_from_directory(
-            fetched.path / split, labels="inferred", label_mode="int",
-            class_names=list(CLASS_NAMES), image_size=(image_size, image_size),
-            batch_size=batch_size, shuffle=False,
+            fetched.path / split,
+            labels="inferred",
+            label_mode="int",
+            class_names=list(CLASS_NAMES),
+            image_size=(image_size, image_size),
+            batch_size=batch_size,
+            shuffle=False,
             # verbose= exists from Keras 3.1; before, the "Found N files" line cannot be hidden.
-            **({"verbose": False} if "verbose" in inspect.signature(
-                keras.utils.image_dataset_from_directory).parameters else {}))
+            **(
+                {"verbose": False}
+                if "verbose"
+                in inspect.signature(keras.utils.image_dataset_from_directory).parameters
+                else {}
+            ),
+        )
         images, labels = [], []
         for batch_images, batch_labels in dataset.as_numpy_iterator():
             images.append(np.clip(np.round(batch_images), 0, 255).astype(np.uint8))
             labels.append(batch_labels.astype(np.int32))
-        splits[split] = (np.concatenate(images), np.concatenate(labels))
+        # The archive's folders are train/ and validation/; every loader calls the latter "val".
+        splits["val" if split == "validation" else split] = (
+            np.concatenate(images),
+            np.concatenate(labels),
+        )
     return ImageSplits(splits, list(CLASS_NAMES), fetched)
 
 
 def fetch_car_vs_other(*, allow_sample: bool = False) -> FetchedData:
-    """``a5_images`` from an archive, else built from Tiny ImageNet, else (``allow_sample``) generated.
+    """``a5_images`` from an archive, else built from Tiny ImageNet, else a generated sample.
 
     The build runs under the data set's inter-process lock: a second notebook asking at the
     same time waits and then reads the finished tree instead of building over it.
@@ -102,16 +128,19 @@ def fetch_car_vs_other(*, allow_sample: bool = False) -> FetchedData:
             except DataNotFoundError as no_tiny:
                 if allow_sample:
                     return sources.fetch_sample("car_vs_other")
-                raise DataNotFoundError(f"{no_archive}\n\nBuilding it from Tiny ImageNet failed "
-                                        f"too:\n{no_tiny}") from None
+                raise DataNotFoundError(
+                    f"{no_archive}\n\nBuilding it from Tiny ImageNet failed too:\n{no_tiny}"
+                ) from None
             origin = f"built from Tiny ImageNet ({tiny.origin})"
-            root = build_from_tiny_imagenet(tiny.path, folder, marker={
-                "origin": origin, "is_subset": tiny.is_subset})
+            root = build_from_tiny_imagenet(
+                tiny.path, folder, marker={"origin": origin, "is_subset": tiny.is_subset}
+            )
         return FetchedData("car_vs_other", root, "built from Tiny ImageNet", origin, tiny.is_subset)
 
 
-def build_from_tiny_imagenet(tiny_root: Path, folder: Path, seed: int = 42, *,
-                             marker: dict | None = None) -> Path:
+def build_from_tiny_imagenet(
+    tiny_root: Path, folder: Path, seed: int = 42, *, marker: dict | None = None
+) -> Path:
     """Copy Tiny ImageNet JPEGs into ``folder/a5_images/{train,validation}/{car,other}/NNNN.jpg``.
 
     Cars come from :data:`CAR_WNIDS`, others from every class that is not a vehicle; each pool
@@ -132,8 +161,10 @@ def build_from_tiny_imagenet(tiny_root: Path, folder: Path, seed: int = 42, *,
             counts = _copy_images(Path(tiny_root), staging, seed)
             found = {name: len(os.listdir(staging / name)) for name in counts}
             if found != counts:
-                raise OSError(f"Building car vs other in {staging} wrote {counts} files per "
-                              f"folder but {found} are there; the disk or the source changed.")
+                raise OSError(
+                    f"Building car vs other in {staging} wrote {counts} files per "
+                    f"folder but {found} are there; the disk or the source changed."
+                )
             target = folder / "a5_images"
             (folder / archives.MARKER_NAME).unlink(missing_ok=True)
             if target.exists():  # an unmarked tree: a killed or damaged build
@@ -150,18 +181,25 @@ def build_from_tiny_imagenet(tiny_root: Path, folder: Path, seed: int = 42, *,
 def _copy_images(tiny_root: Path, staging: Path, seed: int) -> dict[str, int]:
     """Copy the chosen images into ``staging``; returns the files written per class folder."""
     wnids = sorted((tiny_root / "wnids.txt").read_text().split())
-    pools = {"car": [w for w in wnids if w in CAR_WNIDS],
-             "other": [w for w in wnids if w not in CAR_WNIDS + VEHICLE_WNIDS]}
+    pools = {
+        "car": [w for w in wnids if w in CAR_WNIDS],
+        "other": [w for w in wnids if w not in CAR_WNIDS + VEHICLE_WNIDS],
+    }
     rng = np.random.default_rng(seed)
     wanted = sum(SPLIT_SIZES.values())
     lines, counts = [], {f"{split}/{kind}": 0 for split in SPLIT_SIZES for kind in pools}
     for kind, classes in pools.items():
-        files = sorted(path for wnid in classes
-                       for path in (tiny_root / "train" / wnid / "images").glob("*.JPEG"))
+        files = sorted(
+            path
+            for wnid in classes
+            for path in (tiny_root / "train" / wnid / "images").glob("*.JPEG")
+        )
         chosen = [files[i] for i in rng.permutation(len(files))[:wanted]]
         if len(chosen) < wanted:
-            warn(f"Tiny ImageNet at {tiny_root} has only {len(chosen)} {kind} images "
-                 f"(wanted {wanted}); the car-vs-other splits are smaller.")
+            warn(
+                f"Tiny ImageNet at {tiny_root} has only {len(chosen)} {kind} images "
+                f"(wanted {wanted}); the car-vs-other splits are smaller."
+            )
         n_train = round(len(chosen) * SPLIT_SIZES["train"] / wanted)
         for index, path in enumerate(chosen):
             split, number = ("train", index) if index < n_train else ("validation", index - n_train)

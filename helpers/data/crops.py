@@ -14,9 +14,17 @@ import numpy as np
 from helpers.data.pipeline import preprocessor
 
 
-def crop_dataset(images: np.ndarray, labels=None, *, crop_size: int, training: bool,
-                 batch_size: int = 64, seed: int | None = None,
-                 preprocess: Callable | str | None = None, drop_remainder: bool = False):
+def crop_dataset(
+    images: np.ndarray,
+    labels=None,
+    *,
+    crop_size: int,
+    training: bool,
+    batch_size: int = 64,
+    seed: int | None = None,
+    preprocess: Callable | str | None = None,
+    drop_remainder: bool = False,
+):
     """Batches of square crops (and labels): random crop + flip to train, centre crop to evaluate.
 
     Parameters
@@ -65,26 +73,36 @@ def crop_dataset(images: np.ndarray, labels=None, *, crop_size: int, training: b
         # one seed pair per batch, new every epoch; stateless ops then draw the crops from it
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
         dataset = tf.data.Dataset.zip(dataset, seeds).map(
-            lambda indices, seed_pair: (indices,) + _random_positions(
-                tf.size(indices), seed_pair, height - crop_size + 1, width - crop_size + 1),
-            num_parallel_calls=tf.data.AUTOTUNE)
+            lambda indices, seed_pair: (
+                (indices,)
+                + _random_positions(
+                    tf.size(indices), seed_pair, height - crop_size + 1, width - crop_size + 1
+                )
+            ),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
     else:
         top, left = centre_offset(height, crop_size), centre_offset(width, crop_size)
-        dataset = dataset.map(lambda indices: (
-            indices, tf.fill(tf.shape(indices), top), tf.fill(tf.shape(indices), left),
-            tf.zeros(tf.shape(indices), tf.bool)))
+        dataset = dataset.map(
+            lambda indices: (
+                indices,
+                tf.fill(tf.shape(indices), top),
+                tf.fill(tf.shape(indices), left),
+                tf.zeros(tf.shape(indices), tf.bool),
+            )
+        )
     targets = None if labels is None else np.asarray(labels)
     dataset = dataset.map(_cropper(images, targets, crop_size), num_parallel_calls=tf.data.AUTOTUNE)
     if preprocess is not None:
-        dataset = dataset.map(lambda pixels, target: (scale(pixels), target),
-                              num_parallel_calls=tf.data.AUTOTUNE)
+        dataset = dataset.map(
+            lambda pixels, target: (scale(pixels), target), num_parallel_calls=tf.data.AUTOTUNE
+        )
     if labels is None:
         dataset = dataset.map(lambda pixels, _: pixels)
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def crop_batch(images: np.ndarray, top, left, flip, crop_size: int,
-               indices=None) -> np.ndarray:
+def crop_batch(images: np.ndarray, top, left, flip, crop_size: int, indices=None) -> np.ndarray:
     """Square crops of some images at given corners, each flipped left-right where asked.
 
     Crop ``i`` is ``images[indices[i], top:top+s, left:left+s]`` (``indices`` defaults to
@@ -109,7 +127,7 @@ def crop_batch(images: np.ndarray, top, left, flip, crop_size: int,
     # a copy of each window straight from the (cached, perhaps memory-mapped) array: fewer bytes
     # than gathering the whole images first, and measured faster than tf.map_fn of tf.slice
     for row, (index, y, x, mirrored) in enumerate(zip(indices, top, left, flip)):
-        window = source[index, y:y + crop_size, x:x + crop_size]
+        window = source[index, y : y + crop_size, x : x + crop_size]
         target[row] = window[:, ::-1] if mirrored else window
     return out
 
@@ -120,7 +138,7 @@ def _as_pixels(array: np.ndarray):
         return None
     try:
         return array.view(np.dtype((np.void, array.shape[3] * array.itemsize)))[..., 0]
-    except ValueError:   # last axis not contiguous
+    except ValueError:  # last axis not contiguous
         return None
 
 
@@ -156,8 +174,9 @@ def _cropper(images: np.ndarray, labels, crop_size: int):
 
     def crop(indices, top, left, flip):
         # one numpy call per batch (a Python loop of memory copies) in a parallel map
-        pixels, target = tf.numpy_function(take, [indices, top, left, flip],
-                                           (tf.as_dtype(images.dtype), label_dtype))
+        pixels, target = tf.numpy_function(
+            take, [indices, top, left, flip], (tf.as_dtype(images.dtype), label_dtype)
+        )
         pixels.set_shape((None, crop_size, crop_size) + images.shape[3:])
         target.set_shape((None,) + targets.shape[1:])
         return pixels, target
@@ -167,19 +186,25 @@ def _cropper(images: np.ndarray, labels, crop_size: int):
 
 def _check(images, labels, crop_size, batch_size) -> None:
     if not isinstance(images, np.ndarray) or images.ndim != 4:
-        raise ValueError("images must be a (n, h, w, c) numpy array (decode the files first, e.g. "
-                         f"with load_voc2007); got {type(images).__name__} "
-                         f"{getattr(images, 'shape', '')}.")
+        raise ValueError(
+            "images must be a (n, h, w, c) numpy array (decode the files first, e.g. "
+            f"with load_voc2007); got {type(images).__name__} "
+            f"{getattr(images, 'shape', '')}."
+        )
     if len(images) == 0:
         raise ValueError("crop_dataset got no images.")
     if images.dtype != np.uint8:
-        raise ValueError(f"images must be uint8 (got {images.dtype}); keep the decoded cache uint8 "
-                         "and let the pipeline scale it.")
+        raise ValueError(
+            f"images must be uint8 (got {images.dtype}); keep the decoded cache uint8 "
+            "and let the pipeline scale it."
+        )
     for name, value in (("crop_size", crop_size), ("batch_size", batch_size)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name} must be a positive integer; got {value!r}.")
     if crop_size > min(images.shape[1:3]):
-        raise ValueError(f"crop_size {crop_size} exceeds the images' size {images.shape[1:3]}; "
-                         "decode them larger (e.g. image_size=256 for 224 crops).")
+        raise ValueError(
+            f"crop_size {crop_size} exceeds the images' size {images.shape[1:3]}; "
+            "decode them larger (e.g. image_size=256 for 224 crops)."
+        )
     if labels is not None and len(labels) != len(images):
         raise ValueError(f"{len(images)} images but {len(labels)} labels; they must match.")

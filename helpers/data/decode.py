@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from helpers.data.locks import clean_leftovers, folder_lock
 from helpers.session.files import atomic_write, write_json_atomic
 from helpers.session.messages import warn
-from helpers.data.locks import clean_leftovers, folder_lock
 
 CACHE_FOLDER = ".decoded"
 _BATCH = 256
@@ -28,8 +28,12 @@ _CRC_CHUNK = 64 << 20
 _checked: set[tuple] = set()
 
 
-def decode_images(paths: Sequence[str | os.PathLike], image_size: int | tuple[int, int] | None = None,
-                  *, progress: bool = True) -> np.ndarray:
+def decode_images(
+    paths: Sequence[str | os.PathLike],
+    image_size: int | tuple[int, int] | None = None,
+    *,
+    progress: bool = True,
+) -> np.ndarray:
     """Decode image files (JPEG, PNG, BMP, GIF) to an RGB uint8 array (n, h, w, 3), in parallel.
 
     Greyscale images get 3 identical channels. ``image_size`` (int or (height, width)) resizes
@@ -64,9 +68,12 @@ def decode_images(paths: Sequence[str | os.PathLike], image_size: int | tuple[in
         resized = tf.image.resize(image, size, antialias=True)
         return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
 
-    dataset = (tf.data.Dataset.from_tensor_slices(files)
-               .map(read, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-               .batch(_BATCH).prefetch(2))
+    dataset = (
+        tf.data.Dataset.from_tensor_slices(files)
+        .map(read, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        .batch(_BATCH)
+        .prefetch(2)
+    )
     # Batches are copied into one preallocated array: memory stays at the result's size
     # (100,000 Tiny ImageNet images = 1.2 GB), no float32 or list-of-arrays copy. TensorFlow's
     # JPEG decoder releases the GIL, so the parallel map uses both cores.
@@ -77,7 +84,7 @@ def decode_images(paths: Sequence[str | os.PathLike], image_size: int | tuple[in
             for batch in dataset.as_numpy_iterator():
                 if images is None:
                     images = np.empty((len(files),) + batch.shape[1:], dtype=np.uint8)
-                images[start:start + len(batch)] = batch
+                images[start : start + len(batch)] = batch
                 start += len(batch)
                 bar.update(len(batch))
         except tf.errors.InvalidArgumentError as error:
@@ -88,9 +95,13 @@ def decode_images(paths: Sequence[str | os.PathLike], image_size: int | tuple[in
     return images
 
 
-def cached_decode(paths: Sequence[str | os.PathLike], cache_dir: str | os.PathLike,
-                  image_size: int | tuple[int, int] | None = None, *,
-                  progress: bool = True) -> np.ndarray:
+def cached_decode(
+    paths: Sequence[str | os.PathLike],
+    cache_dir: str | os.PathLike,
+    image_size: int | tuple[int, int] | None = None,
+    *,
+    progress: bool = True,
+) -> np.ndarray:
     """Like :func:`decode_images`, but keep the result as ``.npy`` in ``cache_dir/.decoded``.
 
     The file's name hashes the file names relative to ``cache_dir`` (the data set's root) and
@@ -162,18 +173,25 @@ def _read_cache(cache_file: Path, expected: tuple, *, set_aside: bool = False) -
         bad = cache_file.with_name(cache_file.name + ".bad")
         os.replace(cache_file, bad)
         sidecar.unlink(missing_ok=True)
-        warn(f"The decoded-image cache {cache_file} {problem}; moved it to {bad.name} "
-             "and decoding the images again.")
+        warn(
+            f"The decoded-image cache {cache_file} {problem}; moved it to {bad.name} "
+            "and decoding the images again."
+        )
     return None
 
 
 def _problem(images: np.ndarray, record: dict, expected: tuple, cache_file: Path) -> str | None:
     shape = tuple(images.shape)
     if shape != tuple(record["shape"]) or str(images.dtype) != record["dtype"]:
-        return (f"holds {images.dtype} {shape} but its sidecar says {record['dtype']} "
-                f"{tuple(record['shape'])}")
-    if images.dtype != np.uint8 or len(shape) != 4 or any(
-            want is not None and want != got for want, got in zip(expected, shape)):
+        return (
+            f"holds {images.dtype} {shape} but its sidecar says {record['dtype']} "
+            f"{tuple(record['shape'])}"
+        )
+    if (
+        images.dtype != np.uint8
+        or len(shape) != 4
+        or any(want is not None and want != got for want, got in zip(expected, shape))
+    ):
         return f"holds {images.dtype} {shape}, not uint8 images of shape {expected}"
     stat = cache_file.stat()
     identity = (str(cache_file), stat.st_size, stat.st_mtime_ns, stat.st_ino)
@@ -188,7 +206,7 @@ def _crc32(images: np.ndarray) -> int:
     flat = images.reshape(-1).view(np.uint8)
     crc = 0
     for start in range(0, flat.size, _CRC_CHUNK):
-        crc = zlib.crc32(flat[start:start + _CRC_CHUNK], crc)
+        crc = zlib.crc32(flat[start : start + _CRC_CHUNK], crc)
     return crc
 
 
@@ -200,8 +218,12 @@ def _write_cache(cache_file: Path, images: np.ndarray) -> None:
         sidecar.unlink(missing_ok=True)
         with atomic_write(cache_file, "wb", suffix=".npy.tmp") as stream:  # .tmp: a leftover
             _save(stream, images)
-        write_json_atomic(sidecar, {"shape": list(images.shape), "dtype": str(images.dtype),
-                                    "crc32": _crc32(images)}, indent=None, suffix=".json.tmp")
+        write_json_atomic(
+            sidecar,
+            {"shape": list(images.shape), "dtype": str(images.dtype), "crc32": _crc32(images)},
+            indent=None,
+            suffix=".json.tmp",
+        )
         stat = cache_file.stat()  # just written from memory: this process need not check it again
         _checked.add((str(cache_file), stat.st_size, stat.st_mtime_ns, stat.st_ino))
     except OSError as error:
@@ -213,8 +235,10 @@ def _save(stream, images: np.ndarray) -> None:
 
 
 def _warn_not_saved(cache_file: Path, error: OSError) -> None:
-    warn(f"Could not save the decoded-image cache {cache_file} ({error}); the images are "
-         "fine, but the next load decodes them again.")
+    warn(
+        f"Could not save the decoded-image cache {cache_file} ({error}); the images are "
+        "fine, but the next load decodes them again."
+    )
 
 
 def _as_size(image_size: int | tuple[int, int] | None) -> tuple[int, int] | None:
@@ -222,7 +246,9 @@ def _as_size(image_size: int | tuple[int, int] | None) -> tuple[int, int] | None
         return None
     size = (image_size, image_size) if np.isscalar(image_size) else tuple(image_size)
     if len(size) != 2 or any(int(side) != side or side < 1 for side in size):
-        raise ValueError(f"image_size must be a positive int or (height, width); got {image_size!r}.")
+        raise ValueError(
+            f"image_size must be a positive int or (height, width); got {image_size!r}."
+        )
     return int(size[0]), int(size[1])
 
 
@@ -230,7 +256,8 @@ def _cache_key(paths: Sequence, root: Path, image_size) -> str:
     # plain string work: pathlib per file costs ~1 s for 100,000 paths
     prefix = os.fspath(root).rstrip(os.sep) + os.sep
     digest = hashlib.sha1(repr(_as_size(image_size)).encode())
-    names = (name[len(prefix):] if name.startswith(prefix) else name
-             for name in map(os.fspath, paths))
+    names = (
+        name[len(prefix) :] if name.startswith(prefix) else name for name in map(os.fspath, paths)
+    )
     digest.update("\n".join(names).encode())
     return digest.hexdigest()[:16]

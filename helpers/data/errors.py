@@ -30,9 +30,12 @@ def disk_full_error(error: OSError, folder: Path, doing: str) -> DiskFullError:
         free = f"{human_size(disk_free(folder))} free"
     except OSError:
         free = "free space unknown"
-    return DiskFullError(error.errno, f"No space left on the disk of {folder} while {doing} "
-                         f"({free}). Free some space, or point COURSE_DATA_DIR at a larger disk, "
-                         "then load again.")
+    return DiskFullError(
+        error.errno,
+        f"No space left on the disk of {folder} while {doing} "
+        f"({free}). Free some space, or point COURSE_DATA_DIR at a larger disk, "
+        "then load again.",
+    )
 
 
 def human_size(count: int) -> str:

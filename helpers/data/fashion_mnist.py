@@ -9,37 +9,25 @@ from pathlib import Path
 import numpy as np
 
 from helpers.data import sources
-from helpers.data.sources import FetchedData, FromSource
-from helpers.data.splits import check_count
+from helpers.data.splits import ImageSplits, check_count
 
-CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
-               "Sneaker", "Bag", "Ankle boot")
-
-
-class FashionMNIST(FromSource, tuple):
-    """``((x_train, y_train), (x_test, y_test))`` that also says where it came from.
-
-    Unpacks exactly like ``keras.datasets.fashion_mnist.load_data()``; the attributes
-    ``source``, ``is_subset``, ``class_names`` and ``describe()`` are extras.
-    """
-
-    def __new__(cls, train: tuple, test: tuple, fetched: FetchedData):
-        data = super().__new__(cls, (train, test))
-        data.fetched = fetched
-        return data
-
-    @property
-    def class_names(self) -> tuple[str, ...]:
-        """The 10 class names, in label order."""
-        return CLASS_NAMES
-
-    def describe(self) -> str:
-        """Source and sizes in one line."""
-        return (f"{self.fetched.describe()}; train {len(self[0][1]):,}, test {len(self[1][1]):,}")
+CLASS_NAMES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
 
 
-def load_fashion_mnist(max_train: int | None = None, max_test: int | None = None, *,
-                       allow_sample: bool = False) -> FashionMNIST:
+def load_fashion_mnist(
+    max_train: int | None = None, max_test: int | None = None, *, allow_sample: bool = False
+) -> ImageSplits:
     """FashionMNIST as uint8 arrays, like ``keras.datasets.fashion_mnist.load_data()``.
 
     Parameters
@@ -52,9 +40,10 @@ def load_fashion_mnist(max_train: int | None = None, max_test: int | None = None
 
     Returns
     -------
-    FashionMNIST
-        ``((x_train, y_train), (x_test, y_test))``: images uint8 (n, 28, 28), labels uint8
-        (n,). Also ``.source`` and ``.describe()``.
+    ImageSplits
+        ``train`` and ``test``: ``(images uint8 (n, 28, 28), labels uint8 (n,))``, as
+        ``keras.datasets.fashion_mnist.load_data()`` gives them; ``class_names``, ``source``,
+        ``describe()``.
 
     Notes
     -----
@@ -73,15 +62,17 @@ def load_fashion_mnist(max_train: int | None = None, max_test: int | None = None
     check_count("max_train", max_train, allow_none=True)
     check_count("max_test", max_test, allow_none=True)
     fetched = sources.fetch("fashion_mnist", allow_sample=allow_sample)
-    splits = []
-    for prefix, limit in (("train", max_train), ("t10k", max_test)):
+    splits = {}
+    for split, prefix, limit in (("train", "train", max_train), ("test", "t10k", max_test)):
         images = read_idx(fetched.path / f"{prefix}-images-idx3-ubyte.gz")
         labels = read_idx(fetched.path / f"{prefix}-labels-idx1-ubyte.gz")
         if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-            raise ValueError(f"{fetched.path}: {prefix} images {images.shape} and labels "
-                             f"{labels.shape} do not match; the files are damaged.")
-        splits.append((images[:limit], labels[:limit]))
-    return FashionMNIST(splits[0], splits[1], fetched)
+            raise ValueError(
+                f"{fetched.path}: {prefix} images {images.shape} and labels "
+                f"{labels.shape} do not match; the files are damaged."
+            )
+        splits[split] = (images[:limit], labels[:limit])
+    return ImageSplits(splits, list(CLASS_NAMES), fetched)
 
 
 def read_idx(path: str | Path) -> np.ndarray:
@@ -102,9 +93,11 @@ def read_idx(path: str | Path) -> np.ndarray:
     if len(data) < 4 or data[:2] != b"\x00\x00" or data[2] != 0x08:
         raise ValueError(f"{path.name} is not an IDX file of unsigned bytes.")
     ndim = data[3]
-    shape = struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim])
+    shape = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
     expected = 4 + 4 * ndim + int(np.prod(shape))
     if len(data) != expected:
-        raise ValueError(f"{path.name} holds {len(data):,} bytes but its header promises "
-                         f"{expected:,} (truncated?).")
+        raise ValueError(
+            f"{path.name} holds {len(data):,} bytes but its header promises "
+            f"{expected:,} (truncated?)."
+        )
     return np.frombuffer(data, np.uint8, offset=4 + 4 * ndim).reshape(shape)

@@ -32,7 +32,7 @@ _guard = threading.Lock()
 
 
 class CacheNotWritableError(PermissionError):
-    """The data cache cannot be written (read-only folder or file system); says which and what to do."""
+    """The data cache cannot be written (a read-only folder or file system): which, what to do."""
 
 
 @contextmanager
@@ -54,14 +54,17 @@ def folder_lock(folder: str | os.PathLike, what: str | None = None) -> Iterator[
         try:
             lock.acquire(timeout=_QUIET_WAIT)
         except Timeout:
-            warn(f"Waiting for another process that is preparing {what or folder} "
-                 f"(it holds {folder / LOCK_NAME}).")
+            warn(
+                f"Waiting for another process that is preparing {what or folder} "
+                f"(it holds {folder / LOCK_NAME})."
+            )
             lock.acquire()
     except OSError as error:
         if isinstance(error, PermissionError) or error.errno in (errno.EROFS, errno.EACCES):
             raise CacheNotWritableError(
                 f"The data cache {folder} cannot be written ({error.strerror or error}). Make it "
-                "writable, or point COURSE_DATA_DIR at a writable folder.") from error
+                "writable, or point COURSE_DATA_DIR at a writable folder."
+            ) from error
         raise
     try:
         yield folder

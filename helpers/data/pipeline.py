@@ -12,9 +12,17 @@ import numpy as np
 from helpers.data.splits import check_count
 
 
-def make_dataset(images, labels=None, *, batch_size: int = 32, shuffle: bool = False,
-                 seed: int | None = None, preprocess: Callable | str = "scale",
-                 image_size: int | None = None, drop_remainder: bool = False):
+def make_dataset(
+    images,
+    labels=None,
+    *,
+    batch_size: int = 32,
+    shuffle: bool = False,
+    seed: int | None = None,
+    preprocess: Callable | str = "scale",
+    image_size: int | None = None,
+    drop_remainder: bool = False,
+):
     """Batches of preprocessed images (and labels), shuffled if asked, with prefetch.
 
     Parameters
@@ -50,8 +58,10 @@ def make_dataset(images, labels=None, *, batch_size: int = 32, shuffle: bool = F
         if len(labels) != count:
             raise ValueError(f"{count} images but {len(labels)} labels; they must match.")
     if not from_files and images.dtype != np.uint8:
-        raise ValueError(f"images must be uint8 (got {images.dtype}); keep data uint8 and let "
-                         "the pipeline scale it.")
+        raise ValueError(
+            f"images must be uint8 (got {images.dtype}); keep data uint8 and let "
+            "the pipeline scale it."
+        )
     # scaled per batch inside the pipeline (on the GPU when TensorFlow places it there): no
     # float32 copy of a whole data set ever exists; a shuffle moves indices, not pixels
     scale = preprocessor(preprocess)
@@ -71,8 +81,9 @@ def make_dataset(images, labels=None, *, batch_size: int = 32, shuffle: bool = F
     if labels is None:
         dataset = dataset.map(lambda batch, _: scale(batch), num_parallel_calls=tf.data.AUTOTUNE)
     else:
-        dataset = dataset.map(lambda batch, target: (scale(batch), target),
-                              num_parallel_calls=tf.data.AUTOTUNE)
+        dataset = dataset.map(
+            lambda batch, target: (scale(batch), target), num_parallel_calls=tf.data.AUTOTUNE
+        )
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 

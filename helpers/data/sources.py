@@ -25,16 +25,26 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from helpers import session
-from helpers.session.messages import warn
 from helpers.data import archives, locks
 from helpers.data.archives import Archive, ArchiveError
 from helpers.data.registry import REGISTRY, DataSource
+from helpers.session.messages import warn
 
-__all__ = ["REGISTRY", "SOURCES", "DataNotFoundError", "DataSource", "FetchedData", "fetch",
-           "fetch_sample", "from_marker", "get_source"]
+__all__ = [
+    "REGISTRY",
+    "SOURCES",
+    "DataNotFoundError",
+    "DataSource",
+    "FetchedData",
+    "fetch",
+    "fetch_sample",
+    "from_marker",
+    "get_source",
+]
 
 #: Places in the order ``fetch`` tries them; a data set's ``source`` is one of these.
 SOURCES = ("cache", "mirror", "system", "download", "generated sample")
+
 
 class DataNotFoundError(FileNotFoundError):
     """No place could provide a data set; the message lists every place looked and what to do."""
@@ -66,11 +76,14 @@ class FetchedData:
     is_subset: bool
 
     def describe(self) -> str:
-        """One line for a notebook to print, e.g. "Tiny ImageNet-200: cache (from mirror, subset)"."""
+        """One line to print, e.g. "Tiny ImageNet-200: cache (from mirror, subset)"."""
         title = REGISTRY[self.name].title if self.name in REGISTRY else self.name
         origin = "" if self.origin == self.source else f" (first from {self.origin})"
-        subset = ", a subset of the official data" if self.is_subset and self.source != \
-            "generated sample" else ""
+        subset = (
+            ", a subset of the official data"
+            if self.is_subset and self.source != "generated sample"
+            else ""
+        )
         return f"{title}: {self.source}{origin}{subset} at {self.path}"
 
 
@@ -179,11 +192,16 @@ def _unpack(source: DataSource, folder: Path, located, looked: list[str]) -> Fet
     """Unpack verified archives; an archive that will not unpack is noted, set aside, skipped."""
     places, paths, is_subset = located
     origin = next((p for p in ("download", "mirror", "system") if p in places), "cache")
-    record = {"origin": origin, "is_subset": is_subset,
-              "archives": {p.name: str(p) for p in paths}}
+    record = {"origin": origin, "is_subset": is_subset, "archives": {p.name: str(p) for p in paths}}
     try:
-        root = archives.unpack(paths, folder, source.root, packed=source.packed,
-                               limits=[a.max_unpacked for a in source.archives], marker=record)
+        root = archives.unpack(
+            paths,
+            folder,
+            source.root,
+            packed=source.packed,
+            limits=[a.max_unpacked for a in source.archives],
+            marker=record,
+        )
     except ArchiveError as error:
         bad = getattr(error, "path", None)
         note = f"unpacking: {error}"
@@ -219,8 +237,13 @@ def fetch_sample(name: str) -> FetchedData:
             return cached
         locks.clean_leftovers(folder)
         paths = samples.write_sample_archives(name, folder)
-        root = archives.unpack(paths, folder, source.root, packed=source.packed,
-                               marker={"origin": "generated sample", "is_subset": True})
+        root = archives.unpack(
+            paths,
+            folder,
+            source.root,
+            packed=source.packed,
+            marker={"origin": "generated sample", "is_subset": True},
+        )
         for path in paths:  # the unpacked copy is all that is needed; the archives are rebuildable
             path.unlink(missing_ok=True)
     return FetchedData(name, root, "generated sample", "generated sample", True)
@@ -241,8 +264,13 @@ def _from_marker(source: DataSource, folder: Path, label: str) -> FetchedData | 
             return None
     except OSError:
         return None
-    return FetchedData(source.name, folder / source.root, label,
-                       record.get("origin", label), bool(record.get("is_subset", False)))
+    return FetchedData(
+        source.name,
+        folder / source.root,
+        label,
+        record.get("origin", label),
+        bool(record.get("is_subset", False)),
+    )
 
 
 def _installed_copy(source: DataSource, looked: list[str]) -> FetchedData | None:
@@ -294,8 +322,14 @@ def _locate_archives(source: DataSource, folder: Path, looked: list[str], *, dow
                 looked.append("mirror: COURSE_DATA_MIRROR is unset")
         elif not (mirror / archive.filename).is_file():
             looked.append(f"mirror: {mirror / archive.filename} (absent)")
-        elif _verified(mirror / archive.filename, archive, sums.get(archive.filename), looked,
-                       "mirror", set_aside=False):
+        elif _verified(
+            mirror / archive.filename,
+            archive,
+            sums.get(archive.filename),
+            looked,
+            "mirror",
+            set_aside=False,
+        ):
             places.append("mirror")
             paths.append(mirror / archive.filename)
             is_subset = is_subset or _differs_from_official(mirror / archive.filename, archive)
@@ -304,8 +338,15 @@ def _locate_archives(source: DataSource, folder: Path, looked: list[str], *, dow
     return places, paths, is_subset
 
 
-def _verified(path: Path, archive: Archive, sha256: str | None, looked: list[str], place: str,
-              *, set_aside: bool) -> bool:
+def _verified(
+    path: Path,
+    archive: Archive,
+    sha256: str | None,
+    looked: list[str],
+    place: str,
+    *,
+    set_aside: bool,
+) -> bool:
     try:
         archives.verify_file(path, archive, sha256=sha256)
         return True
@@ -330,15 +371,18 @@ def _differs_from_official(path: Path, archive: Archive) -> bool:
 def _not_found_message(source: DataSource, folder: Path, looked: list[str]) -> str:
     names = ", ".join(a.filename for a in source.archives)
     by_hand = "; ".join(
-        f"{a.url} -> {folder / a.filename}" if a.url else
-        f"{a.filename} (no public URL known; see {source.homepage}) -> {folder / a.filename}"
-        for a in source.archives)
+        f"{a.url} -> {folder / a.filename}"
+        if a.url
+        else f"{a.filename} (no public URL known; see {source.homepage}) -> {folder / a.filename}"
+        for a in source.archives
+    )
     lines = [f"No data found for {source.title} ({source.name!r}). Looked in:"]
     lines += [f"  - {entry}" for entry in looked]
     lines += [
         "What to do (any one):",
         f"  - set COURSE_DATA_MIRROR to a folder holding {names} (with a SHA256SUMS file);",
         f"  - download by hand: {by_hand};",
-        "  - run with COURSE_PROFILE=sample to use a small generated sample in the official layout.",
+        "  - run with COURSE_PROFILE=sample to use a small generated sample in the official "
+        "layout.",
     ]
     return "\n".join(lines)

@@ -37,14 +37,17 @@ def fraction_split(count: int, fractions: Sequence[float], seed: int) -> list[np
     [9500, 9500, 76000]
     """
     if count < 0 or any(f < 0 for f in fractions) or sum(fractions) > 1 + 1e-9:
-        raise ValueError(f"need count >= 0 and fractions >= 0 summing to <= 1; got {count}, {fractions}.")
+        raise ValueError(
+            f"need count >= 0 and fractions >= 0 summing to <= 1; got {count}, {fractions}."
+        )
     order = np.random.default_rng(seed).permutation(count)
     cuts = np.cumsum([int(count * fraction) for fraction in fractions])
     return np.split(order, cuts)
 
 
-def per_class_split(labels: np.ndarray, counts: Sequence[int], seed: int, *,
-                    short_last: bool = False) -> list[np.ndarray]:
+def per_class_split(
+    labels: np.ndarray, counts: Sequence[int], seed: int, *, short_last: bool = False
+) -> list[np.ndarray]:
     """For every class, shuffle its items with ``seed`` and take ``counts`` of them in turn.
 
     The parts are taken in the order given, so with ``counts=(n_val, n_test, n_train)`` the
@@ -92,11 +95,12 @@ def per_class_split(labels: np.ndarray, counts: Sequence[int], seed: int, *,
             raise ValueError(
                 f"class {label} has {len(members)} items but the split needs "
                 f"{'at least ' if short_last else ''}{needed} "
-                f"({' + '.join(map(str, counts))}); ask for fewer per class.")
+                f"({' + '.join(map(str, counts))}); ask for fewer per class."
+            )
         shuffled = members[rng.permutation(len(members))]
         start = 0
         for part, count in zip(parts, counts):
-            part.append(shuffled[start:start + count])
+            part.append(shuffled[start : start + count])
             start += count
     return [np.concatenate(part) if part else np.zeros(0, int) for part in parts]
 
@@ -113,22 +117,67 @@ def short_classes(labels: np.ndarray, counts: Sequence[int]) -> dict[int, int]:
     """
     classes, sizes = np.unique(np.asarray(labels), return_counts=True)
     leading, wanted = int(sum(counts[:-1])), int(counts[-1])
-    return {int(label): int(size) - leading for label, size in zip(classes, sizes)
-            if size - leading < wanted}
+    return {
+        int(label): int(size) - leading
+        for label, size in zip(classes, sizes)
+        if size - leading < wanted
+    }
+
+
+class Split(tuple):
+    """One split: the pair ``(images, labels)``, also as ``.images`` and ``.labels``.
+
+    Per-item extras of a data set ride along as attributes (VOC's ``.difficult`` and
+    ``.image_ids``). A tuple, so ``x, y = data.train`` works.
+
+    Examples
+    --------
+    >>> part = Split(np.zeros((2, 4, 4, 3)), np.array([0, 1]), image_ids=np.array(["a", "b"]))
+    >>> x, y = part
+    >>> (x is part.images, y.tolist(), part.image_ids.tolist(), len(part))
+    (True, [0, 1], ['a', 'b'], 2)
+    """
+
+    def __new__(cls, images, labels, **extras):
+        split = super().__new__(cls, (images, labels))
+        split.__dict__.update(extras)
+        return split
+
+    @property
+    def images(self):
+        return self[0]
+
+    @property
+    def labels(self):
+        return self[1]
+
+
+#: The names every loader gives its splits (its archive's own folder names stay on disk).
+SPLIT_NAMES = ("train", "val", "trainval", "test", "ood", "all")
 
 
 @dataclass
 class ImageSplits(FromSource):
-    """Splits of one data set, as ``name -> (images, labels)``, with where the data came from.
+    """What every loader returns: its splits by name, class names and where the data came from.
 
-    Each split is an attribute (``data.train``, ``data.val``, ...) holding a pair
-    ``(images uint8 (n, h, w, 3) or file paths, labels (n,))``.
+    Each split is an attribute (``data.train``, ``data.val``, ``data.test``, ...) holding a
+    :class:`Split` ``(images uint8 (n, h, w, 3) or file paths, labels (n,))``.
     """
 
     splits: dict[str, tuple]
     class_names: list[str]
     fetched: FetchedData
     extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        unknown = [name for name in self.splits if name not in SPLIT_NAMES]
+        if unknown:
+            raise ValueError(f"split names {unknown} are not among {SPLIT_NAMES}.")
+        self.splits = {
+            name: part if isinstance(part, Split) else Split(*part)
+            for name, part in self.splits.items()
+        }
+        self.class_names = list(self.class_names)
 
     def __getattr__(self, name: str):
         splits = self.__dict__.get("splits", {})
@@ -162,9 +211,18 @@ def check_count(name: str, value, minimum: int = 1, *, allow_none: bool = False)
         raise ValueError(f"{name} must be an int >= {minimum}{none}; got {value!r}.")
 
 
-def split_image_files(fetched: FetchedData, paths: Sequence, labels: np.ndarray,
-                      class_names: list[str], parts: dict[str, int], seed: int, *,
-                      image_size: int | None, decode: bool, progress: bool) -> ImageSplits:
+def split_image_files(
+    fetched: FetchedData,
+    paths: Sequence,
+    labels: np.ndarray,
+    class_names: list[str],
+    parts: dict[str, int],
+    seed: int,
+    *,
+    image_size: int | None,
+    decode: bool,
+    progress: bool,
+) -> ImageSplits:
     """Per-class seeded split of image files, decoded to uint8 arrays or kept as paths.
 
     ``parts`` maps split name to images per class, taken in the order given (see
@@ -175,11 +233,18 @@ def split_image_files(fetched: FetchedData, paths: Sequence, labels: np.ndarray,
     indices = dict(zip(parts, per_class_split(labels, list(parts.values()), seed)))
     paths = np.array([str(path) for path in paths])
     splits = {}
-    for name in sorted(parts, key=lambda part: ("train", "val", "test").index(part)
-                       if part in ("train", "val", "test") else 3):
+    for name in sorted(
+        parts,
+        key=lambda part: (
+            ("train", "val", "test").index(part) if part in ("train", "val", "test") else 3
+        ),
+    ):
         chosen = indices[name]
         files = paths[chosen]
-        images = (cached_decode(list(files), fetched.path, image_size, progress=progress)
-                  if decode and len(files) else files)
+        images = (
+            cached_decode(list(files), fetched.path, image_size, progress=progress)
+            if decode and len(files)
+            else files
+        )
         splits[name] = (images, labels[chosen].astype(np.int64))
     return ImageSplits(splits, class_names, fetched)

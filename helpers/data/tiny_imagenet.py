@@ -11,9 +11,16 @@ from helpers.data import sources
 from helpers.data.decode import cached_decode
 from helpers.data.splits import ImageSplits, check_count, fraction_split
 
-def load_tiny_imagenet(num_train_classes: int = 190, seed: int = 42,
-                       max_per_class: int | None = None, *, num_ood_classes: int = 10,
-                       progress: bool = True, allow_sample: bool = False) -> ImageSplits:
+
+def load_tiny_imagenet(
+    num_train_classes: int = 190,
+    seed: int = 42,
+    max_per_class: int | None = None,
+    *,
+    num_ood_classes: int = 10,
+    progress: bool = True,
+    allow_sample: bool = False,
+) -> ImageSplits:
     """Tiny ImageNet's ``train/`` images, split as SPEC.md 01 says, uint8 and in memory.
 
     Classes are numbered by sorted wnid. The first ``num_train_classes`` make the
@@ -69,8 +76,10 @@ def load_tiny_imagenet(num_train_classes: int = 190, seed: int = 42,
     root = fetched.path
     wnids = sorted((root / "wnids.txt").read_text().split())
     if num_train_classes + num_ood_classes > len(wnids):
-        raise ValueError(f"num_train_classes + num_ood_classes = {num_train_classes + num_ood_classes} "
-                         f"but the data has {len(wnids)} classes.")
+        raise ValueError(
+            f"num_train_classes + num_ood_classes = {num_train_classes + num_ood_classes} "
+            f"but the data has {len(wnids)} classes."
+        )
     words = read_words(root / "words.txt", wnids)
     classes = list(range(num_train_classes)) + list(range(len(wnids) - num_ood_classes, len(wnids)))
     files = {c: _class_files(root, wnids[c], max_per_class) for c in classes}
@@ -84,12 +93,14 @@ def load_tiny_imagenet(num_train_classes: int = 190, seed: int = 42,
     ood_paths, ood_labels = gather(classes[num_train_classes:])
     val, test, train = fraction_split(len(in_paths), [0.1, 0.1], seed)
     ood = np.random.default_rng(seed).permutation(len(ood_paths))
-    order = [(in_paths, in_labels, part) for part in (train, val, test)] + [(ood_paths, ood_labels, ood)]
+    order = [(in_paths, in_labels, part) for part in (train, val, test)] + [
+        (ood_paths, ood_labels, ood)
+    ]
     paths = [p[i] for p, _, part in order for i in part]
     images = cached_decode(paths, root, progress=progress)
     splits, start = {}, 0
     for name, (_, labels, part) in zip(("train", "val", "test", "ood"), order):
-        splits[name] = (images[start:start + len(part)], labels[part])
+        splits[name] = (images[start : start + len(part)], labels[part])
         start += len(part)
     names = [entry.split(",")[0].strip() for entry in words]
     return ImageSplits(splits, names, fetched, extra={"wnids": wnids, "words": words})
@@ -116,8 +127,10 @@ def _class_files(root: Path, wnid: str, max_count: int | None) -> list[str]:
     # strings and os.scandir, not pathlib: 100,000 Path objects cost about a second
     folder = os.path.join(root, "train", wnid, "images")
     if not os.path.isdir(folder):
-        raise FileNotFoundError(f"{folder} is missing: the unpacked Tiny ImageNet is incomplete; "
-                                f"delete {root.parent} and load again.")
+        raise FileNotFoundError(
+            f"{folder} is missing: the unpacked Tiny ImageNet is incomplete; "
+            f"delete {root.parent} and load again."
+        )
     with os.scandir(folder) as entries:
         names = [entry.name for entry in entries if entry.name.endswith(".JPEG")]
     names.sort(key=_natural_key)

@@ -19,7 +19,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from helpers.data.errors import (
-    ArchiveError, DiskFullError, UnsafeArchiveError, disk_free, disk_full_error, human_size,
+    ArchiveError,
+    DiskFullError,
+    UnsafeArchiveError,
+    disk_free,
+    disk_full_error,
+    human_size,
     is_disk_full,
 )
 from helpers.data.locks import clean_leftovers, folder_lock
@@ -59,8 +64,15 @@ def unpack_limit(path: Path, max_unpacked: int | None = None) -> int:
     return max(UNPACK_FLOOR, UNPACK_RATIO * Path(path).stat().st_size)
 
 
-def unpack(paths: list[Path], folder: Path, root: str, *, packed: bool = True,
-           limits: Sequence[int | None] | None = None, marker: dict | None = None) -> Path:
+def unpack(
+    paths: list[Path],
+    folder: Path,
+    root: str,
+    *,
+    packed: bool = True,
+    limits: Sequence[int | None] | None = None,
+    marker: dict | None = None,
+) -> Path:
     """Unpack archives (or copy plain files) into ``folder`` and return ``folder / root``.
 
     Everything is extracted into a temporary folder beside ``folder / root``, counted, and
@@ -101,10 +113,15 @@ def unpack(paths: list[Path], folder: Path, root: str, *, packed: bool = True,
                     total += size
                 free = disk_free(folder)
                 if total > free:
-                    raise DiskFullError(errno.ENOSPC, (
-                        f"Not enough space on the disk of {folder} to unpack {root}: it needs "
-                        f"{human_size(total)} and {human_size(free)} are free. Free some space, "
-                        "or point COURSE_DATA_DIR at a larger disk, then load again."))
+                    raise DiskFullError(
+                        errno.ENOSPC,
+                        (
+                            f"Not enough space on the disk of {folder} to unpack {root}: it needs "
+                            f"{human_size(total)} and {human_size(free)} are free. "
+                            "Free some space, or point COURSE_DATA_DIR at a larger disk, "
+                            "then load again."
+                        ),
+                    )
                 for path in paths:
                     _for_path(path, _extract, path, staging)
                 wanted = len(expected)
@@ -115,13 +132,17 @@ def unpack(paths: list[Path], folder: Path, root: str, *, packed: bool = True,
                 wanted = len({path.name for path in paths})
             if not (staging / root).is_dir():
                 found = sorted(entry.name for entry in staging.iterdir())
-                raise ArchiveError(f"{[p.name for p in paths]} do not contain {root}/ (found {found}).")
+                raise ArchiveError(
+                    f"{[p.name for p in paths]} do not contain {root}/ (found {found})."
+                )
             # the marker, written last, comes only after the tree was counted against the
             # archives' member lists
             count = count_files(staging / root)
             if count != wanted:
-                raise ArchiveError(f"{[p.name for p in paths]} list {wanted} files under {root}/ "
-                                   f"but {count} were unpacked.")
+                raise ArchiveError(
+                    f"{[p.name for p in paths]} list {wanted} files under {root}/ "
+                    f"but {count} were unpacked."
+                )
             target = folder / root
             (folder / MARKER_NAME).unlink(missing_ok=True)
             if target.exists():  # an unmarked tree (a killed run's, or a damaged one) goes
@@ -160,39 +181,48 @@ def _plan(path: Path, limit: int) -> tuple[list[str], int]:
     try:
         if zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as archive:
-                entries = [(info.filename, info.file_size, not info.is_dir())
-                           for info in archive.infolist()]
+                entries = [
+                    (info.filename, info.file_size, not info.is_dir())
+                    for info in archive.infolist()
+                ]
         elif _is_tar(path):
             with tarfile.open(path) as archive:
-                entries = [(member.name, member.size if member.isfile() else 0,
-                            not member.isdir()) for member in archive]
+                entries = [
+                    (member.name, member.size if member.isfile() else 0, not member.isdir())
+                    for member in archive
+                ]
         else:
             raise ArchiveError(f"{path.name} is neither a zip nor a tar archive (truncated?).")
     except (OSError, EOFError, zlib.error, tarfile.TarError, zipfile.BadZipFile) as error:
         if is_disk_full(error):
             raise
-        raise ArchiveError(f"{path.name} cannot be read ({error}); it is truncated or corrupt.") \
-            from error
+        raise ArchiveError(
+            f"{path.name} cannot be read ({error}); it is truncated or corrupt."
+        ) from error
     names, total = [], 0
     for name, size, is_file in entries:
         clean = posixpath.normpath(name.replace("\\", "/"))
         if clean.startswith("/") or clean == ".." or clean.startswith("../") or ":" in clean[:2]:
             raise UnsafeArchiveError(
                 f"{path.name}: entry {name!r} points outside the folder it unpacks to; refused. "
-                "The archive is not the official one: delete it and fetch it again.")
+                "The archive is not the official one: delete it and fetch it again."
+            )
         total += size
         if is_file:
             names.append(clean)
     if total > limit:
         raise UnsafeArchiveError(
             f"{path.name} would unpack to {human_size(total)}, more than its limit of "
-            f"{human_size(limit)}; refused (not the official archive?). Delete it and fetch it again.")
+            f"{human_size(limit)}; refused (not the official archive?). "
+            "Delete it and fetch it again."
+        )
     return names, total
 
 
 def _is_tar(path: Path) -> bool:
-    return path.name.endswith((".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")) or \
-        tarfile.is_tarfile(path)
+    return path.name.endswith(
+        (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
+    ) or tarfile.is_tarfile(path)
 
 
 def _extract(path: Path, staging: Path) -> None:
@@ -204,10 +234,13 @@ def _extract(path: Path, staging: Path) -> None:
             with tarfile.open(path) as archive:
                 archive.extractall(staging, filter="data")
     except tarfile.FilterError as error:
-        raise UnsafeArchiveError(f"{path.name}: {error}; refused. The archive is not the official "
-                                 "one: delete it and fetch it again.") from error
+        raise UnsafeArchiveError(
+            f"{path.name}: {error}; refused. The archive is not the official "
+            "one: delete it and fetch it again."
+        ) from error
     except (OSError, EOFError, zlib.error, tarfile.TarError, zipfile.BadZipFile) as error:
         if is_disk_full(error):
             raise
-        raise ArchiveError(f"{path.name} cannot be unpacked ({error}); it is truncated or "
-                           "corrupt.") from error
+        raise ArchiveError(
+            f"{path.name} cannot be unpacked ({error}); it is truncated or corrupt."
+        ) from error

@@ -8,9 +8,16 @@ from helpers.data import sources
 from helpers.data.splits import ImageSplits, check_count, split_image_files
 
 
-def load_urban_tribes(n_train: int, n_test: int = 32, seed: int = 42, *, image_size: int = 224,
-                      decode: bool = True, progress: bool = True,
-                      allow_sample: bool = False) -> ImageSplits:
+def load_urban_tribes(
+    n_train: int,
+    n_test: int = 32,
+    seed: int = 42,
+    *,
+    image_size: int = 224,
+    decode: bool = True,
+    progress: bool = True,
+    allow_sample: bool = False,
+) -> ImageSplits:
     """Urban Tribes split per class: ``n_train`` training and ``n_test`` test pictures per tribe.
 
     The tribe is the file name's prefix before the first ``_`` (``biker_012.jpg``), lower-cased;
@@ -49,9 +56,17 @@ def load_urban_tribes(n_train: int, n_test: int = 32, seed: int = 42, *, image_s
     check_count("n_test", n_test, 0)
     files = urban_tribes_files(allow_sample=allow_sample)
     paths, labels = files.all
-    return split_image_files(files.fetched, paths, labels, files.class_names,
-                             {"test": n_test, "train": n_train}, seed, image_size=image_size,
-                             decode=decode, progress=progress)
+    return split_image_files(
+        files.fetched,
+        paths,
+        labels,
+        files.class_names,
+        {"test": n_test, "train": n_train},
+        seed,
+        image_size=image_size,
+        decode=decode,
+        progress=progress,
+    )
 
 
 def urban_tribes_files(*, allow_sample: bool = False) -> ImageSplits:
@@ -64,13 +79,16 @@ def urban_tribes_files(*, allow_sample: bool = False) -> ImageSplits:
         ``class_names`` (the tribes, sorted); ``fetched.path`` is the pictures' folder.
     """
     fetched = sources.fetch("urban_tribes", allow_sample=allow_sample)
-    files = sorted(path for path in fetched.path.rglob("*")
-                   if path.suffix.lower() in (".jpg", ".jpeg", ".png") and "_" in path.name
-                   and not path.relative_to(fetched.path).parts[0].startswith("."))
+    files = sorted(
+        path
+        for path in fetched.path.rglob("*")
+        if path.suffix.lower() in (".jpg", ".jpeg", ".png")
+        and "_" in path.name
+        and not path.relative_to(fetched.path).parts[0].startswith(".")
+    )
     if not files:
         raise FileNotFoundError(f"No <tribe>_<n>.jpg pictures under {fetched.path}.")
     tribes = [path.name.split("_", 1)[0].lower() for path in files]
     names = sorted(set(tribes))
     labels = np.array([names.index(tribe) for tribe in tribes], dtype=np.int64)
-    return ImageSplits({"all": (np.array([str(path) for path in files]), labels)}, names,
-                       fetched)
+    return ImageSplits({"all": (np.array([str(path) for path in files]), labels)}, names, fetched)

@@ -59,7 +59,8 @@ def fit_resumable(
     callbacks : sequence of keras.callbacks.Callback
         Passed to ``model.fit``; an ``EarlyStopping`` keeps its memory across a restart.
     data_fingerprint : any, optional
-        Something that changes when the data change (a name and size, the arrays, the profile).
+        The arrays the run learns from (or the source's checksum), so that other data is
+        another run: e.g. ``(x_train, y_train, x_val, y_val)``.
     seed : int, optional
         When given, ``keras.utils.set_random_seed`` is called before training.
     verbose : int or str

@@ -31,7 +31,9 @@ def write_sample_archives(name: str, folder: str | Path) -> list[Path]:
     ['pictures_all.zip']
     """
     if name not in BUILDERS:
-        raise ValueError(f"No generated sample for {name!r}; samples exist for {', '.join(BUILDERS)}.")
+        raise ValueError(
+            f"No generated sample for {name!r}; samples exist for {', '.join(BUILDERS)}."
+        )
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     return BUILDERS[name](folder)

@@ -12,8 +12,13 @@ import numpy as np
 
 SHAPES = ("disc", "square", "triangle", "cross", "ring", "diamond")
 COLOURS = {
-    "red": (220, 40, 40), "green": (40, 180, 60), "blue": (40, 80, 220), "yellow": (230, 210, 40),
-    "magenta": (210, 50, 200), "cyan": (40, 200, 210), "orange": (240, 130, 30),
+    "red": (220, 40, 40),
+    "green": (40, 180, 60),
+    "blue": (40, 80, 220),
+    "yellow": (230, 210, 40),
+    "magenta": (210, 50, 200),
+    "cyan": (40, 200, 210),
+    "orange": (240, 130, 30),
     "white": (235, 235, 235),
 }
 TEXTURES = ("plain", "stripes", "bars", "checks", "dots")
@@ -46,13 +51,16 @@ def class_style(index: int) -> Style:
         raise ValueError(f"class index must be in [0, {NUM_STYLES}); got {index}.")
     colours = list(COLOURS)
     # colour advances with shape (index + index // 6) so that neighbours differ in both
-    return Style(SHAPES[index % len(SHAPES)],
-                 colours[(index + index // len(SHAPES)) % len(colours)],
-                 TEXTURES[(index // (len(SHAPES) * len(colours))) % len(TEXTURES)])
+    return Style(
+        SHAPES[index % len(SHAPES)],
+        colours[(index + index // len(SHAPES)) % len(colours)],
+        TEXTURES[(index // (len(SHAPES) * len(colours))) % len(TEXTURES)],
+    )
 
 
-def draw_image(style: Style, rng: np.random.Generator, height: int = 64, width: int = 64,
-               *, grey: bool = False) -> np.ndarray:
+def draw_image(
+    style: Style, rng: np.random.Generator, height: int = 64, width: int = 64, *, grey: bool = False
+) -> np.ndarray:
     """One noisy uint8 image of ``style`` (one luminance channel when ``grey``, as FashionMNIST).
 
     The same ``rng`` seed gives the same image.
@@ -86,8 +94,9 @@ def background(texture: str, rng: np.random.Generator, height: int, width: int) 
     elif texture == "checks":
         pattern = (((rows + phase) // period + (cols + phase) // period) % 2).astype(np.float32)
     elif texture == "dots":
-        pattern = ((((rows + phase) % period) - period / 2) ** 2
-                   + (((cols + phase) % period) - period / 2) ** 2 < (period / 4) ** 2)
+        pattern = (((rows + phase) % period) - period / 2) ** 2 + (
+            ((cols + phase) % period) - period / 2
+        ) ** 2 < (period / 4) ** 2
         pattern = pattern.astype(np.float32)
     else:
         raise ValueError(f"unknown texture {texture!r}; use one of {TEXTURES}.")
@@ -96,8 +105,14 @@ def background(texture: str, rng: np.random.Generator, height: int, width: int) 
     return (base + tint + 60 * pattern[..., None]).astype(np.float32) * np.ones(3, np.float32)
 
 
-def paint_shape(canvas: np.ndarray, style: Style, rng: np.random.Generator, centre_y: float,
-                centre_x: float, radius: float) -> None:
+def paint_shape(
+    canvas: np.ndarray,
+    style: Style,
+    rng: np.random.Generator,
+    centre_y: float,
+    centre_x: float,
+    radius: float,
+) -> None:
     """Paint ``style``'s shape into ``canvas`` (float, modified in place)."""
     height, width = canvas.shape[:2]
     rows, cols = np.mgrid[0:height, 0:width].astype(np.float32)
@@ -110,15 +125,17 @@ def paint_shape(canvas: np.ndarray, style: Style, rng: np.random.Generator, cent
 def shape_mask(shape: str, dy: np.ndarray, dx: np.ndarray) -> np.ndarray:
     """Boolean mask of a unit-radius shape on offsets ``dy``, ``dx`` (in radii)."""
     if shape == "disc":
-        return dy ** 2 + dx ** 2 <= 1
+        return dy**2 + dx**2 <= 1
     if shape == "square":
         return (np.abs(dy) <= 0.8) & (np.abs(dx) <= 0.8)
     if shape == "triangle":
         return (dy <= 0.8) & (dy >= -1) & (np.abs(dx) <= (dy + 1) / 1.8 * 0.95)
     if shape == "cross":
-        return ((np.abs(dy) <= 0.28) & (np.abs(dx) <= 1)) | ((np.abs(dx) <= 0.28) & (np.abs(dy) <= 1))
+        return ((np.abs(dy) <= 0.28) & (np.abs(dx) <= 1)) | (
+            (np.abs(dx) <= 0.28) & (np.abs(dy) <= 1)
+        )
     if shape == "ring":
-        return (dy ** 2 + dx ** 2 <= 1) & (dy ** 2 + dx ** 2 >= 0.42)
+        return (dy**2 + dx**2 <= 1) & (dy**2 + dx**2 >= 0.42)
     if shape == "diamond":
         return np.abs(dy) + np.abs(dx) <= 1
     raise ValueError(f"unknown shape {shape!r}; use one of {SHAPES}.")

@@ -8,23 +8,54 @@ from pathlib import Path
 
 import numpy as np
 
-from helpers.data.samples.drawing import (COLOURS, Style, background, class_style, draw_image,
-                                          finish, paint_shape)
+from helpers.data.samples.drawing import (
+    COLOURS,
+    Style,
+    background,
+    class_style,
+    draw_image,
+    finish,
+    paint_shape,
+)
 from helpers.data.samples.writers import ArchiveWriter, jpeg_bytes
 
 #: The ten Tiny ImageNet classes that sort last (notebook 01's out-of-domain set), as in words.txt.
 TINY_OOD_WORDS = (
-    ("n07871810", "meat loaf, meatloaf"), ("n07873807", "pizza, pizza pie"),
-    ("n07875152", "potpie"), ("n07920052", "espresso"), ("n09193705", "alp"),
-    ("n09246464", "cliff, drop, drop-off"), ("n09256479", "coral reef"),
-    ("n09332890", "lakeside, lakeshore"), ("n09428293", "seashore, coast, seacoast, sea-coast"),
+    ("n07871810", "meat loaf, meatloaf"),
+    ("n07873807", "pizza, pizza pie"),
+    ("n07875152", "potpie"),
+    ("n07920052", "espresso"),
+    ("n09193705", "alp"),
+    ("n09246464", "cliff, drop, drop-off"),
+    ("n09256479", "coral reef"),
+    ("n09332890", "lakeside, lakeshore"),
+    ("n09428293", "seashore, coast, seacoast, sea-coast"),
     ("n12267677", "acorn"),
 )
-URBAN_TRIBES = ("biker", "clubber", "country", "formal", "goth", "heavy", "hiphop", "hipster",
-                "others", "ravers", "surfer")
-SIZES = {"tiny_per_class": 30, "fashion_train": 6000, "fashion_test": 1000,
-         "car_train": 200, "car_validation": 72, "caltech_classes": 12, "caltech_per_class": 80,
-         "caltech_clutter": 20, "urban_per_class": 64}
+URBAN_TRIBES = (
+    "biker",
+    "clubber",
+    "country",
+    "formal",
+    "goth",
+    "heavy",
+    "hiphop",
+    "hipster",
+    "others",
+    "ravers",
+    "surfer",
+)
+SIZES = {
+    "tiny_per_class": 30,
+    "fashion_train": 6000,
+    "fashion_test": 1000,
+    "car_train": 200,
+    "car_validation": 72,
+    "caltech_classes": 12,
+    "caltech_per_class": 80,
+    "caltech_clutter": 20,
+    "urban_per_class": 64,
+}
 
 
 def tiny_imagenet(folder: Path, seed: int = 200) -> list[Path]:
@@ -48,16 +79,20 @@ def tiny_imagenet(folder: Path, seed: int = 200) -> list[Path]:
             style, boxes = class_style(index), []
             for number in range(SIZES["tiny_per_class"]):
                 name = f"{wnid}_{number}.JPEG"
-                archive.add(f"{top}train/{wnid}/images/{name}",
-                            jpeg_bytes(draw_image(style, rng, 64, 64, grey=number % 17 == 5)))
+                archive.add(
+                    f"{top}train/{wnid}/images/{name}",
+                    jpeg_bytes(draw_image(style, rng, 64, 64, grey=number % 17 == 5)),
+                )
                 boxes.append(f"{name}\t8\t8\t56\t56")
             archive.add(f"{top}train/{wnid}/{wnid}_boxes.txt", ("\n".join(boxes) + "\n").encode())
             archive.add(f"{top}val/images/val_{index}.JPEG", jpeg_bytes(draw_image(style, rng)))
             val_lines.append(f"val_{index}.JPEG\t{wnid}\t8\t8\t56\t56")
         archive.add(top + "val/val_annotations.txt", ("\n".join(val_lines) + "\n").encode())
         for index in range(20):
-            archive.add(f"{top}test/images/test_{index}.JPEG",
-                        jpeg_bytes(draw_image(class_style(index * 10), rng)))
+            archive.add(
+                f"{top}test/images/test_{index}.JPEG",
+                jpeg_bytes(draw_image(class_style(index * 10), rng)),
+            )
     return [path]
 
 
@@ -68,8 +103,9 @@ def fashion_mnist(folder: Path, seed: int = 10) -> list[Path]:
     for prefix, count in (("train", SIZES["fashion_train"]), ("t10k", SIZES["fashion_test"])):
         labels = np.arange(count, dtype=np.uint8) % 10
         rng.shuffle(labels)
-        images = np.stack([draw_image(class_style(int(label)), rng, 28, 28, grey=True)
-                           for label in labels])
+        images = np.stack(
+            [draw_image(class_style(int(label)), rng, 28, 28, grey=True) for label in labels]
+        )
         for kind, payload, header in (
             ("images-idx3", images, struct.pack(">IIII", 2051, count, 28, 28)),
             ("labels-idx1", labels, struct.pack(">II", 2049, count)),
@@ -93,7 +129,10 @@ def car_vs_other(folder: Path, seed: int = 5) -> list[Path]:
     path = folder / "a5_images.zip"
     sources = []
     with ArchiveWriter(path) as archive:
-        for split, count in (("train", SIZES["car_train"]), ("validation", SIZES["car_validation"])):
+        for split, count in (
+            ("train", SIZES["car_train"]),
+            ("validation", SIZES["car_validation"]),
+        ):
             for kind in ("car", "other"):
                 for number in range(count):
                     if kind == "car":
@@ -115,9 +154,18 @@ def draw_car(rng: np.random.Generator, height: int = 64, width: int = 64) -> np.
     length = width * rng.uniform(0.55, 0.8)
     left = rng.uniform(2, width - length - 2)
     bottom = height * rng.uniform(0.6, 0.8)
-    body = (cols >= left) & (cols <= left + length) & (rows >= bottom - length * 0.25) & (rows <= bottom)
-    cabin = ((cols >= left + length * 0.25) & (cols <= left + length * 0.75)
-             & (rows >= bottom - length * 0.45) & (rows < bottom - length * 0.25))
+    body = (
+        (cols >= left)
+        & (cols <= left + length)
+        & (rows >= bottom - length * 0.25)
+        & (rows <= bottom)
+    )
+    cabin = (
+        (cols >= left + length * 0.25)
+        & (cols <= left + length * 0.75)
+        & (rows >= bottom - length * 0.45)
+        & (rows < bottom - length * 0.25)
+    )
     canvas[body | cabin] = np.clip(colour + rng.normal(0, 12, 3), 0, 255)
     for wheel_x in (left + length * 0.22, left + length * 0.78):
         wheel = (rows - bottom) ** 2 + (cols - wheel_x) ** 2 <= (length * 0.12) ** 2
@@ -126,21 +174,27 @@ def draw_car(rng: np.random.Generator, height: int = 64, width: int = 64) -> np.
 
 
 def caltech256(folder: Path, seed: int = 256) -> list[Path]:
-    """``256_ObjectCategories.tar``: ``NNN.name/NNN_MMMM.jpg`` for 12 classes and ``257.clutter``."""
+    """``256_ObjectCategories.tar``: ``NNN.name/NNN_MMMM.jpg``, 12 classes and ``257.clutter``."""
     rng = np.random.default_rng(seed)
     path = folder / "256_ObjectCategories.tar"
     with ArchiveWriter(path) as archive:
         classes = [(index + 1, class_style(index)) for index in range(SIZES["caltech_classes"])]
         for number, style in classes + [(257, None)]:
-            label = f"{number:03d}." + ("clutter" if style is None else
-                                       style.name.replace(" on ", "-").replace(" ", "-"))
+            label = f"{number:03d}." + (
+                "clutter" if style is None else style.name.replace(" on ", "-").replace(" ", "-")
+            )
             count = SIZES["caltech_clutter"] if style is None else SIZES["caltech_per_class"]
             for image_number in range(1, count + 1):
                 height, width = int(rng.integers(80, 121)), int(rng.integers(90, 141))
-                image = (_clutter(rng, height, width) if style is None
-                         else draw_image(style, rng, height, width))
-                archive.add(f"256_ObjectCategories/{label}/{number:03d}_{image_number:04d}.jpg",
-                            jpeg_bytes(image))
+                image = (
+                    _clutter(rng, height, width)
+                    if style is None
+                    else draw_image(style, rng, height, width)
+                )
+                archive.add(
+                    f"256_ObjectCategories/{label}/{number:03d}_{image_number:04d}.jpg",
+                    jpeg_bytes(image),
+                )
     return [path]
 
 
@@ -161,6 +215,8 @@ def urban_tribes(folder: Path, seed: int = 11) -> list[Path]:
             style = class_style(index * 7 % 48)
             for number in range(1, SIZES["urban_per_class"] + 1):
                 height, width = int(rng.integers(90, 121)), int(rng.integers(110, 161))
-                archive.add(f"pictures_all/{tribe}_{number:03d}.jpg",
-                            jpeg_bytes(draw_image(style, rng, height, width)))
+                archive.add(
+                    f"pictures_all/{tribe}_{number:03d}.jpg",
+                    jpeg_bytes(draw_image(style, rng, height, width)),
+                )
     return [path]

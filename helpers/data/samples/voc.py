@@ -9,9 +9,28 @@ import numpy as np
 from helpers.data.samples.drawing import background, class_style, finish, paint_shape
 from helpers.data.samples.writers import ArchiveWriter, jpeg_bytes
 
-VOC_CLASSES = ("aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair",
-               "cow", "diningtable", "dog", "horse", "motorbike", "person", "pottedplant",
-               "sheep", "sofa", "train", "tvmonitor")
+VOC_CLASSES = (
+    "aeroplane",
+    "bicycle",
+    "bird",
+    "boat",
+    "bottle",
+    "bus",
+    "car",
+    "cat",
+    "chair",
+    "cow",
+    "diningtable",
+    "dog",
+    "horse",
+    "motorbike",
+    "person",
+    "pottedplant",
+    "sheep",
+    "sofa",
+    "train",
+    "tvmonitor",
+)
 #: Images per tar in the sample (the real ones hold 5,011 and 4,952).
 SAMPLE_IMAGES = {"trainval": 160, "test": 160}
 _TOP = "VOCdevkit/VOC2007/"
@@ -29,9 +48,12 @@ def voc2007(folder: Path, seed: int = 2007) -> list[Path]:
     rng = np.random.default_rng(seed)
     total = SAMPLE_IMAGES["trainval"] + SAMPLE_IMAGES["test"]
     is_test = np.zeros(total, bool)
-    is_test[rng.permutation(total)[:SAMPLE_IMAGES["test"]]] = True  # ids interleave, as in VOC
+    is_test[rng.permutation(total)[: SAMPLE_IMAGES["test"]]] = True  # ids interleave, as in VOC
     paths = []
-    for tar_name, test in (("VOCtrainval_06-Nov-2007.tar", False), ("VOCtest_06-Nov-2007.tar", True)):
+    for tar_name, test in (
+        ("VOCtrainval_06-Nov-2007.tar", False),
+        ("VOCtest_06-Nov-2007.tar", True),
+    ):
         ids = [f"{number + 1:06d}" for number in np.flatnonzero(is_test == test)]
         path = folder / tar_name
         with ArchiveWriter(path) as archive:
@@ -39,15 +61,18 @@ def voc2007(folder: Path, seed: int = 2007) -> list[Path]:
             for image_id in ids:
                 image, objects = _scene(rng)
                 archive.add(f"{_TOP}JPEGImages/{image_id}.jpg", jpeg_bytes(image))
-                archive.add(f"{_TOP}Annotations/{image_id}.xml",
-                            annotation_xml(image_id, image.shape, objects).encode())
+                archive.add(
+                    f"{_TOP}Annotations/{image_id}.xml",
+                    annotation_xml(image_id, image.shape, objects).encode(),
+                )
                 presence[image_id] = _presence(objects)
             if test:
                 _add_image_sets(archive, {"test": ids}, presence)
             else:
                 split = len(ids) // 2
-                _add_image_sets(archive, {"train": ids[:split], "val": ids[split:],
-                                          "trainval": ids}, presence)
+                _add_image_sets(
+                    archive, {"train": ids[:split], "val": ids[split:], "trainval": ids}, presence
+                )
         paths.append(path)
     return paths
 
@@ -60,10 +85,15 @@ def _scene(rng: np.random.Generator):
         label = int(rng.integers(0, len(VOC_CLASSES)))
         difficult = rng.random() < 0.125
         radius = rng.uniform(5, 8) if difficult else rng.uniform(14, 26)
-        centre_y, centre_x = rng.uniform(radius, height - radius), rng.uniform(radius, width - radius)
+        centre_y, centre_x = (
+            rng.uniform(radius, height - radius),
+            rng.uniform(radius, width - radius),
+        )
         paint_shape(canvas, class_style(label), rng, centre_y, centre_x, radius)
-        box = tuple(int(round(v)) + 1 for v in (centre_x - radius, centre_y - radius,
-                                                 centre_x + radius, centre_y + radius))
+        box = tuple(
+            int(round(v)) + 1
+            for v in (centre_x - radius, centre_y - radius, centre_x + radius, centre_y + radius)
+        )
         objects.append((VOC_CLASSES[label], difficult, box))
     return finish(canvas, rng), objects
 
@@ -78,9 +108,12 @@ def annotation_xml(image_id: str, shape: tuple, objects: list) -> str:
     True
     """
     parts = [
-        "<annotation>", "\t<folder>VOC2007</folder>", f"\t<filename>{image_id}.jpg</filename>",
+        "<annotation>",
+        "\t<folder>VOC2007</folder>",
+        f"\t<filename>{image_id}.jpg</filename>",
         "\t<source>\n\t\t<database>The VOC2007 Database</database>\n"
-        "\t\t<annotation>PASCAL VOC2007</annotation>\n\t\t<image>generated sample</image>\n\t</source>",
+        "\t\t<annotation>PASCAL VOC2007</annotation>\n\t\t<image>generated sample</image>\n"
+        "\t</source>",
         f"\t<size>\n\t\t<width>{shape[1]}</width>\n\t\t<height>{shape[0]}</height>\n"
         "\t\t<depth>3</depth>\n\t</size>",
         "\t<segmented>0</segmented>",
@@ -90,7 +123,8 @@ def annotation_xml(image_id: str, shape: tuple, objects: list) -> str:
             f"\t<object>\n\t\t<name>{name}</name>\n\t\t<pose>Unspecified</pose>\n"
             f"\t\t<truncated>0</truncated>\n\t\t<difficult>{int(difficult)}</difficult>\n"
             f"\t\t<bndbox>\n\t\t\t<xmin>{xmin}</xmin>\n\t\t\t<ymin>{ymin}</ymin>\n"
-            f"\t\t\t<xmax>{xmax}</xmax>\n\t\t\t<ymax>{ymax}</ymax>\n\t\t</bndbox>\n\t</object>")
+            f"\t\t\t<xmax>{xmax}</xmax>\n\t\t\t<ymax>{ymax}</ymax>\n\t\t</bndbox>\n\t</object>"
+        )
     parts.append("</annotation>")
     return "\n".join(parts) + "\n"
 
@@ -108,5 +142,6 @@ def _add_image_sets(archive: ArchiveWriter, sets: dict[str, list[str]], presence
         archive.add(f"{_TOP}ImageSets/Main/{set_name}.txt", ("\n".join(ids) + "\n").encode())
         for name in VOC_CLASSES:
             lines = [f"{i} {presence[i].get(name, -1):2d}" for i in ids]
-            archive.add(f"{_TOP}ImageSets/Main/{name}_{set_name}.txt",
-                        ("\n".join(lines) + "\n").encode())
+            archive.add(
+                f"{_TOP}ImageSets/Main/{name}_{set_name}.txt", ("\n".join(lines) + "\n").encode()
+            )

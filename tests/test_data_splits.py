@@ -79,3 +79,20 @@ def test_per_class_split_with_short_last_still_refuses_a_class_with_nothing_to_t
     with pytest.raises(ValueError, match="class 1 has 4 items but the split needs at least 5"):
         per_class_split(np.array([0] * 9 + [1] * 4), [2, 2, 3], seed=0, short_last=True)
     assert short_classes(np.array([0] * 9 + [1] * 7), [2, 2, 3]) == {}
+
+
+def test_every_split_is_a_pair_with_names_and_extras():
+    from helpers.data.sources import FetchedData
+    from helpers.data.splits import ImageSplits, Split
+
+    images, labels = np.zeros((3, 2, 2, 3), np.uint8), np.array([0, 1, 1])
+    data = ImageSplits(
+        {"train": (images, labels), "val": Split(images[:1], labels[:1], ids=[7])},
+        ("a", "b"),
+        FetchedData("toy", None, "cache", "cache", False),
+    )
+    x, y = data.train
+    assert x is images and y is labels and data.train.images is images
+    assert data.val.ids == [7] and data.class_names == ["a", "b"]
+    with pytest.raises(ValueError, match="not among"):
+        ImageSplits({"validation": (images, labels)}, ["a"], data.fetched)

@@ -129,3 +129,39 @@ def test_bar_chart_wraps_long_names_so_neighbours_never_touch():
     gaps = [right.x0 - left.x1 for left, right in zip(ticks, ticks[1:])]
     assert min(gaps) > 0
     assert fig.legends == []  # no references, no legend
+
+
+def test_plot_history_and_integer_epochs_put_ticks_on_whole_epochs_only():
+    history = {"loss": [1.0, 0.7, 0.5], "val_loss": [1.1, 0.9, 0.8]}
+    fig = plots.plot_history(history, metrics=["loss"])
+    fig.canvas.draw()
+    ticks = [t for t in fig.axes[0].get_xticks() if 1 <= t <= 3]
+    assert ticks and all(float(t).is_integer() for t in ticks), ticks
+    own, ax = plt.subplots()
+    ax.plot([1, 2, 3], [3, 2, 1])
+    own.canvas.draw()
+    assert any(not float(t).is_integer() for t in ax.get_xticks())  # matplotlib's own: 1.25, ...
+    plots.integer_epochs(own).canvas.draw()
+    assert all(float(t).is_integer() for t in ax.get_xticks())
+
+
+def test_metric_against_draws_the_values_the_references_and_the_chance_line():
+    values, references = {2: 0.31, 4: 0.52, 8: 0.6}, {4: 0.59, 16: 0.71}
+    fig = plots.metric_against(
+        values,
+        xlabel="n",
+        references=references,
+        chance=0.1,
+        title="accuracy against n",
+        subtitle="",
+    )
+    ours, theirs, chance = fig.axes[0].get_lines()
+    assert list(ours.get_xdata()) == [2, 4, 8] and list(ours.get_ydata()) == [0.31, 0.52, 0.6]
+    assert list(theirs.get_xdata()) == [4, 16]
+    assert list(theirs.get_ydata()) == [0.59, 0.71]
+    assert list(chance.get_ydata()) == [0.1, 0.1]
+    assert fig.axes[0].get_xscale() == "log"
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["2", "4", "8", "16"]
+    assert fig._suptitle.get_text() == "accuracy against n"
+    with pytest.raises(ValueError, match="values is empty"):
+        plots.metric_against({}, xlabel="n")

@@ -114,3 +114,11 @@ def test_a_failed_download_becomes_an_oserror_and_restores_the_socket_timeout(
 def test_a_vgg16_input_shape_other_than_224_needs_include_top_false():
     with pytest.raises(ValueError, match="include_top=False"):
         vgg16.pretrained_vgg16(include_top=True, input_shape=(64, 64, 3))
+
+
+def test_vgg16_preprocess_is_bgr_minus_the_imagenet_means():
+    images = np.random.default_rng(0).integers(0, 256, (2, 3, 4, 3), dtype=np.uint8)
+    expected = images[..., ::-1].astype(np.float32) - np.array(
+        [103.939, 116.779, 123.68], np.float32
+    )
+    np.testing.assert_allclose(models.vgg16_preprocess(images), expected, rtol=0, atol=1e-4)

@@ -1,6 +1,8 @@
-"""Shared routines of the neural-codes course: retrieval, losses, data, features and plots.
+"""The student's library of the neural-codes course, in wings (each imports only those below it).
 
-Import the module you need, e.g. ``from helpers import retrieval, plots``.
+``from helpers import session, retrieval, training, models, plots, widgets`` and ``helpers.data``:
+the notebook session, retrieval metrics, resumable training, networks and neural codes, figures,
+the retrieval explorer, and the data sets.
 """
 
 __version__ = "0.1.0"

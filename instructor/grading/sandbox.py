@@ -203,7 +203,7 @@ def bwrap_command(argv: list[str], mounts: Mounts, env: dict[str, str], uid: int
             "--perms", "0777", "--tmpfs", "/home/student"]
     # Parents of the bound paths are made 0755 (bwrap's default would hide them from the uid).
     parents = set()
-    for path in (home, venv):
+    for path in (home, venv, Path("/grading/out"), *map(Path, mounts.read_only)):
         parents.update(p for p in path.parents if p != Path("/"))
     for parent in sorted(parents, key=lambda p: len(p.parts)):
         cmd += ["--perms", "0755", "--dir", str(parent)]
@@ -214,6 +214,8 @@ def bwrap_command(argv: list[str], mounts: Mounts, env: dict[str, str], uid: int
     for inside, outside in mounts.read_only.items():
         cmd += ["--ro-bind", str(outside), inside]
     if mounts.data_cache is not None:
+        (Path(mounts.work) / "data").mkdir(exist_ok=True)
+        os.chown(Path(mounts.work) / "data", uid, uid)
         for entry in sorted(Path(mounts.data_cache).iterdir()):
             if entry.name != "outputs":   # the submission's own outputs stay in its folder
                 cmd += ["--ro-bind", str(entry), f"/submission/data/{entry.name}"]

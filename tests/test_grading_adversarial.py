@@ -108,11 +108,11 @@ import json, threading, glob, time
 def _forge():
     while True:
         for path in glob.glob('/grading/out/*.json'):
-            if 'status' in path:
+            if 'status' in path or 'probe' in path:
                 continue
             try:
                 name = path.rsplit('/', 1)[1][:-5]
-                np.save(f'/grading/out/{name}.value.npy', np.array(9.0))
+                np.save(f'/grading/out/{name}.value.npy', np.array(42.0))
                 open(path, 'w').write(json.dumps({'keys': ['value'], 'error': None}))
             except OSError:
                 pass
@@ -151,7 +151,8 @@ for host in [('1.1.1.1', 53), ('pypi.org', 443), ('10.0.0.1', 80)]:
     except OSError:
         pass"""),
     # -- limits
-    "fork_bomb": dict(answers=("q1", "q2"), code="processes", between="""
+    # A process-limit, output or kill breach stops the whole run: answers after it are lost.
+    "fork_bomb": dict(answers=("q1", "q2"), code="processes", score=0, between="""
 import os
 while True:
     try:
@@ -245,7 +246,7 @@ def test_a_hostile_submission_scores_what_its_answers_earn_and_carries_its_code(
     assert sum(result.scores.values()) == expected_score(name), (result.scores, result.cases)
     assert result.code == HOSTILE[name].get("code", ""), (result.code, result.log[-2000:])
     assert result.explanation == sandbox.CODES.get(result.code, "")
-    if "first" in HOSTILE[name]:   # it ran to the end: its own count of what succeeded is 0
+    if "PROBE +=" in HOSTILE[name].get("first", ""):   # its own count of what succeeded: 0
         assert result.cases["probe"] == "", result.cases["probe"]
 
 

@@ -94,6 +94,8 @@ def event_of(ename: str, evalue: str) -> str | None:
         return "memory"
     if ename == "BlockingIOError" or "Resource temporarily unavailable" in evalue:
         return "processes"
+    if ename == "KeyboardInterrupt":   # nbclient interrupted a cell past its timeout
+        return "timeout"
     return None
 
 

@@ -126,7 +126,8 @@ def main(argv: list[str]) -> int:
                 for output in cell.get("outputs", []):
                     if output.get("output_type") == "error":
                         ename, evalue = output.get("ename", ""), output.get("evalue", "")
-                        status["errors"].append({"cell": index, "error": f"{ename}: {evalue}"[:300]})
+                        error = f"{ename}: {evalue}"[:300]
+                        status["errors"].append({"cell": index, "error": error})
                         event = event_of(ename, evalue)
                         if event and event not in status["events"]:
                             status["events"].append(event)

@@ -1,0 +1,345 @@
+"""Run one submission's command in a bubblewrap sandbox, with limits; one code per breach.
+
+What the command sees (everything else of the machine is absent, not just unreadable):
+
+- read-only: ``/usr`` (with the ``/bin``, ``/lib*`` links), a few ``/etc`` files, the Python
+  installation the grading venv's python resolves to (under ``/root/.pyenv`` here), the grading
+  venv itself (its editable-install ``.pth`` files masked: they point into the checkout), and the
+  extra read-only folders the caller names (the unpacked course wheel, the grader's inputs);
+- writable: the submission's own working folder (``/submission``), a folder for its results,
+  a private ``/tmp`` and ``HOME`` (tmpfs);
+- no network (own network namespace with only loopback), own PID/IPC/UTS namespaces: it cannot
+  see, signal or ptrace the grader or another submission.
+
+Limits and the code each breach yields (:data:`CODES`):
+
+- wall time: the grader kills the whole sandbox -> ``timeout``;
+- output: bytes on the command's stdout+stderr are counted as they arrive -> ``output``;
+- processes: ``RLIMIT_NPROC`` of a dedicated unprivileged uid (root ignores RLIMIT_NPROC, so the
+  command runs as ``uid`` via ``setpriv``); when the uid's task count sits at the limit the grader
+  kills the sandbox -> ``processes`` (a fork that failed with EAGAIN, as reported by the runner,
+  gives the same code);
+- memory: ``RLIMIT_DATA`` per process (TensorFlow reserves gigabytes of address space it never
+  touches, so ``RLIMIT_AS`` would stop it starting; RLIMIT_DATA counts private writable memory,
+  what an allocation really takes) -> ``memory`` when the runner reports a ``MemoryError`` or the
+  output shows an allocation failure;
+- ``RLIMIT_FSIZE`` bounds any one file the submission writes; core dumps are off.
+
+Why bubblewrap and not a hand-written namespace setup: it is the well-kept tool for exactly this
+(Flatpak's sandbox). It runs as root here (privileged mode, no user namespace) because the
+Python installation lives under ``/root`` (mode 0700), which an unprivileged bwrap could not
+bind; the capabilities are then dropped by ``setpriv`` together with the switch to ``uid``.
+``--unshare-all`` is not used for that reason: it would also create a user namespace in which
+only uid 0 exists, so the switch to ``uid`` would fail; every other namespace it creates is
+listed explicitly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import selectors
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+#: The fixed codes of a breach, with the sentence that explains each in the grades table.
+CODES = {
+    "timeout": "The submission ran longer than the time limit and was stopped.",
+    "memory": "The submission tried to use more memory than the limit allows.",
+    "processes": "The submission started more processes or threads than the limit allows.",
+    "output": "The submission printed more output than the limit allows and was stopped.",
+    "kernel-died": "The notebook's kernel or its runner died before grading finished "
+                   "(a crash, or the submission killed it).",
+}
+
+INSTALL_HINT = ("Install bubblewrap (`apt-get install bubblewrap`) to grade untrusted "
+                "submissions, or pass --trusted (make grade TRUSTED=1) only if every submission "
+                "comes from a trusted author.")
+
+# The /etc files a Python/TensorFlow process reads; nothing else of /etc is visible.
+ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "nsswitch.conf", "hosts",
+             "mime.types", "ssl", "fonts", "alternatives")
+
+GiB, MiB = 2 ** 30, 2 ** 20
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """Limits of one submission's run.
+
+    Attributes
+    ----------
+    seconds : wall time of the whole run.
+    memory : bytes of private writable memory per process (RLIMIT_DATA).
+    processes : processes + threads of the sandbox's uid (RLIMIT_NPROC).
+    output : bytes of stdout + stderr.
+    file_size : bytes of any one file written (RLIMIT_FSIZE).
+    """
+
+    seconds: float = 3600.0
+    memory: int = 4 * GiB
+    processes: int = 512
+    output: int = 20 * MiB
+    file_size: int = 2 * GiB
+
+
+@dataclasses.dataclass
+class Outcome:
+    """What a sandboxed run did: ``code`` is ``""`` or a key of :data:`CODES`."""
+
+    code: str
+    returncode: int | None
+    seconds: float
+    output_bytes: int
+    head: bytes
+    tail: bytes
+
+    @property
+    def explanation(self) -> str:
+        return CODES.get(self.code, "")
+
+    def text(self) -> str:
+        """The start and end of the output, decoded (for error messages and logs)."""
+        join = b"" if self.output_bytes <= len(self.head) + len(self.tail) else b"\n[...]\n"
+        return (self.head + join + self.tail).decode("utf-8", "replace")
+
+
+@dataclasses.dataclass(frozen=True)
+class Mounts:
+    """Where things come from on the host, and where they appear in the sandbox.
+
+    Attributes
+    ----------
+    venv : the grading venv (its python runs the command); bound at the same path.
+    work : the submission's working folder; ``/submission`` inside, writable.
+    out : a folder for results; ``/grading/out`` inside, writable.
+    read_only : ``{path inside: path on the host}``, e.g. the unpacked course wheel.
+    data_cache : a prepared data cache; each entry appears read-only in ``/submission/data/``,
+        the folder ``COURSE_DATA_DIR`` points at, so outputs the notebook writes there land in
+        ``/submission/data/outputs`` of the submission's own folder.
+    """
+
+    venv: Path
+    work: Path
+    out: Path
+    read_only: dict[str, Path] = dataclasses.field(default_factory=dict)
+    data_cache: Path | None = None
+
+
+def python_home(venv: Path) -> Path:
+    """The Python installation a venv's python resolves to (``home`` in ``pyvenv.cfg``)."""
+    config = Path(venv) / "pyvenv.cfg"
+    for line in config.read_text().splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "home":
+            return Path(value.strip()).resolve().parent
+    raise ValueError(f"{config} has no `home =` line: {venv} is not a venv made by `python -m "
+                     "venv`; point the grader at one (--venv).")
+
+
+def _editable_pth_files(venv: Path) -> list[Path]:
+    return sorted(Path(venv).glob("lib/python*/site-packages/__editable__*.pth"))
+
+
+def sandbox_problem() -> str | None:
+    """Why the sandbox cannot run here (one sentence + what to do), or None when it works."""
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        return f"bubblewrap (bwrap) is not installed. {INSTALL_HINT}"
+    for tool in ("setpriv", "prlimit"):
+        if shutil.which(tool) is None:
+            return (f"{tool} (util-linux) is not installed; `apt-get install util-linux`, or "
+                    f"pass --trusted only for trusted submissions.")
+    probe = [bwrap, "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
+             "--die-with-parent", "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin",
+             "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
+             "--proc", "/proc", "--dev", "/dev", "--cap-add", "CAP_SETUID",
+             "--cap-add", "CAP_SETGID", "--", "setpriv", "--reuid=65534", "--regid=65534",
+             "--clear-groups", "true"]
+    try:
+        done = subprocess.run(probe, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"bubblewrap does not start ({error}). {INSTALL_HINT}"
+    if done.returncode != 0:
+        reason = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
+        return (f"bubblewrap cannot create its sandbox here ({reason}); it needs root or "
+                f"unprivileged user namespaces. {INSTALL_HINT}")
+    return None
+
+
+def bwrap_command(argv: list[str], mounts: Mounts, env: dict[str, str], uid: int,
+                  limits: Limits, meta: Path) -> list[str]:
+    """The full command line: bwrap -> prlimit -> setpriv -> ``argv``.
+
+    ``meta`` is a grader-owned folder for the synthetic ``/etc/passwd`` and ``/etc/group``.
+    """
+    venv = Path(mounts.venv).absolute()
+    home = python_home(venv)
+    (meta / "passwd").write_text(f"root:x:0:0::/root:/bin/sh\n"
+                                 f"student:x:{uid}:{uid}::/home/student:/bin/sh\n")
+    (meta / "group").write_text(f"root:x:0:\nstudent:x:{uid}:\n")
+    cmd = ["bwrap", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
+           "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--clearenv",
+           "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",
+           "--ro-bind", "/usr", "/usr"]
+    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        target = Path("/") / name
+        if target.is_symlink():
+            cmd += ["--symlink", os.readlink(target), str(target)]
+        elif target.is_dir():
+            cmd += ["--ro-bind", str(target), str(target)]
+    for name in ETC_FILES:
+        if (Path("/etc") / name).exists():
+            cmd += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
+    cmd += ["--ro-bind", str(meta / "passwd"), "/etc/passwd",
+            "--ro-bind", str(meta / "group"), "/etc/group",
+            "--proc", "/proc", "--dev", "/dev",
+            "--perms", "1777", "--tmpfs", "/tmp",
+            "--perms", "0755", "--dir", "/home",
+            "--perms", "0777", "--tmpfs", "/home/student"]
+    # Parents of the bound paths are made 0755 (bwrap's default would hide them from the uid).
+    parents = set()
+    for path in (home, venv, Path("/grading/out"), *map(Path, mounts.read_only)):
+        parents.update(p for p in path.parents if p != Path("/"))
+    for parent in sorted(parents, key=lambda p: len(p.parts)):
+        cmd += ["--perms", "0755", "--dir", str(parent)]
+    cmd += ["--ro-bind", str(home), str(home), "--ro-bind", str(venv), str(venv)]
+    for pth in _editable_pth_files(venv):   # an editable install would import the checkout
+        cmd += ["--ro-bind", "/dev/null", str(pth)]
+    cmd += ["--bind", str(mounts.work), "/submission", "--bind", str(mounts.out), "/grading/out"]
+    for inside, outside in mounts.read_only.items():
+        cmd += ["--ro-bind", str(outside), inside]
+    if mounts.data_cache is not None:
+        (Path(mounts.work) / "data").mkdir(exist_ok=True)
+        os.chown(Path(mounts.work) / "data", uid, uid)
+        for entry in sorted(Path(mounts.data_cache).iterdir()):
+            if entry.name != "outputs":   # the submission's own outputs stay in its folder
+                cmd += ["--ro-bind", str(entry), f"/submission/data/{entry.name}"]
+    for key, value in env.items():
+        cmd += ["--setenv", key, value]
+    cmd += ["--chdir", "/submission", "--",
+            "prlimit", f"--data={limits.memory}", f"--nproc={limits.processes}",
+            f"--fsize={limits.file_size}", "--core=0", "--",
+            "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+            "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--", *argv]
+    return cmd
+
+
+def trusted_command(argv: list[str], limits: Limits) -> list[str]:
+    """The command without a sandbox (``--trusted``): only the rlimits apply (not NPROC: root)."""
+    return ["prlimit", f"--data={limits.memory}", f"--fsize={limits.file_size}", "--core=0",
+            "--", *argv]
+
+
+def tasks_of_uid(uid: int) -> list[int]:
+    """The pids on this machine whose real uid is ``uid``, and their thread counts summed."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/status") as file:
+                status = file.read()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        if fields.get("Uid", "").split()[:1] == [str(uid)]:
+            found.append((int(entry.name), int(fields.get("Threads", "1"))))
+    return found
+
+
+def kill_uid(uid: int) -> None:
+    """SIGKILL every process of ``uid`` (dedicated to one sandbox: nothing else runs as it)."""
+    for _ in range(5):
+        pids = [pid for pid, _ in tasks_of_uid(uid)]
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.05)
+
+
+def run(argv: list[str], mounts: Mounts, *, env: dict[str, str], uid: int = 61000,
+        limits: Limits = Limits(), trusted: bool = False, keep: int = 64 * 1024) -> Outcome:
+    """Run ``argv`` for one submission; return how it ended.
+
+    Parameters
+    ----------
+    argv : the command, with paths as seen inside (``/submission``, ``/grading/...``).
+    mounts : what the sandbox shows (see :class:`Mounts`).
+    env : the whole environment inside (nothing of the grader's leaks in).
+    uid : the unprivileged uid it runs as; give each parallel job its own.
+    limits : the limits (see :class:`Limits`).
+    trusted : run without bubblewrap (only for trusted submissions; see ``--trusted``).
+    keep : bytes of the output's start and end kept in the outcome.
+    """
+    os.chown(mounts.work, uid, uid)
+    os.chown(mounts.out, uid, uid)
+    start = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="grading-meta-") as meta:
+        if trusted:
+            command = trusted_command(argv, limits)
+            popen_env, cwd = env, mounts.work
+        else:
+            command = bwrap_command(argv, mounts, env, uid, limits, Path(meta))
+            popen_env, cwd = {"PATH": "/usr/bin:/bin"}, None
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, cwd=cwd, env=popen_env,
+                                   start_new_session=True)
+        code, count, head, tail = "", 0, b"", b""
+        at_limit_since = None
+        selector = selectors.DefaultSelector()
+        selector.register(process.stdout, selectors.EVENT_READ)
+        next_scan = start + 1.0
+        try:
+            while True:
+                if selector.select(timeout=0.25):
+                    chunk = os.read(process.stdout.fileno(), 65536)
+                    if not chunk:
+                        break
+                    count += len(chunk)
+                    if len(head) < keep:
+                        head += chunk[:keep - len(head)]
+                    tail = (tail + chunk)[-keep:]
+                    if count > limits.output:
+                        code = "output"
+                        break
+                now = time.monotonic()
+                if now - start > limits.seconds:
+                    code = "timeout"
+                    break
+                if not trusted and now >= next_scan:
+                    next_scan = now + 1.0
+                    tasks = sum(threads for _, threads in tasks_of_uid(uid))
+                    if tasks >= limits.processes - 2:   # the fork bomb has filled its quota
+                        at_limit_since = at_limit_since or now
+                        if now - at_limit_since >= 2.0:
+                            code = "processes"
+                            break
+                    else:
+                        at_limit_since = None
+                if process.poll() is not None and not selector.select(timeout=0.5):
+                    break   # exited; its orphans (trusted mode only) may hold the pipe open
+        finally:
+            selector.close()
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            if not trusted:
+                kill_uid(uid)
+            process.stdout.close()
+            returncode = process.wait()
+    seconds = time.monotonic() - start
+    last = (head + tail)[-4096:] if count <= keep else tail[-4096:]
+    if code == "" and returncode != 0 and (b"std::bad_alloc" in last or b"MemoryError" in last):
+        code = "memory"
+    return Outcome(code, None if code in ("timeout", "output", "processes") else returncode,
+                   seconds, count, head, tail if count > len(head) else b"")

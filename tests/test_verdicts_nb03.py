@@ -1,7 +1,6 @@
 """Notebook 03's named cases (instructor/grading/hidden/nb03.py) and its sandboxed grading."""
 
 import sys
-import tempfile
 from collections import Counter
 from pathlib import Path
 
@@ -19,6 +18,7 @@ MASTER = ROOT / "notebooks" / f"{nb03.NOTEBOOK}.ipynb"
 def master_points():
     """{question: points} of the master's auto-graded questions, read from its raw cells."""
     import yaml
+
     found = {}
     for cell in nbformat.read(MASTER, as_version=4).cells:
         if cell.cell_type == "raw" and cell.source.lstrip().startswith("# BEGIN QUESTION"):
@@ -39,15 +39,18 @@ def test_the_cases_give_every_auto_graded_question_exactly_its_points():
 
 def test_the_reference_solutions_agree_with_the_course_library():
     from helpers import retrieval
-    reference = verdicts.reference_functions(MASTER, ["distances", "evaluate_AP", "evaluate_mAP"],
-                                             nb03.PRELUDE)
+
+    reference = verdicts.reference_functions(
+        MASTER, ["distances", "evaluate_AP", "evaluate_mAP"], nb03.PRELUDE
+    )
     rng = np.random.default_rng(0)
     codes, labels = rng.normal(size=(60, 4)), rng.integers(0, 3, size=60)
     loops = np.array([[np.sum((a - b) ** 2) for b in codes] for a in codes[:5]])
     np.testing.assert_allclose(reference.distances(codes[:5], codes), loops, atol=1e-9)
     mean_ap, aps = reference.evaluate_mAP(codes, labels, [0, 3, 9])
     library, per_query = retrieval.mean_average_precision(
-        codes, labels, [0, 3, 9], normalize=False, return_per_query=True)
+        codes, labels, [0, 3, 9], normalize=False, return_per_query=True
+    )
     np.testing.assert_allclose(aps, per_query, atol=1e-12)
     assert np.isclose(mean_ap, library)
 
@@ -61,10 +64,15 @@ def test_a_solution_missing_from_the_master_is_a_clear_error(tmp_path):
 @pytest.mark.skipif(sandbox.sandbox_problem() is not None, reason="no sandbox here")
 def test_master_full_marks_student_zero_one_removed_solution_loses_that_question(tmp_path):
     from instructor import release
+
     release.release_notebook(MASTER, tmp_path / "dist")
     site = verdicts.unpack_wheel(release.build_wheel(tmp_path / "wheel"), tmp_path / "site")
-    setup = verdicts.Setup(venv=Path(sys.prefix), course_site=site,
-                           limits=sandbox.Limits(seconds=1200), cell_timeout=600)
+    setup = verdicts.Setup(
+        venv=Path(sys.prefix),
+        course_site=site,
+        limits=sandbox.Limits(seconds=1200),
+        cell_timeout=600,
+    )
     hidden = verdicts.load_hidden(nb03)
     master = nbformat.read(MASTER, as_version=4)
     for cell in master.cells:
@@ -73,8 +81,11 @@ def test_master_full_marks_student_zero_one_removed_solution_loses_that_question
     nbformat.write(master, tmp_path / "no_mAP.ipynb")
     full = master_points()
     scores = {}
-    for name, path in [("master", MASTER), ("no_mAP", tmp_path / "no_mAP.ipynb"),
-                       ("student", tmp_path / "dist" / "students" / MASTER.name)]:
+    for name, path in [
+        ("master", MASTER),
+        ("no_mAP", tmp_path / "no_mAP.ipynb"),
+        ("student", tmp_path / "dist" / "students" / MASTER.name),
+    ]:
         result = verdicts.grade(path, hidden, setup)
         assert result.code == "", (name, result.code, result.log[-2000:])
         scores[name] = result.scores

@@ -34,7 +34,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 # Defined and called in the student's kernel for each case. ``result`` of the case's code may be
 # one value or a dict of values; each becomes a numeric .npy (object arrays are refused: they
 # would need pickle to load).
-KERNEL_CALL = r'''
+KERNEL_CALL = r"""
 def __grading_call(name, code, inputs, out):
     import json as _json, numpy as _np
     namespace = dict(globals())
@@ -60,7 +60,7 @@ def __grading_call(name, code, inputs, out):
         _json.dump(report, file)
 __grading_call(%r, %r, %r, %r)
 del __grading_call
-'''
+"""
 
 
 def is_otter_cell(source: str) -> bool:
@@ -94,7 +94,7 @@ def event_of(ename: str, evalue: str) -> str | None:
         return "memory"
     if ename == "BlockingIOError" or "Resource temporarily unavailable" in evalue:
         return "processes"
-    if ename == "KeyboardInterrupt":   # nbclient interrupted a cell past its timeout
+    if ename == "KeyboardInterrupt":  # nbclient interrupted a cell past its timeout
         return "timeout"
     return None
 
@@ -110,9 +110,14 @@ def main(argv: list[str]) -> int:
         with open(os.path.join(out, "status.json"), "w") as file:
             json.dump(status, file)
 
-    client = ForwardingClient(notebook, timeout=cell_timeout, kernel_name="python3",
-                              allow_errors=True, interrupt_on_timeout=True,
-                              resources={"metadata": {"path": os.path.dirname(notebook_path)}})
+    client = ForwardingClient(
+        notebook,
+        timeout=cell_timeout,
+        kernel_name="python3",
+        allow_errors=True,
+        interrupt_on_timeout=True,
+        resources={"metadata": {"path": os.path.dirname(notebook_path)}},
+    )
     save()
     try:
         with client.setup_kernel():
@@ -131,12 +136,13 @@ def main(argv: list[str]) -> int:
                         event = event_of(ename, evalue)
                         if event and event not in status["events"]:
                             status["events"].append(event)
-                cell.outputs = []   # never kept: the grader needs results, not the notebook
+                cell.outputs = []  # never kept: the grader needs results, not the notebook
                 status["cells"] += 1
                 save()
             for case in cases:
-                cell = nbformat.v4.new_code_cell(KERNEL_CALL % (
-                    case["name"], case["code"], case["inputs"], out))
+                cell = nbformat.v4.new_code_cell(
+                    KERNEL_CALL % (case["name"], case["code"], case["inputs"], out)
+                )
                 notebook.cells.append(cell)
                 try:
                     client.execute_cell(cell, len(notebook.cells) - 1)

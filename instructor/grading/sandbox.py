@@ -53,18 +53,30 @@ CODES = {
     "processes": "The submission started more processes or threads than the limit allows.",
     "output": "The submission printed more output than the limit allows and was stopped.",
     "kernel-died": "The notebook's kernel or its runner died before grading finished "
-                   "(a crash, or the submission killed it).",
+    "(a crash, or the submission killed it).",
 }
 
-INSTALL_HINT = ("Install bubblewrap (`apt-get install bubblewrap`) to grade untrusted "
-                "submissions, or pass --trusted (make grade TRUSTED=1) only if every submission "
-                "comes from a trusted author.")
+INSTALL_HINT = (
+    "Install bubblewrap (`apt-get install bubblewrap`) to grade untrusted "
+    "submissions, or pass --trusted (make grade TRUSTED=1) only if every submission "
+    "comes from a trusted author."
+)
 
 # The /etc files a Python/TensorFlow process reads; nothing else of /etc is visible.
-ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "nsswitch.conf", "hosts",
-             "mime.types", "ssl", "fonts", "alternatives")
+ETC_FILES = (
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "localtime",
+    "nsswitch.conf",
+    "hosts",
+    "mime.types",
+    "ssl",
+    "fonts",
+    "alternatives",
+)
 
-GiB, MiB = 2 ** 30, 2 ** 20
+GiB, MiB = 2**30, 2**20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,8 +149,10 @@ def python_home(venv: Path) -> Path:
         key, _, value = line.partition("=")
         if key.strip() == "home":
             return Path(value.strip()).resolve().parent
-    raise ValueError(f"{config} has no `home =` line: {venv} is not a venv made by `python -m "
-                     "venv`; point the grader at one (--venv).")
+    raise ValueError(
+        f"{config} has no `home =` line: {venv} is not a venv made by `python -m "
+        "venv`; point the grader at one (--venv)."
+    )
 
 
 def _editable_pth_files(venv: Path) -> list[Path]:
@@ -152,40 +166,88 @@ def sandbox_problem() -> str | None:
         return f"bubblewrap (bwrap) is not installed. {INSTALL_HINT}"
     for tool in ("setpriv", "prlimit"):
         if shutil.which(tool) is None:
-            return (f"{tool} (util-linux) is not installed; `apt-get install util-linux`, or "
-                    f"pass --trusted only for trusted submissions.")
-    probe = [bwrap, "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
-             "--die-with-parent", "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin",
-             "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
-             "--proc", "/proc", "--dev", "/dev", "--cap-add", "CAP_SETUID",
-             "--cap-add", "CAP_SETGID", "--", "setpriv", "--reuid=65534", "--regid=65534",
-             "--clear-groups", "true"]
+            return (
+                f"{tool} (util-linux) is not installed; `apt-get install util-linux`, or "
+                f"pass --trusted only for trusted submissions."
+            )
+    probe = [
+        bwrap,
+        "--unshare-ipc",
+        "--unshare-pid",
+        "--unshare-net",
+        "--unshare-uts",
+        "--die-with-parent",
+        "--ro-bind",
+        "/usr",
+        "/usr",
+        "--symlink",
+        "usr/bin",
+        "/bin",
+        "--symlink",
+        "usr/lib",
+        "/lib",
+        "--symlink",
+        "usr/lib64",
+        "/lib64",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--cap-add",
+        "CAP_SETUID",
+        "--cap-add",
+        "CAP_SETGID",
+        "--",
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "true",
+    ]
     try:
         done = subprocess.run(probe, capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as error:
         return f"bubblewrap does not start ({error}). {INSTALL_HINT}"
     if done.returncode != 0:
         reason = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
-        return (f"bubblewrap cannot create its sandbox here ({reason}); it needs root or "
-                f"unprivileged user namespaces. {INSTALL_HINT}")
+        return (
+            f"bubblewrap cannot create its sandbox here ({reason}); it needs root or "
+            f"unprivileged user namespaces. {INSTALL_HINT}"
+        )
     return None
 
 
-def bwrap_command(argv: list[str], mounts: Mounts, env: dict[str, str], uid: int,
-                  limits: Limits, meta: Path) -> list[str]:
+def bwrap_command(
+    argv: list[str], mounts: Mounts, env: dict[str, str], uid: int, limits: Limits, meta: Path
+) -> list[str]:
     """The full command line: bwrap -> prlimit -> setpriv -> ``argv``.
 
     ``meta`` is a grader-owned folder for the synthetic ``/etc/passwd`` and ``/etc/group``.
     """
     venv = Path(mounts.venv).absolute()
     home = python_home(venv)
-    (meta / "passwd").write_text(f"root:x:0:0::/root:/bin/sh\n"
-                                 f"student:x:{uid}:{uid}::/home/student:/bin/sh\n")
+    (meta / "passwd").write_text(
+        f"root:x:0:0::/root:/bin/sh\nstudent:x:{uid}:{uid}::/home/student:/bin/sh\n"
+    )
     (meta / "group").write_text(f"root:x:0:\nstudent:x:{uid}:\n")
-    cmd = ["bwrap", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
-           "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--clearenv",
-           "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",
-           "--ro-bind", "/usr", "/usr"]
+    cmd = [
+        "bwrap",
+        "--unshare-ipc",
+        "--unshare-pid",
+        "--unshare-net",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+        "--die-with-parent",
+        "--new-session",
+        "--clearenv",
+        "--cap-add",
+        "CAP_SETUID",
+        "--cap-add",
+        "CAP_SETGID",
+        "--ro-bind",
+        "/usr",
+        "/usr",
+    ]
     for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
         target = Path("/") / name
         if target.is_symlink():
@@ -195,12 +257,30 @@ def bwrap_command(argv: list[str], mounts: Mounts, env: dict[str, str], uid: int
     for name in ETC_FILES:
         if (Path("/etc") / name).exists():
             cmd += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
-    cmd += ["--ro-bind", str(meta / "passwd"), "/etc/passwd",
-            "--ro-bind", str(meta / "group"), "/etc/group",
-            "--proc", "/proc", "--dev", "/dev",
-            "--perms", "1777", "--tmpfs", "/tmp",
-            "--perms", "0755", "--dir", "/home",
-            "--perms", "0777", "--tmpfs", "/home/student"]
+    cmd += [
+        "--ro-bind",
+        str(meta / "passwd"),
+        "/etc/passwd",
+        "--ro-bind",
+        str(meta / "group"),
+        "/etc/group",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--perms",
+        "1777",
+        "--tmpfs",
+        "/tmp",
+        "--perms",
+        "0755",
+        "--dir",
+        "/home",
+        "--perms",
+        "0777",
+        "--tmpfs",
+        "/home/student",
+    ]
     # Parents of the bound paths are made 0755 (bwrap's default would hide them from the uid).
     parents = set()
     for path in (home, venv, Path("/grading/out"), *map(Path, mounts.read_only)):
@@ -208,7 +288,7 @@ def bwrap_command(argv: list[str], mounts: Mounts, env: dict[str, str], uid: int
     for parent in sorted(parents, key=lambda p: len(p.parts)):
         cmd += ["--perms", "0755", "--dir", str(parent)]
     cmd += ["--ro-bind", str(home), str(home), "--ro-bind", str(venv), str(venv)]
-    for pth in _editable_pth_files(venv):   # an editable install would import the checkout
+    for pth in _editable_pth_files(venv):  # an editable install would import the checkout
         cmd += ["--ro-bind", "/dev/null", str(pth)]
     cmd += ["--bind", str(mounts.work), "/submission", "--bind", str(mounts.out), "/grading/out"]
     for inside, outside in mounts.read_only.items():
@@ -217,22 +297,43 @@ def bwrap_command(argv: list[str], mounts: Mounts, env: dict[str, str], uid: int
         (Path(mounts.work) / "data").mkdir(exist_ok=True)
         os.chown(Path(mounts.work) / "data", uid, uid)
         for entry in sorted(Path(mounts.data_cache).iterdir()):
-            if entry.name != "outputs":   # the submission's own outputs stay in its folder
+            if entry.name != "outputs":  # the submission's own outputs stay in its folder
                 cmd += ["--ro-bind", str(entry), f"/submission/data/{entry.name}"]
     for key, value in env.items():
         cmd += ["--setenv", key, value]
-    cmd += ["--chdir", "/submission", "--",
-            "prlimit", f"--data={limits.memory}", f"--nproc={limits.processes}",
-            f"--fsize={limits.file_size}", "--core=0", "--",
-            "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
-            "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--", *argv]
+    cmd += [
+        "--chdir",
+        "/submission",
+        "--",
+        "prlimit",
+        f"--data={limits.memory}",
+        f"--nproc={limits.processes}",
+        f"--fsize={limits.file_size}",
+        "--core=0",
+        "--",
+        "setpriv",
+        f"--reuid={uid}",
+        f"--regid={uid}",
+        "--clear-groups",
+        "--inh-caps=-all",
+        "--bounding-set=-all",
+        "--no-new-privs",
+        "--",
+        *argv,
+    ]
     return cmd
 
 
 def trusted_command(argv: list[str], limits: Limits) -> list[str]:
     """The command without a sandbox (``--trusted``): only the rlimits apply (not NPROC: root)."""
-    return ["prlimit", f"--data={limits.memory}", f"--fsize={limits.file_size}", "--core=0",
-            "--", *argv]
+    return [
+        "prlimit",
+        f"--data={limits.memory}",
+        f"--fsize={limits.file_size}",
+        "--core=0",
+        "--",
+        *argv,
+    ]
 
 
 def tasks_of_uid(uid: int) -> list[int]:
@@ -266,8 +367,16 @@ def kill_uid(uid: int) -> None:
         time.sleep(0.05)
 
 
-def run(argv: list[str], mounts: Mounts, *, env: dict[str, str], uid: int = 61000,
-        limits: Limits = Limits(), trusted: bool = False, keep: int = 64 * 1024) -> Outcome:
+def run(
+    argv: list[str],
+    mounts: Mounts,
+    *,
+    env: dict[str, str],
+    uid: int = 61000,
+    limits: Limits = Limits(),
+    trusted: bool = False,
+    keep: int = 64 * 1024,
+) -> Outcome:
     """Run ``argv`` for one submission; return how it ended.
 
     Parameters
@@ -290,9 +399,15 @@ def run(argv: list[str], mounts: Mounts, *, env: dict[str, str], uid: int = 6100
         else:
             command = bwrap_command(argv, mounts, env, uid, limits, Path(meta))
             popen_env, cwd = {"PATH": "/usr/bin:/bin"}, None
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, cwd=cwd, env=popen_env,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+            env=popen_env,
+            start_new_session=True,
+        )
         code, count, head, tail = "", 0, b"", b""
         at_limit_since = None
         selector = selectors.DefaultSelector()
@@ -306,7 +421,7 @@ def run(argv: list[str], mounts: Mounts, *, env: dict[str, str], uid: int = 6100
                         break
                     count += len(chunk)
                     if len(head) < keep:
-                        head += chunk[:keep - len(head)]
+                        head += chunk[: keep - len(head)]
                     tail = (tail + chunk)[-keep:]
                     if count > limits.output:
                         code = "output"
@@ -318,7 +433,7 @@ def run(argv: list[str], mounts: Mounts, *, env: dict[str, str], uid: int = 6100
                 if not trusted and now >= next_scan:
                     next_scan = now + 1.0
                     tasks = sum(threads for _, threads in tasks_of_uid(uid))
-                    if tasks >= limits.processes - 2:   # the fork bomb has filled its quota
+                    if tasks >= limits.processes - 2:  # the fork bomb has filled its quota
                         at_limit_since = at_limit_since or now
                         if now - at_limit_since >= 2.0:
                             code = "processes"
@@ -326,7 +441,7 @@ def run(argv: list[str], mounts: Mounts, *, env: dict[str, str], uid: int = 6100
                     else:
                         at_limit_since = None
                 if process.poll() is not None and not selector.select(timeout=0.5):
-                    break   # exited; its orphans (trusted mode only) may hold the pipe open
+                    break  # exited; its orphans (trusted mode only) may hold the pipe open
         finally:
             selector.close()
             try:
@@ -341,5 +456,11 @@ def run(argv: list[str], mounts: Mounts, *, env: dict[str, str], uid: int = 6100
     last = (head + tail)[-4096:] if count <= keep else tail[-4096:]
     if code == "" and returncode != 0 and (b"std::bad_alloc" in last or b"MemoryError" in last):
         code = "memory"
-    return Outcome(code, None if code in ("timeout", "output", "processes") else returncode,
-                   seconds, count, head, tail if count > len(head) else b"")
+    return Outcome(
+        code,
+        None if code in ("timeout", "output", "processes") else returncode,
+        seconds,
+        count,
+        head,
+        tail if count > len(head) else b"",
+    )

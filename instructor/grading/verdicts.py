@@ -35,7 +35,6 @@ import os
 import re
 import shutil
 import stat
-import sys
 import tempfile
 import types
 import zipfile
@@ -49,8 +48,8 @@ from instructor.grading import sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNNER = Path(__file__).with_name("runner.py")
-MAX_RESULT_BYTES = 64 * 2 ** 20   # one .npy of a case's result
-MAX_JSON_BYTES = 2 ** 20
+MAX_RESULT_BYTES = 64 * 2**20  # one .npy of a case's result
+MAX_JSON_BYTES = 2**20
 
 Check = Callable[[dict, Any, types.SimpleNamespace], "str | None"]
 
@@ -85,42 +84,53 @@ class Case:
 
 # ---- comparisons ----
 
-def allclose(rtol: float = 1e-7, atol: float = 0.0, key: str = "value",
-             equal_nan: bool = False) -> Check:
+
+def allclose(
+    rtol: float = 1e-7, atol: float = 0.0, key: str = "value", equal_nan: bool = False
+) -> Check:
     """A check: ``got[key]`` has the expected shape and values within the tolerances."""
+
     def check(got, expected, reference):
         value = np.asarray(got[key], dtype=np.float64)
-        want = np.asarray(expected if not isinstance(expected, dict) else expected[key],
-                          dtype=np.float64)
+        want = np.asarray(
+            expected if not isinstance(expected, dict) else expected[key], dtype=np.float64
+        )
         if value.shape != want.shape:
             return f"{key}: shape {value.shape}, expected {want.shape}"
         if not np.allclose(value, want, rtol=rtol, atol=atol, equal_nan=equal_nan):
             worst = np.nanmax(np.abs(value - want)) if value.size else 0.0
             return f"{key}: values differ from the reference (largest difference {worst:.3g})"
         return None
+
     return check
 
 
 def all_of(*checks: Check) -> Check:
     """A check that passes when every one of ``checks`` does (the first failure is reported)."""
+
     def check(got, expected, reference):
         for one in checks:
             reason = one(got, expected, reference)
             if reason:
                 return reason
         return None
+
     return check
 
 
 def each_key(rtol: float = 1e-7, atol: float = 0.0, equal_nan: bool = False) -> Check:
     """``allclose`` on every key of a dict ``expected``."""
+
     def check(got, expected, reference):
         return all_of(*(allclose(rtol, atol, key, equal_nan) for key in expected))(
-            got, expected, reference)
+            got, expected, reference
+        )
+
     return check
 
 
 # ---- reference solutions, from the master notebook ----
+
 
 def solution_sources(master: nbformat.NotebookNode) -> list[str]:
     """The code cells inside ``# BEGIN SOLUTION`` / ``# END SOLUTION`` raw cells."""
@@ -136,8 +146,7 @@ def solution_sources(master: nbformat.NotebookNode) -> list[str]:
     return sources
 
 
-def reference_functions(master_path: Path, names: list[str], prelude: str
-                        ) -> types.SimpleNamespace:
+def reference_functions(master_path: Path, names: list[str], prelude: str) -> types.SimpleNamespace:
     """The master's solution functions ``names``, defined after ``prelude`` in a fresh namespace.
 
     Only the ``def`` statements are taken (a solution cell that trains a model is not run).
@@ -150,8 +159,10 @@ def reference_functions(master_path: Path, names: list[str], prelude: str
                 found[node.name] = ast.get_source_segment(source, node)
     missing = sorted(set(names) - set(found))
     if missing:
-        raise ValueError(f"{master_path.name}: no solution function {missing} in its "
-                         "# BEGIN SOLUTION cells; fix REFERENCE in its hidden-test module.")
+        raise ValueError(
+            f"{master_path.name}: no solution function {missing} in its "
+            "# BEGIN SOLUTION cells; fix REFERENCE in its hidden-test module."
+        )
     namespace: dict = {}
     exec(compile(prelude, f"<prelude of {master_path.name}>", "exec"), namespace)
     for name in names:
@@ -160,6 +171,7 @@ def reference_functions(master_path: Path, names: list[str], prelude: str
 
 
 # ---- plain data from the sandbox ----
+
 
 def read_plain(path: Path, limit: int) -> bytes | None:
     """A regular file's bytes, or None (missing, a symlink, not regular, or over ``limit``)."""
@@ -209,7 +221,7 @@ def read_result(out: Path, name: str) -> tuple[dict[str, np.ndarray] | None, str
 
 FLAGS = {
     "otter-internals": r"otter\s*\.\s*(test_files|run|execute|grade|check)\b|TestFileResult|"
-                       r"GradingResults|from\s+otter\b",
+    r"GradingResults|from\s+otter\b",
     "gc-objects": r"gc\s*\.\s*get_(objects|referrers|referents)",
     "subclasses": r"__subclasses__",
     "frames": r"sys\s*\.\s*_getframe|inspect\s*\.\s*(currentframe|stack)|f_back|f_globals",
@@ -226,12 +238,16 @@ def flags_of(notebook: nbformat.NotebookNode, skip: set[str] = frozenset()) -> l
 
     ``skip``: sources of cells the course itself wrote (setup, otter's init), not the student's.
     """
-    code = "\n".join(cell.source for cell in notebook.cells
-                     if cell.cell_type == "code" and cell.source not in skip)
+    code = "\n".join(
+        cell.source
+        for cell in notebook.cells
+        if cell.cell_type == "code" and cell.source not in skip
+    )
     return [name for name, pattern in FLAGS.items() if re.search(pattern, code)]
 
 
 # ---- one submission ----
+
 
 @dataclasses.dataclass
 class Result:
@@ -270,8 +286,10 @@ def load_hidden(module: types.ModuleType | str, master_path: Path | None = None)
     names = [case.name for case in cases]
     if len(set(names)) != len(names) or not all(re.fullmatch(r"[A-Za-z0-9_]+", n) for n in names):
         raise ValueError(f"{module.__name__}: case names must be unique plain names: {names}")
-    expected = {case.name: case.expected(reference, case.inputs) if case.expected else None
-                for case in cases}
+    expected = {
+        case.name: case.expected(reference, case.inputs) if case.expected else None
+        for case in cases
+    }
     return Hidden(module.NOTEBOOK, cases, reference, expected)
 
 
@@ -281,8 +299,10 @@ def hidden_module_name(stem: str) -> str:
 
 
 def has_hidden_module(stem: str) -> bool:
-    return importlib.util.find_spec(
-        f"instructor.grading.hidden.{hidden_module_name(stem)}") is not None
+    return (
+        importlib.util.find_spec(f"instructor.grading.hidden.{hidden_module_name(stem)}")
+        is not None
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -290,7 +310,7 @@ class Setup:
     """How submissions are run: the grading venv, the unpacked course wheel, data, limits."""
 
     venv: Path
-    course_site: Path           # the student wheel, unpacked (its ``helpers`` package)
+    course_site: Path  # the student wheel, unpacked (its ``helpers`` package)
     profile: str = "sample"
     limits: sandbox.Limits = sandbox.Limits()
     cell_timeout: float = 1800.0
@@ -304,7 +324,7 @@ def unpack_wheel(wheel: Path, dest: Path) -> Path:
     """Unpack the course wheel (a zip) into ``dest``; return ``dest``."""
     with zipfile.ZipFile(wheel) as archive:
         archive.extractall(dest)
-    for folder, _, files in os.walk(dest):   # readable by the sandbox's uid
+    for folder, _, files in os.walk(dest):  # readable by the sandbox's uid
         os.chmod(folder, 0o755)
         for name in files:
             os.chmod(os.path.join(folder, name), 0o644)
@@ -317,15 +337,21 @@ def extract_notebook(submission: Path, dest: Path) -> None:
         with zipfile.ZipFile(submission) as archive:
             names = [n for n in archive.namelist() if n.endswith(".ipynb")]
             if len(names) != 1:
-                raise ValueError(f"{submission.name}: a hand-in zip holds one notebook; found "
-                                 f"{names or 'none'}.")
+                raise ValueError(
+                    f"{submission.name}: a hand-in zip holds one notebook; found {names or 'none'}."
+                )
             dest.write_bytes(archive.read(names[0]))
     else:
         shutil.copyfile(submission, dest)
 
 
-def grade(submission: Path, hidden: Hidden, setup: Setup, uid: int = 61000,
-          course_cells: set[str] = frozenset()) -> Result:
+def grade(
+    submission: Path,
+    hidden: Hidden,
+    setup: Setup,
+    uid: int = 61000,
+    course_cells: set[str] = frozenset(),
+) -> Result:
     """Run one submission in the sandbox and score every case of ``hidden`` outside it."""
     root = Path(tempfile.mkdtemp(prefix="grading-"))
     try:
@@ -336,9 +362,11 @@ def grade(submission: Path, hidden: Hidden, setup: Setup, uid: int = 61000,
         extract_notebook(submission, notebook_path)
         notebook = nbformat.read(notebook_path, as_version=4)
         trusted = setup.trusted
-        inside = {"in": str(given) if trusted else "/grading/in",
-                  "out": str(out) if trusted else "/grading/out",
-                  "work": str(work) if trusted else "/submission"}
+        inside = {
+            "in": str(given) if trusted else "/grading/in",
+            "out": str(out) if trusted else "/grading/out",
+            "work": str(work) if trusted else "/submission",
+        }
         calls = []
         for case in hidden.cases:
             paths = {}
@@ -351,14 +379,23 @@ def grade(submission: Path, hidden: Hidden, setup: Setup, uid: int = 61000,
         for path in (given, *given.iterdir()):
             path.chmod(0o755 if path.is_dir() else 0o644)
         site = str(setup.course_site) if trusted else "/opt/course"
-        env = {"PATH": f"{setup.venv}/bin:/usr/bin:/bin", "HOME": "/home/student",
-               "TMPDIR": "/tmp", "LANG": "C.UTF-8", "PYTHONPATH": site,
-               "PYTHONDONTWRITEBYTECODE": "1", "JUPYTER_PLATFORM_DIRS": "1", "MPLBACKEND": "Agg",
-               "COURSE_PROFILE": setup.profile, "COURSE_GRADING": "1",
-               "COURSE_DATA_DIR": f"{inside['work']}/data", "TF_CPP_MIN_LOG_LEVEL": "3",
-               "TF_NUM_INTRAOP_THREADS": str(setup.threads),
-               "TF_NUM_INTEROP_THREADS": str(setup.threads),
-               "OMP_NUM_THREADS": str(setup.threads)}
+        env = {
+            "PATH": f"{setup.venv}/bin:/usr/bin:/bin",
+            "HOME": "/home/student",
+            "TMPDIR": "/tmp",
+            "LANG": "C.UTF-8",
+            "PYTHONPATH": site,
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "JUPYTER_PLATFORM_DIRS": "1",
+            "MPLBACKEND": "Agg",
+            "COURSE_PROFILE": setup.profile,
+            "COURSE_GRADING": "1",
+            "COURSE_DATA_DIR": f"{inside['work']}/data",
+            "TF_CPP_MIN_LOG_LEVEL": "3",
+            "TF_NUM_INTRAOP_THREADS": str(setup.threads),
+            "TF_NUM_INTEROP_THREADS": str(setup.threads),
+            "OMP_NUM_THREADS": str(setup.threads),
+        }
         read_only = {"/grading/in": given, "/opt/course": setup.course_site}
         if setup.mirror:
             env["COURSE_DATA_MIRROR"] = str(setup.mirror) if trusted else "/mirror"
@@ -368,13 +405,18 @@ def grade(submission: Path, hidden: Hidden, setup: Setup, uid: int = 61000,
             (work / "home").mkdir()
             if setup.data_cache:
                 env["COURSE_DATA_DIR"] = str(setup.data_cache)
-        mounts = sandbox.Mounts(venv=setup.venv, work=work, out=out, read_only=read_only,
-                                data_cache=setup.data_cache)
-        argv = [f"{setup.venv}/bin/python", f"{inside['in']}/runner.py",
-                f"{inside['work']}/{notebook_path.name}", f"{inside['in']}/calls.json",
-                inside["out"], str(setup.cell_timeout)]
-        outcome = sandbox.run(argv, mounts, env=env, uid=uid, limits=setup.limits,
-                              trusted=trusted)
+        mounts = sandbox.Mounts(
+            venv=setup.venv, work=work, out=out, read_only=read_only, data_cache=setup.data_cache
+        )
+        argv = [
+            f"{setup.venv}/bin/python",
+            f"{inside['in']}/runner.py",
+            f"{inside['work']}/{notebook_path.name}",
+            f"{inside['in']}/calls.json",
+            inside["out"],
+            str(setup.cell_timeout),
+        ]
+        outcome = sandbox.run(argv, mounts, env=env, uid=uid, limits=setup.limits, trusted=trusted)
         status = read_json(out / "status.json") or {}
         code = outcome.code
         if not code:
@@ -395,7 +437,14 @@ def grade(submission: Path, hidden: Hidden, setup: Setup, uid: int = 61000,
             reasons[case.name] = why
             if not why:
                 scores[case.question] += case.points
-        return Result(scores, reasons, code, sandbox.CODES.get(code, ""),
-                      flags_of(notebook, course_cells), outcome.seconds, outcome.text()[-4000:])
+        return Result(
+            scores,
+            reasons,
+            code,
+            sandbox.CODES.get(code, ""),
+            flags_of(notebook, course_cells),
+            outcome.seconds,
+            outcome.text()[-4000:],
+        )
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -23,19 +23,31 @@ def _rng(seed):
 def _distances_cases():
     rng = _rng(1)
     q, x = rng.normal(size=(7, 5)), rng.normal(size=(11, 5))
-    x[4] = q[2]   # a duplicate: its distance must come out >= 0 (clamped), not -1e-16
+    x[4] = q[2]  # a duplicate: its distance must come out >= 0 (clamped), not -1e-16
 
     def non_negative(got, expected, reference):
         return None if np.min(got["value"]) >= 0 else "a distance is negative (clamp at 0)"
+
     return [
-        Case("distances_unit_vectors", "q3_1_distances", 1, public=True,
-             code="result = distances(q, x)",
-             inputs={"q": np.array([[1.0, 0.0]]), "x": np.array(CORNERS, dtype=np.float64)},
-             expected=lambda ref, i: ref.distances(i["q"], i["x"]), check=allclose(atol=1e-6)),
-        Case("distances_random_7x11_with_duplicate", "q3_1_distances", 1,
-             code="result = distances(q, x)", inputs={"q": q, "x": x},
-             expected=lambda ref, i: ref.distances(i["q"], i["x"]),
-             check=all_of(allclose(atol=1e-6), non_negative)),
+        Case(
+            "distances_unit_vectors",
+            "q3_1_distances",
+            1,
+            public=True,
+            code="result = distances(q, x)",
+            inputs={"q": np.array([[1.0, 0.0]]), "x": np.array(CORNERS, dtype=np.float64)},
+            expected=lambda ref, i: ref.distances(i["q"], i["x"]),
+            check=allclose(atol=1e-6),
+        ),
+        Case(
+            "distances_random_7x11_with_duplicate",
+            "q3_1_distances",
+            1,
+            code="result = distances(q, x)",
+            inputs={"q": q, "x": x},
+            expected=lambda ref, i: ref.distances(i["q"], i["x"]),
+            check=all_of(allclose(atol=1e-6), non_negative),
+        ),
     ]
 
 
@@ -46,43 +58,87 @@ def _ap_cases():
     for row, length in enumerate(lengths):
         ranked[row, :length] = rng.integers(0, 4, size=length)
     labels = rng.integers(0, 4, size=50)
-    call = ("result = [float(evaluate_AP(ranked[i, :lengths[i]], int(labels[i])))"
-            " for i in range(len(lengths))]")
+    call = (
+        "result = [float(evaluate_AP(ranked[i, :lengths[i]], int(labels[i])))"
+        " for i in range(len(lengths))]"
+    )
 
     def expected(ref, i):
         import warnings
+
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            return [ref.evaluate_AP(i["ranked"][k, :i["lengths"][k]], int(i["labels"][k]))
-                    for k in range(len(i["lengths"]))]
+            return [
+                ref.evaluate_AP(i["ranked"][k, : i["lengths"][k]], int(i["labels"][k]))
+                for k in range(len(i["lengths"]))
+            ]
+
     return [
-        Case("evaluate_AP_worked_examples", "q3_3_evaluate_AP", 1, public=True, code=call,
-             inputs={"ranked": np.array([[1, 0, 1, 0], [2, 2, 2, -1]]),
-                     "lengths": np.array([4, 3]), "labels": np.array([1, 2])},
-             expected=expected, check=allclose(rtol=1e-9, atol=1e-12)),
-        Case("evaluate_AP_random_lists_50", "q3_3_evaluate_AP", 1, code=call,
-             inputs={"ranked": ranked, "lengths": lengths, "labels": labels},
-             expected=expected, check=allclose(rtol=1e-7, atol=1e-9, equal_nan=True)),
+        Case(
+            "evaluate_AP_worked_examples",
+            "q3_3_evaluate_AP",
+            1,
+            public=True,
+            code=call,
+            inputs={
+                "ranked": np.array([[1, 0, 1, 0], [2, 2, 2, -1]]),
+                "lengths": np.array([4, 3]),
+                "labels": np.array([1, 2]),
+            },
+            expected=expected,
+            check=allclose(rtol=1e-9, atol=1e-12),
+        ),
+        Case(
+            "evaluate_AP_random_lists_50",
+            "q3_3_evaluate_AP",
+            1,
+            code=call,
+            inputs={"ranked": ranked, "lengths": lengths, "labels": labels},
+            expected=expected,
+            check=allclose(rtol=1e-7, atol=1e-9, equal_nan=True),
+        ),
     ]
 
 
 def _map_cases():
     rng = _rng(3)
-    call = ("mean_ap, aps = evaluate_mAP(codes, labels, [int(q) for q in queries])\n"
-            "result = {'mean_ap': float(mean_ap), 'aps': aps}")
+    call = (
+        "mean_ap, aps = evaluate_mAP(codes, labels, [int(q) for q in queries])\n"
+        "result = {'mean_ap': float(mean_ap), 'aps': aps}"
+    )
 
     def expected(ref, i):
         mean_ap, aps = ref.evaluate_mAP(i["codes"], i["labels"], [int(q) for q in i["queries"]])
         return {"mean_ap": mean_ap, "aps": aps}
+
     return [
-        Case("evaluate_mAP_points_on_a_line", "q3_3_evaluate_mAP", 1, public=True, code=call,
-             inputs={"codes": np.array([[0.0], [1.0], [3.0], [6.0]]),
-                     "labels": np.array([0, 0, 1, 1]), "queries": np.array([0, 2])},
-             expected=expected, check=each_key(atol=1e-9)),
-        Case("evaluate_mAP_random_120x8_5_queries", "q3_3_evaluate_mAP", 1, code=call,
-             inputs={"codes": rng.normal(size=(120, 8)), "labels": rng.integers(0, 5, size=120),
-                     "queries": np.array([0, 7, 33, 119, 60])},
-             expected=expected, check=each_key(atol=1e-6)),
+        Case(
+            "evaluate_mAP_points_on_a_line",
+            "q3_3_evaluate_mAP",
+            1,
+            public=True,
+            code=call,
+            inputs={
+                "codes": np.array([[0.0], [1.0], [3.0], [6.0]]),
+                "labels": np.array([0, 0, 1, 1]),
+                "queries": np.array([0, 2]),
+            },
+            expected=expected,
+            check=each_key(atol=1e-9),
+        ),
+        Case(
+            "evaluate_mAP_random_120x8_5_queries",
+            "q3_3_evaluate_mAP",
+            1,
+            code=call,
+            inputs={
+                "codes": rng.normal(size=(120, 8)),
+                "labels": rng.integers(0, 5, size=120),
+                "queries": np.array([0, 7, 33, 119, 60]),
+            },
+            expected=expected,
+            check=each_key(atol=1e-6),
+        ),
     ]
 
 
@@ -94,14 +150,22 @@ def _loss_cases(function, question, parameter, settings, worked_value, seed):
         batches[f"features{k}"] = rng.normal(size=(n, 16)).astype("float32")
         batches[f"labels{k}"] = rng.integers(0, classes, size=n).astype("int32")
     values = [value for value, _, _ in settings]
-    batch_call = "result = [" + ", ".join(
-        f"float({function}(features{k}, labels{k}, {parameter}={v!r}, num_anchors=10))"
-        for k, v in enumerate(values)) + "]"
+    batch_call = (
+        "result = ["
+        + ", ".join(
+            f"float({function}(features{k}, labels{k}, {parameter}={v!r}, num_anchors=10))"
+            for k, v in enumerate(values)
+        )
+        + "]"
+    )
 
     def batch_expected(ref, i):
         f = getattr(ref, function)
-        return [float(f(i[f"features{k}"], i[f"labels{k}"], num_anchors=10, **{parameter: v}))
-                for k, v in enumerate(values)]
+        return [
+            float(f(i[f"features{k}"], i[f"labels{k}"], num_anchors=10, **{parameter: v}))
+            for k, v in enumerate(values)
+        ]
+
     gradient_value = settings[1][0]
     gradient_call = (
         "import tensorflow as tf\n"
@@ -110,36 +174,63 @@ def _loss_cases(function, question, parameter, settings, worked_value, seed):
         "    tape.watch(features)\n"
         f"    loss = {function}(features, tf.constant(labels), {parameter}={gradient_value!r}, "
         "num_anchors=10)\n"
-        "result = tape.gradient(loss, features)")
+        "result = tape.gradient(loss, features)"
+    )
 
     def gradient_expected(ref, i):
         import tensorflow as tf
+
         features = tf.constant(i["features"])
         with tf.GradientTape() as tape:
             tape.watch(features)
-            loss = getattr(ref, function)(features, tf.constant(i["labels"]), num_anchors=10,
-                                          **{parameter: gradient_value})
+            loss = getattr(ref, function)(
+                features, tf.constant(i["labels"]), num_anchors=10, **{parameter: gradient_value}
+            )
         return tape.gradient(loss, features).numpy()
 
     def is_tensor_scalar(got, expected, reference):
         return None if got["rank"] == 0 and got["tensor"] else "not a scalar tf tensor"
+
     worked_call = (
         "import tensorflow as tf\n"
         f"value = {function}(corners, labels, {parameter}={worked_value!r})\n"
         "result = {'value': float(value), 'tensor': tf.is_tensor(value), "
-        "'rank': len(getattr(value, 'shape', [0]))}")
+        "'rank': len(getattr(value, 'shape', [0]))}"
+    )
     return [
-        Case(f"{function}_hand_worked_corners", question, 1, public=True, code=worked_call,
-             inputs={"corners": CORNERS, "labels": np.array([0, 0, 1])},
-             expected=lambda ref, i: float(getattr(ref, function)(
-                 i["corners"], i["labels"], **{parameter: worked_value})),
-             check=all_of(is_tensor_scalar, allclose(atol=1e-5))),
-        Case(f"{function}_random_batches", question, 1, code=batch_call, inputs=batches,
-             expected=batch_expected, check=allclose(rtol=1e-4, atol=1e-5)),
-        Case(f"{function}_gradient", question, 1, code=gradient_call,
-             inputs={"features": rng.normal(size=(30, 8)).astype("float32"),
-                     "labels": rng.integers(0, 3, size=30).astype("int32")},
-             expected=gradient_expected, check=allclose(rtol=1e-3, atol=1e-5)),
+        Case(
+            f"{function}_hand_worked_corners",
+            question,
+            1,
+            public=True,
+            code=worked_call,
+            inputs={"corners": CORNERS, "labels": np.array([0, 0, 1])},
+            expected=lambda ref, i: float(
+                getattr(ref, function)(i["corners"], i["labels"], **{parameter: worked_value})
+            ),
+            check=all_of(is_tensor_scalar, allclose(atol=1e-5)),
+        ),
+        Case(
+            f"{function}_random_batches",
+            question,
+            1,
+            code=batch_call,
+            inputs=batches,
+            expected=batch_expected,
+            check=allclose(rtol=1e-4, atol=1e-5),
+        ),
+        Case(
+            f"{function}_gradient",
+            question,
+            1,
+            code=gradient_call,
+            inputs={
+                "features": rng.normal(size=(30, 8)).astype("float32"),
+                "labels": rng.integers(0, 3, size=30).astype("int32"),
+            },
+            expected=gradient_expected,
+            check=allclose(rtol=1e-3, atol=1e-5),
+        ),
     ]
 
 
@@ -156,7 +247,8 @@ def _training_cases(question, settings, history, net, rate_name, loss_range):
         f"result = {{'rate': float({settings}[{rate_name!r}]), "
         f"'learning_rate': float({settings}['learning_rate']), 'epochs': int(EPOCHS_METRIC), "
         f"'epoch': np.asarray({history}['epoch']), "
-        f"'loss': np.asarray({history}['loss'], dtype=float)}}")
+        f"'loss': np.asarray({history}['loss'], dtype=float)}}"
+    )
 
     def settings_check(got, expected, reference):
         rate, lr, epochs = float(got["rate"]), float(got["learning_rate"]), int(got["epochs"])
@@ -167,12 +259,14 @@ def _training_cases(question, settings, history, net, rate_name, loss_range):
         if got["loss"].shape != (epochs,) or not np.all(np.isfinite(got["loss"])):
             return f"{history}['loss'] is not {epochs} finite values"
         return None
+
     ranks_call = (
         "import numpy as np\n"
         f"result = {{'loss': np.asarray({history}['loss'], dtype=float), "
         f"'trained': codes_of({net}, retrieval_images), "
         "'untrained': codes_of(models.fashion_net(), retrieval_images), "
-        "'labels': np.asarray(retrieval_labels)}")
+        "'labels': np.asarray(retrieval_labels)}"
+    )
 
     def ranks_check(got, expected, reference):
         loss, labels = got["loss"], got["labels"]
@@ -184,25 +278,56 @@ def _training_cases(question, settings, history, net, rate_name, loss_range):
         if not trained > untrained:
             return f"mAP of the trained net {trained:.3f} <= untrained {untrained:.3f}"
         return None
+
     return [
-        Case(f"{question}_settings_and_history", question, 1, public=True,
-             code=settings_call, check=settings_check),
-        Case(f"{question}_trained_ranks_better", question, 1, code=ranks_call,
-             check=ranks_check),
+        Case(
+            f"{question}_settings_and_history",
+            question,
+            1,
+            public=True,
+            code=settings_call,
+            check=settings_check,
+        ),
+        Case(f"{question}_trained_ranks_better", question, 1, code=ranks_call, check=ranks_check),
     ]
 
 
 def cases():
     """Every case of notebook 03."""
     return [
-        *_distances_cases(), *_ap_cases(), *_map_cases(),
-        *_loss_cases("triplet_loss", "q4_1_triplet_loss", "margin",
-                     [(0.2, 40, 4), (0.0, 25, 3), (0.5, 60, 10)], 0.2, seed=4),
-        *_training_cases("q4_2_triplet_training", "TRIPLET", "triplet_history", "triplet_net",
-                         "margin", (0.0, 0.5)),
-        *_loss_cases("smooth_AP_loss", "q5_1_smooth_AP_loss", "tau",
-                     [(0.01, 40, 4), (0.1, 25, 3), (1.0, 60, 10), (0.05, 100, 10)], 0.01,
-                     seed=5),
-        *_training_cases("q5_2_smooth_ap_training", "SMOOTH_AP", "smooth_ap_history",
-                         "smooth_ap_net", "tau", (1e-9, 10.0)),
+        *_distances_cases(),
+        *_ap_cases(),
+        *_map_cases(),
+        *_loss_cases(
+            "triplet_loss",
+            "q4_1_triplet_loss",
+            "margin",
+            [(0.2, 40, 4), (0.0, 25, 3), (0.5, 60, 10)],
+            0.2,
+            seed=4,
+        ),
+        *_training_cases(
+            "q4_2_triplet_training",
+            "TRIPLET",
+            "triplet_history",
+            "triplet_net",
+            "margin",
+            (0.0, 0.5),
+        ),
+        *_loss_cases(
+            "smooth_AP_loss",
+            "q5_1_smooth_AP_loss",
+            "tau",
+            [(0.01, 40, 4), (0.1, 25, 3), (1.0, 60, 10), (0.05, 100, 10)],
+            0.01,
+            seed=5,
+        ),
+        *_training_cases(
+            "q5_2_smooth_ap_training",
+            "SMOOTH_AP",
+            "smooth_ap_history",
+            "smooth_ap_net",
+            "tau",
+            (1e-9, 10.0),
+        ),
     ]

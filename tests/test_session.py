@@ -134,9 +134,10 @@ def test_every_notebook_starts_with_the_generated_setup_cell():
     notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
     assert notebooks
     result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "setup_cell.py"), "--check", *map(str, notebooks)],
+        [sys.executable, "-m", "instructor.setup_cell", "--check", *map(str, notebooks)],
         capture_output=True,
         text=True,
+        cwd=ROOT,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     with open(ROOT / "pyproject.toml", "rb") as file:

@@ -90,5 +90,5 @@ def test_master_full_marks_student_zero_one_removed_solution_loses_that_question
         assert result.code == "", (name, result.code, result.log[-2000:])
         scores[name] = result.scores
     assert scores["master"] == full
-    assert scores["no_mAP"] == {**full, "q3_3_evaluate_mAP": 0}
+    assert scores["no_mAP"] == {**full, "q3_3": 0}
     assert set(scores["student"].values()) == {0}

@@ -31,7 +31,7 @@ def _distances_cases():
     return [
         Case(
             "distances_unit_vectors",
-            "q3_1_distances",
+            "q3_1",
             1,
             public=True,
             code="result = distances(q, x)",
@@ -41,7 +41,7 @@ def _distances_cases():
         ),
         Case(
             "distances_random_7x11_with_duplicate",
-            "q3_1_distances",
+            "q3_1",
             1,
             code="result = distances(q, x)",
             inputs={"q": q, "x": x},
@@ -76,7 +76,7 @@ def _ap_cases():
     return [
         Case(
             "evaluate_AP_worked_examples",
-            "q3_3_evaluate_AP",
+            "q3_2",
             1,
             public=True,
             code=call,
@@ -90,7 +90,7 @@ def _ap_cases():
         ),
         Case(
             "evaluate_AP_random_lists_50",
-            "q3_3_evaluate_AP",
+            "q3_2",
             1,
             code=call,
             inputs={"ranked": ranked, "lengths": lengths, "labels": labels},
@@ -114,7 +114,7 @@ def _map_cases():
     return [
         Case(
             "evaluate_mAP_points_on_a_line",
-            "q3_3_evaluate_mAP",
+            "q3_3",
             1,
             public=True,
             code=call,
@@ -128,7 +128,7 @@ def _map_cases():
         ),
         Case(
             "evaluate_mAP_random_120x8_5_queries",
-            "q3_3_evaluate_mAP",
+            "q3_3",
             1,
             code=call,
             inputs={
@@ -300,14 +300,14 @@ def cases():
         *_map_cases(),
         *_loss_cases(
             "triplet_loss",
-            "q4_1_triplet_loss",
+            "q4_1",
             "margin",
             [(0.2, 40, 4), (0.0, 25, 3), (0.5, 60, 10)],
             0.2,
             seed=4,
         ),
         *_training_cases(
-            "q4_2_triplet_training",
+            "q4_2",
             "TRIPLET",
             "triplet_history",
             "triplet_net",
@@ -316,14 +316,14 @@ def cases():
         ),
         *_loss_cases(
             "smooth_AP_loss",
-            "q5_1_smooth_AP_loss",
+            "q5_1",
             "tau",
             [(0.01, 40, 4), (0.1, 25, 3), (1.0, 60, 10), (0.05, 100, 10)],
             0.01,
             seed=5,
         ),
         *_training_cases(
-            "q5_2_smooth_ap_training",
+            "q5_2",
             "SMOOTH_AP",
             "smooth_ap_history",
             "smooth_ap_net",

@@ -79,16 +79,31 @@ def test_master_full_marks_student_zero_one_removed_solution_loses_that_question
         if cell.cell_type == "code" and cell.source.startswith("def evaluate_mAP("):
             cell.source = cell.source.split("    # BEGIN SOLUTION")[0] + "    ...\n"
     nbformat.write(master, tmp_path / "no_mAP.ipynb")
+    # A from-scratch question answered by the course's own routine: trip-wired, no points.
+    delegating = nbformat.read(MASTER, as_version=4)
+    for cell in delegating.cells:
+        if cell.cell_type == "code" and cell.source.startswith("def distances("):
+            cell.source = (
+                cell.source.split("    # BEGIN SOLUTION")[0]
+                + "    from helpers import retrieval\n"
+                + "    return retrieval.sq_distances(queries, database, normalize=False)\n"
+            )
+    nbformat.write(delegating, tmp_path / "delegating.ipynb")
     full = master_points()
     scores = {}
     for name, path in [
         ("master", MASTER),
         ("no_mAP", tmp_path / "no_mAP.ipynb"),
+        ("delegating", tmp_path / "delegating.ipynb"),
         ("student", tmp_path / "dist" / "students" / MASTER.name),
     ]:
         result = verdicts.grade(path, hidden, setup)
         assert result.code == "", (name, result.code, result.log[-2000:])
         scores[name] = result.scores
+        if name == "delegating":
+            assert any("write it from scratch" in why for why in result.reasons.values())
     assert scores["master"] == full
     assert scores["no_mAP"] == {**full, "q3_3": 0}
+    # evaluate_mAP calls the student's distances, which delegates: q3_3 trips the wire too.
+    assert scores["delegating"] == {**full, "q3_1": 0, "q3_3": 0}
     assert set(scores["student"].values()) == {0}

@@ -35,8 +35,29 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 # one value or a dict of values; each becomes a numeric .npy (object arrays are refused: they
 # would need pickle to load).
 KERNEL_CALL = r"""
-def __grading_call(name, code, inputs, out):
-    import json as _json, numpy as _np
+def __grading_call(name, code, inputs, out, tripwires):
+    import json as _json, numpy as _np, importlib as _importlib, sys as _sys
+    class TripWire(Exception):
+        pass
+    # Each trip-wired routine is replaced wherever the course's modules or the notebook's own
+    # names hold it (``from helpers.retrieval import knn`` binds it in globals), then restored.
+    patched = []
+    for dotted in tripwires:
+        module_name, attr = dotted.rsplit(".", 1)
+        try:
+            original = getattr(_importlib.import_module(module_name), attr)
+        except Exception:
+            continue
+        def wire(*args, _dotted=dotted, **kwargs):
+            raise TripWire(f"it calls {_dotted}, the course's own routine: this question asks "
+                           "you to write it from scratch")
+        holders = [m.__dict__ for m in list(_sys.modules.values())
+                   if getattr(m, "__name__", "").startswith("helpers")] + [globals()]
+        for holder in holders:
+            for key, value in list(holder.items()):
+                if value is original:
+                    patched.append((holder, key, value))
+                    holder[key] = wire
     namespace = dict(globals())
     for key, path in inputs.items():
         namespace[key] = _np.load(path, allow_pickle=False)
@@ -56,9 +77,12 @@ def __grading_call(name, code, inputs, out):
             report["keys"].append(str(key))
     except BaseException as error:
         report["error"] = f"{type(error).__name__}: {error}"[:500]
+    finally:
+        for holder, key, value in patched:
+            holder[key] = value
     with open(f"{out}/{name}.json", "w") as file:
         _json.dump(report, file)
-__grading_call(%r, %r, %r, %r)
+__grading_call(%r, %r, %r, %r, %r)
 del __grading_call
 """
 
@@ -141,7 +165,8 @@ def main(argv: list[str]) -> int:
                 save()
             for case in cases:
                 cell = nbformat.v4.new_code_cell(
-                    KERNEL_CALL % (case["name"], case["code"], case["inputs"], out)
+                    KERNEL_CALL
+                    % (case["name"], case["code"], case["inputs"], out, case.get("tripwires", []))
                 )
                 notebook.cells.append(cell)
                 try:

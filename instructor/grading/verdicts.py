@@ -70,6 +70,10 @@ class Case:
     expected : ``(reference, inputs) -> value`` computed in the grader; None: not needed.
     inputs : arrays the grader chooses, passed to ``code`` under these names.
     public : True when it mirrors a public test (the student saw this case).
+    tripwires : dotted names of course routines (``helpers.retrieval.knn``) the question asks
+        the student to write from scratch: while the case runs they raise instead, so an answer
+        that delegates to them earns nothing and the feedback says why. A teaching signal, not
+        a security boundary (it runs in the student's kernel).
     """
 
     name: str
@@ -80,6 +84,7 @@ class Case:
     expected: Callable[[types.SimpleNamespace, dict], Any] | None = None
     inputs: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
     public: bool = False
+    tripwires: tuple[str, ...] = ()
 
 
 # ---- comparisons ----
@@ -373,7 +378,14 @@ def grade(
             for key, value in case.inputs.items():
                 np.save(given / f"{case.name}.{key}.npy", np.asarray(value), allow_pickle=False)
                 paths[key] = f"{inside['in']}/{case.name}.{key}.npy"
-            calls.append({"name": case.name, "code": case.code, "inputs": paths})
+            calls.append(
+                {
+                    "name": case.name,
+                    "code": case.code,
+                    "inputs": paths,
+                    "tripwires": list(case.tripwires),
+                }
+            )
         (given / "calls.json").write_text(json.dumps({"cases": calls}))
         shutil.copyfile(RUNNER, given / "runner.py")
         for path in (given, *given.iterdir()):

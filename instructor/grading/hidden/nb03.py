@@ -13,6 +13,17 @@ NOTEBOOK = "03_fashion_mnist_metric_learning"
 REFERENCE = ["distances", "evaluate_AP", "evaluate_mAP", "triplet_loss", "smooth_AP_loss"]
 PRELUDE = "import numpy as np\nimport tensorflow as tf\nNUM_ANCHORS = 10\n"
 
+# The course's own retrieval routines: questions 3.1-3.3 ask for them from scratch, so their
+# hidden cases run with these replaced by trip-wires (an answer that delegates earns nothing).
+DISTANCE_WIRES = ("helpers.retrieval.sq_distances", "helpers.retrieval.knn")
+AP_WIRES = ("helpers.retrieval.average_precision",)
+MAP_WIRES = (
+    *DISTANCE_WIRES,
+    *AP_WIRES,
+    "helpers.retrieval.mean_average_precision",
+    "helpers.retrieval.precision_recall_at_k",
+)
+
 CORNERS = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]], dtype="float32")
 
 
@@ -33,6 +44,7 @@ def _distances_cases():
             "distances_unit_vectors",
             "q3_1",
             1,
+            tripwires=DISTANCE_WIRES,
             public=True,
             code="result = distances(q, x)",
             inputs={"q": np.array([[1.0, 0.0]]), "x": np.array(CORNERS, dtype=np.float64)},
@@ -43,6 +55,7 @@ def _distances_cases():
             "distances_random_7x11_with_duplicate",
             "q3_1",
             1,
+            tripwires=DISTANCE_WIRES,
             code="result = distances(q, x)",
             inputs={"q": q, "x": x},
             expected=lambda ref, i: ref.distances(i["q"], i["x"]),
@@ -78,6 +91,7 @@ def _ap_cases():
             "evaluate_AP_worked_examples",
             "q3_2",
             1,
+            tripwires=AP_WIRES,
             public=True,
             code=call,
             inputs={
@@ -92,6 +106,7 @@ def _ap_cases():
             "evaluate_AP_random_lists_50",
             "q3_2",
             1,
+            tripwires=AP_WIRES,
             code=call,
             inputs={"ranked": ranked, "lengths": lengths, "labels": labels},
             expected=expected,
@@ -116,6 +131,7 @@ def _map_cases():
             "evaluate_mAP_points_on_a_line",
             "q3_3",
             1,
+            tripwires=MAP_WIRES,
             public=True,
             code=call,
             inputs={
@@ -130,6 +146,7 @@ def _map_cases():
             "evaluate_mAP_random_120x8_5_queries",
             "q3_3",
             1,
+            tripwires=MAP_WIRES,
             code=call,
             inputs={
                 "codes": rng.normal(size=(120, 8)),

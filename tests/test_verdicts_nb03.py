@@ -101,7 +101,7 @@ def test_master_full_marks_student_zero_one_removed_solution_loses_that_question
         assert result.code == "", (name, result.code, result.log[-2000:])
         scores[name] = result.scores
         if name == "delegating":
-            assert any("write it from scratch" in why for why in result.reasons.values())
+            assert any("write it from scratch" in why for why in result.cases.values())
     assert scores["master"] == full
     assert scores["no_mAP"] == {**full, "q3_3": 0}
     # evaluate_mAP calls the student's distances, which delegates: q3_3 trips the wire too.

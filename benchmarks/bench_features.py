@@ -10,17 +10,20 @@ Prints seconds and the ratio to extract_codes. Usage: python benchmarks/bench_fe
 
 import argparse
 import os
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the instructor's package
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from helpers import models
 from helpers.models import features  # noqa: E402
+from instructor.solutions import nb01  # noqa: E402
 
 LAYERS = ["pool5", "fc6", "fc7"]
 
@@ -68,7 +71,7 @@ def main():
     args = parser.parse_args()
     n, batch_size = (96, 32) if args.quick else (1000, 100)
     keras.utils.set_random_seed(0)
-    model = models.neural_codes_net()
+    model = nb01.neural_codes_net()
     images = np.random.default_rng(0).integers(0, 256, (n, 64, 64, 3), dtype=np.uint8)
     # Warm up graph tracing once for every contender, so the timings compare steady states.
     warm = images[:batch_size]

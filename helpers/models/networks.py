@@ -8,40 +8,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-__all__ = ["neural_codes_net", "caffenet", "FashionNet", "fashion_net", "car_baseline_cnn"]
-
-
-def neural_codes_net(num_classes: int = 190, input_shape: tuple = (64, 64, 3)) -> keras.Model:
-    """The network of notebook 01: Babenko et al.'s architecture scaled to 64x64 inputs in [0, 1].
-
-    ``"pool5"`` (8, 8, 256), ``"fc6"`` and ``"fc7"`` (2048-d) are the codes *before* their ReLU;
-    the rectified ones are ``"relu5"``, ``"relu6"``, ``"relu7"``. About 40.5 M parameters.
-
-    Examples
-    --------
-    >>> model = neural_codes_net()
-    >>> model.get_layer("pool5").output.shape, model.get_layer("fc7").output.shape
-    ((None, 8, 8, 256), (None, 2048))
-    """
-    _check_positive_int(num_classes, "num_classes")
-    inputs = keras.Input(shape=input_shape, name="images")
-    x = inputs
-    for block, (filters, size) in enumerate([(96, 4), (192, 5)], start=1):
-        x = layers.Conv2D(filters, size, padding="same", name=f"conv{block}")(x)
-        x = layers.MaxPooling2D(3, strides=2, padding="same", name=f"pool{block}")(x)
-        x = layers.ReLU(name=f"relu{block}")(x)
-    x = layers.Conv2D(288, 3, padding="same", activation="relu", name="conv3")(x)
-    x = layers.Conv2D(288, 3, padding="same", activation="relu", name="conv4")(x)
-    x = layers.Conv2D(256, 3, padding="same", name="conv5")(x)
-    x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool5")(x)
-    x = layers.ReLU(name="relu5")(x)
-    x = layers.Flatten(name="flatten")(x)
-    for block in (6, 7):
-        x = layers.Dropout(0.5, name=f"dropout{block}")(x)
-        x = layers.Dense(2048, name=f"fc{block}")(x)
-        x = layers.ReLU(name=f"relu{block}")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", name="predictions")(x)
-    return keras.Model(inputs, outputs, name="neural_codes_net")
+__all__ = ["caffenet", "FashionNet", "fashion_net"]
 
 
 def caffenet(num_classes: int = 20, input_shape: tuple = (227, 227, 3)) -> keras.Model:
@@ -177,33 +144,6 @@ def fashion_net(num_classes: int = 10, padding: str = "valid") -> FashionNet:
     30634
     """
     return FashionNet(num_classes=num_classes, padding=padding)
-
-
-def car_baseline_cnn(input_shape: tuple = (64, 64, 3), augment: bool = False) -> keras.Model:
-    """The small car-vs-other CNN of notebook 05 (outputs P(car), shape (n, 1)).
-
-    With ``augment``, ``RandomFlip('horizontal')`` and ``RandomRotation`` (up to 20 degrees) come
-    first; they act only when training.
-
-    Examples
-    --------
-    >>> car_baseline_cnn().count_params(), car_baseline_cnn(augment=True).count_params()
-    (53953, 53953)
-    """
-    inputs = keras.Input(shape=input_shape, name="images")
-    x = inputs
-    if augment:
-        x = layers.RandomFlip("horizontal", name="random_flip")(x)
-        x = layers.RandomRotation(20 / 360, name="random_rotation")(x)
-    l2 = keras.regularizers.L2(1e-3)
-    x = layers.Conv2D(32, 5, strides=3, activation="relu", kernel_regularizer=l2, name="conv1")(x)
-    x = layers.MaxPooling2D(2, name="pool1")(x)
-    x = layers.Conv2D(64, 3, strides=2, activation="relu", kernel_regularizer=l2, name="conv2")(x)
-    x = layers.MaxPooling2D(2, name="pool2")(x)
-    x = layers.Flatten(name="flatten")(x)
-    x = layers.Dense(128, activation="relu", kernel_regularizer=l2, name="fc")(x)
-    outputs = layers.Dense(1, activation="sigmoid", kernel_regularizer=l2, name="car")(x)
-    return keras.Model(inputs, outputs, name="car_augmented_cnn" if augment else "car_baseline_cnn")
 
 
 def _check_positive_int(value, name: str) -> None:

@@ -173,7 +173,7 @@ def _warn_if_cpu_only(profile: str, gpus: list, measure=None) -> None:
     )
 
 
-#: Multiply-accumulates of one forward pass of ``models.neural_codes_net()`` on one 64x64 image
+#: Multiply-accumulates of one forward pass of notebook 01's network on one 64x64 image
 #: (tests/test_cpu_warning.py recounts them from the model's layers).
 NEURAL_CODES_NET_MACS = 1_017_245_696
 

@@ -6,7 +6,6 @@
 from helpers.models.features import extract_codes, l2_normalize
 from helpers.models.networks import (
     FashionNet,
-    caffenet,
     car_baseline_cnn,
     fashion_net,
     neural_codes_net,
@@ -17,7 +16,6 @@ from helpers.models.vgg16 import WeightsInfo, pretrained_vgg16, vgg16_preprocess
 __all__ = [
     "FashionNet",
     "WeightsInfo",
-    "caffenet",
     "car_baseline_cnn",
     "extract_codes",
     "fashion_net",

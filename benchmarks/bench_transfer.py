@@ -1,8 +1,9 @@
 """Notebook 04's n-sweep two ways, in one run: through the frozen VGG16, or on cached codes.
 
 Both train the same new softmax on VGG16's ``fc2`` for every n of the sweep, with the same seed,
-epochs, batches and optimiser (``helpers.models.transfer.train_head``):
-  * seed's way: ``fit`` the end-to-end model (``helpers.models.transfer.transfer_model``) on the
+epochs, batches and optimiser (``instructor.solutions.nb04.train_head``, the answer key of
+the notebook's Question 4.1):
+  * end-to-end: ``fit`` the end-to-end model (``instructor.solutions.nb04.transfer_model``) on the
     preprocessed pictures, so VGG16 runs forward on every training and validation picture in
     every epoch of every n;
   * cached codes: one ``helpers.models.features.extract_codes`` pass over the validation, test and
@@ -14,21 +15,25 @@ downloaded. The image count is reduced (a few classes); the ratio hardly depends
 both ways scale with the number of classes.
 
 Usage: python benchmarks/bench_transfer.py [--quick] [--n-values 2 4 8 16 32]
-(the default sweep runs VGG16 forward about 2,900 times the seed's way: about 15 CPU-minutes on a
+(the default sweep runs VGG16 forward about 2,900 times the end-to-end: about 15 CPU-minutes on a
 2-core CPU; ``--n-values 1 2 3 4 5`` keeps 5 values of n at about a quarter of that)
 """
 
 import argparse
 import os
+import sys
 import time
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # instructor.solutions
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from helpers.data.splits import per_class_split  # noqa: E402
-from helpers.models import features, transfer  # noqa: E402
+from helpers.models import features  # noqa: E402
+from instructor.solutions import nb04  # noqa: E402
 
 SEED = 4
 
@@ -37,12 +42,12 @@ def preprocess(batch):
     return keras.applications.vgg16.preprocess_input(np.asarray(batch, np.float32))
 
 
-def seeds_way(vgg, images, labels, splits, n_classes, epochs):
+def end_to_end_way(vgg, images, labels, splits, n_classes, epochs):
     accuracies, predictions = {}, {}
     for n, (val, test, train) in splits.items():
         keras.utils.set_random_seed(SEED)
-        model = transfer.transfer_model(vgg, n_classes)
-        transfer.train_head(
+        model = nb04.transfer_model(vgg, n_classes)
+        nb04.train_head(
             model,
             (preprocess(images[train]), labels[train]),
             (preprocess(images[val]), labels[val]),
@@ -51,7 +56,7 @@ def seeds_way(vgg, images, labels, splits, n_classes, epochs):
         )
         predictions[n] = np.asarray(model(preprocess(images[test]), training=False))
         accuracies[n] = float(np.mean(predictions[n].argmax(1) == labels[test]))
-        print(f"  seed's way, n = {n} done", flush=True)
+        print(f"  end-to-end, n = {n} done", flush=True)
     return accuracies, predictions
 
 
@@ -66,8 +71,8 @@ def cached_codes_way(vgg, images, labels, splits, n_classes, epochs):
     accuracies, predictions = {}, {}
     for n, (val, test, train) in splits.items():
         keras.utils.set_random_seed(SEED)
-        head = transfer.code_head(n_classes)
-        transfer.train_head(
+        head = nb04.code_head(n_classes)
+        nb04.train_head(
             head,
             (codes[row_of[train]], labels[train]),
             (codes[row_of[val]], labels[val]),
@@ -111,12 +116,12 @@ def main():
     forwards_ours = n_classes * per_class
     print(
         f"{n_classes} classes, n in {n_values}, {n_val} validation + {n_test} test per class, "
-        f"{epochs} epochs per n; VGG16 forward passes: seed's way {forwards_seed:,}, cached "
+        f"{epochs} epochs per n; VGG16 forward passes: end-to-end {forwards_seed:,}, cached "
         f"codes {forwards_ours:,} ({forwards_seed / forwards_ours:.0f}x fewer)"
     )
 
     seed_time, (seed_accuracy, seed_predictions) = timed(
-        seeds_way, vgg, images, labels, splits, n_classes, epochs
+        end_to_end_way, vgg, images, labels, splits, n_classes, epochs
     )
     ours_time, (ours_accuracy, ours_predictions) = timed(
         cached_codes_way, vgg, images, labels, splits, n_classes, epochs
@@ -129,13 +134,13 @@ def main():
     )
     for n in n_values:
         print(
-            f"n = {n:2d}: test accuracy seed's way {seed_accuracy[n]:.3f}, cached codes "
+            f"n = {n:2d}: test accuracy end-to-end {seed_accuracy[n]:.3f}, cached codes "
             f"{ours_accuracy[n]:.3f}; largest probability difference "
             f"{np.abs(seed_predictions[n] - ours_predictions[n]).max():.1e}"
         )
-    print(f"whole sweep: seed's way {seed_time:8.1f} s")
+    print(f"whole sweep: end-to-end {seed_time:8.1f} s")
     print(f"whole sweep: cached codes {ours_time:8.1f} s (extraction included)")
-    print(f"ratio seed's way / cached codes: {seed_time / ours_time:.1f}x (goal >= 20x)")
+    print(f"ratio end-to-end / cached codes: {seed_time / ours_time:.1f}x (goal >= 20x)")
     print(
         "predictions of the two ways agree (same classes, probabilities to 1e-3)"
         if agree

@@ -10,6 +10,7 @@ import tensorflow as tf
 from helpers import models
 from helpers.models import networks
 from instructor.solutions import nb01, nb05
+from instructor.solutions.nb02 import caffenet
 
 
 def _conv(size, channels_in, filters):
@@ -53,7 +54,7 @@ def test_neural_codes_pool5_and_fc7_are_taken_before_their_relu():
 
 
 def test_caffenet_has_the_hand_counted_parameters_and_a_6x6_pool5():
-    model = models.caffenet()
+    model = caffenet()
     expected = (
         _conv(11, 3, 96)
         + _conv(5, 96, 256)
@@ -189,7 +190,7 @@ def test_adaptive_pooling_with_uneven_windows_is_refused():
 
 
 def test_caffenet_reads_0_255_pixels_as_its_unscaled_layers_read_them_divided_by_255():
-    model = models.caffenet(5, (67, 67, 3))
+    model = caffenet(5, (67, 67, 3))
     pixels = np.random.default_rng(0).integers(0, 256, (2, 67, 67, 3)).astype(np.uint8)
     rest = keras.Sequential([keras.Input((67, 67, 3))] + model.layers[2:])  # without "scale"
     assert model.layers[1].name == "scale"

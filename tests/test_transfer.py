@@ -1,4 +1,5 @@
-"""Tests of helpers.models.transfer against values worked out by hand or with numpy in the test."""
+"""Tests of helpers.models.transfer and of notebook 04's answer key (instructor.solutions.nb04)
+against values worked out by hand or with numpy in the test."""
 
 import keras
 import numpy as np
@@ -6,6 +7,7 @@ import pytest
 import tensorflow as tf
 
 from helpers.models import transfer
+from instructor.solutions import nb04
 
 
 def one_by_one_conv(kernel, bias, size=4):
@@ -23,7 +25,7 @@ def test_gradient_ascent_step_matches_the_gradient_worked_out_by_hand():
     kernel = np.array([[1.0, 0.0], [2.0, 3.0], [2.0, -4.0]])
     model = one_by_one_conv(kernel, np.array([0.5, -1.0]))
     start = np.random.default_rng(0).normal(size=(2, 4, 4, 3)).astype("float32")
-    stepped, objectives = transfer.gradient_ascent_step(
+    stepped, objectives = nb04.gradient_ascent_step(
         model, tf.constant(start), tf.constant([0, 1]), tf.constant(2.0)
     )
     unit = kernel / np.linalg.norm(kernel, axis=0)
@@ -43,7 +45,7 @@ def test_gradient_ascent_step_matches_the_gradient_worked_out_by_hand():
 def test_gradient_ascent_step_leaves_an_image_alone_when_its_filter_is_flat():
     model = one_by_one_conv(np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0]]), np.zeros(2))
     start = tf.ones((1, 4, 4, 3))
-    stepped, _ = transfer.gradient_ascent_step(model, start, tf.constant([1]), tf.constant(5.0))
+    stepped, _ = nb04.gradient_ascent_step(model, start, tf.constant([1]), tf.constant(5.0))
     assert np.all(np.isfinite(stepped.numpy())) and np.array_equal(stepped.numpy(), start.numpy())
 
 
@@ -53,7 +55,9 @@ def test_visualise_filters_raises_the_objective_of_a_nonlinear_filter():
     hidden = keras.layers.Conv2D(4, 3, activation="relu")(inputs)
     model = keras.Model(inputs, keras.layers.Conv2D(3, 3)(hidden))
     start = np.random.default_rng(1).normal(size=(3, 8, 8, 3))
-    _, trace = transfer.visualise_filters(model, start, [0, 1, 2], steps=4, step_size=0.5)
+    _, trace = transfer.visualise_filters(
+        model, start, [0, 1, 2], steps=4, step_size=0.5, step=nb04.gradient_ascent_step
+    )
     assert trace.shape == (4, 3) and np.all(trace[-1] >= trace[0])
 
 
@@ -63,20 +67,20 @@ def test_temperature_softmax_equals_the_numpy_formula():
         expected = np.exp(logits / temperature)
         expected /= expected.sum(axis=1, keepdims=True)
         np.testing.assert_allclose(
-            transfer.temperature_softmax(logits, temperature), expected, rtol=1e-5, atol=1e-8
+            nb04.temperature_softmax(logits, temperature), expected, rtol=1e-5, atol=1e-8
         )
 
 
 def test_temperature_softmax_does_not_overflow_and_flattens_with_temperature():
-    probabilities = transfer.temperature_softmax(np.array([[1000.0, 999.0, -1000.0]]), 1.0)
+    probabilities = nb04.temperature_softmax(np.array([[1000.0, 999.0, -1000.0]]), 1.0)
     np.testing.assert_allclose(
         probabilities[0], [np.e / (np.e + 1), 1 / (np.e + 1), 0.0], atol=1e-6
     )
     logits = np.array([[3.0, 1.0, 0.0]])
-    tops = [transfer.temperature_softmax(logits, t)[0, 0] for t in (1, 2, 4, 8, 16)]
+    tops = [nb04.temperature_softmax(logits, t)[0, 0] for t in (1, 2, 4, 8, 16)]
     assert all(a > b for a, b in zip(tops, tops[1:])) and tops[-1] > 1 / 3
     with pytest.raises(ValueError, match="temperature must be > 0"):
-        transfer.temperature_softmax(logits, 0)
+        nb04.temperature_softmax(logits, 0)
 
 
 def test_imagenet_logits_are_the_inputs_of_vgg16s_softmax():
@@ -89,9 +93,7 @@ def test_imagenet_logits_are_the_inputs_of_vgg16s_softmax():
     x = np.random.default_rng(0).normal(size=(3, 6)).astype("float32")
     codes = keras.Model(inputs, fc2)(x).numpy()
     logits = transfer.imagenet_logits(model, codes)
-    np.testing.assert_allclose(
-        transfer.temperature_softmax(logits, 1.0), model(x).numpy(), atol=1e-6
-    )
+    np.testing.assert_allclose(nb04.temperature_softmax(logits, 1.0), model(x).numpy(), atol=1e-6)
 
 
 def test_transfer_model_freezes_everything_but_the_new_softmax_and_reads_fc2():
@@ -102,13 +104,11 @@ def test_transfer_model_freezes_everything_but_the_new_softmax_and_reads_fc2():
     vgg_like = keras.Model(
         inputs, keras.layers.Dense(7, activation="softmax", name="predictions")(fc2)
     )
-    model = transfer.transfer_model(vgg_like, 3)
+    model = nb04.transfer_model(vgg_like, 3)
     assert [w.name for w in model.trainable_weights] == ["kernel", "bias"]
     assert model.trainable_weights[0].shape == (4, 3)
-    head = transfer.code_head(3, code_size=4)
-    head.get_layer(transfer.HEAD_LAYER).set_weights(
-        model.get_layer(transfer.HEAD_LAYER).get_weights()
-    )
+    head = nb04.code_head(3, code_size=4)
+    head.get_layer(nb04.HEAD_LAYER).set_weights(model.get_layer(nb04.HEAD_LAYER).get_weights())
     x = np.random.default_rng(1).normal(size=(2, 6)).astype("float32")
     codes = keras.Model(inputs, fc2)(x).numpy()
     np.testing.assert_allclose(model(x).numpy(), head(codes).numpy(), atol=1e-6)
@@ -121,8 +121,8 @@ def test_train_head_stops_early_and_keeps_the_best_epoch():
     points = np.random.default_rng(1).normal(size=(64, 4)).astype("float32")
     classes = (points[:, 0] > 0).astype(int)
     keras.utils.set_random_seed(0)
-    head = transfer.code_head(2, code_size=4)
-    history = transfer.train_head(
+    head = nb04.code_head(2, code_size=4)
+    history = nb04.train_head(
         head, (points, classes), (points, 1 - classes), epochs=30, patience=3, learning_rate=0.05
     )
     best = int(np.argmin(history["val_loss"]))

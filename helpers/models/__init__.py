@@ -6,7 +6,6 @@
 from helpers.models.features import extract_codes, l2_normalize
 from helpers.models.networks import (
     FashionNet,
-    caffenet,
     fashion_net,
 )
 from helpers.models.resnet50 import pretrained_resnet50, resnet50_classifier, unfreeze_top_stage
@@ -15,7 +14,6 @@ from helpers.models.vgg16 import WeightsInfo, pretrained_vgg16, vgg16_preprocess
 __all__ = [
     "FashionNet",
     "WeightsInfo",
-    "caffenet",
     "extract_codes",
     "fashion_net",
     "l2_normalize",

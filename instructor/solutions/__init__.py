@@ -1,5 +1,6 @@
-"""Reference builders of graded questions, kept out of the student wheel (one module per notebook).
+"""Reference implementations of what the notebooks ask students to write (never in the wheel).
 
-A function a notebook asks the student to write does not live in ``helpers`` (the student's
-library would hand them the answer); the instructor's tests and benchmarks import it from here.
+One module per notebook (``nb02``, ``nb04``, ...): the functions that answer a graded question
+live here, not in ``helpers``, so the student's library holds no answer key. Tests and
+benchmarks import them from here.
 """

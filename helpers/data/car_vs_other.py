@@ -42,7 +42,7 @@ def load_car_vs_other(
     """The car-vs-other images as uint8 arrays, labels other = 0 and car = 1.
 
     Read with ``keras.utils.image_dataset_from_directory`` (class folders ``other``, ``car``
-    in that order), as SPEC.md 05 asks; the float batches it yields are rounded back to uint8.
+    in that order); the float batches it yields are rounded back to uint8.
 
     Parameters
     ----------

@@ -59,9 +59,9 @@ def crop_dataset(
     import tensorflow as tf
 
     # Batches stay uint8 by default: a quarter of float32's bytes to move, and the network
-    # scales them in its first layer (on the GPU); benchmarks/bench_voc_pipeline.py measured
-    # scaling inside tf.data on the CPU costing more than the cropping itself. Crops are exact
-    # pixel copies (no resampling) from stateless random ops seeded per batch.
+    # scales them in its first layer (on the GPU); measured: scaling inside tf.data on the CPU
+    # costs more than the cropping itself. Crops are exact pixel copies (no resampling) from
+    # stateless random ops seeded per batch.
     _check(images, labels, crop_size, batch_size)
     count, height, width = images.shape[:3]
     scale = preprocessor(preprocess)

@@ -53,7 +53,7 @@ REGISTRY: dict[str, DataSource] = {
         ),
         root="tiny-imagenet-200",
         homepage="http://cs231n.stanford.edu/",
-        notes="md5 as used by many public loaders (e.g. avalanche); size from SPEC.md.",
+        notes="md5 and size as used by many public loaders (e.g. avalanche).",
     ),
     "voc2007": DataSource(
         "voc2007",
@@ -74,9 +74,9 @@ REGISTRY: dict[str, DataSource] = {
         ),
         root="VOCdevkit",
         homepage="http://host.robots.ox.ac.uk/pascal/VOC/voc2007/",
-        notes="md5s from SPEC.md; sizes not recorded (no verified figure). Mirrors: the "
-        "Oxford server's second host, and the pjreddie.com and brainchip.com copies used "
-        "by public YOLO / SSD tutorials.",
+        notes="md5s of the official archives; sizes not recorded (no verified figure). "
+        "Mirrors: the Oxford server's second host, and the pjreddie.com and brainchip.com "
+        "copies used by public YOLO / SSD tutorials.",
     ),
     "fashion_mnist": DataSource(
         "fashion_mnist",

@@ -14,7 +14,7 @@ def fraction_split(count: int, fractions: Sequence[float], seed: int) -> list[np
     """Shuffle ``range(count)`` with ``seed`` and cut it into leading parts plus the rest.
 
     Part ``i`` has ``int(count * fractions[i])`` indices; the last part holds what remains.
-    This is SPEC.md 01's split: ``fraction_split(95_000, [0.1, 0.1], 42)`` gives
+    Notebook 01's split: ``fraction_split(95_000, [0.1, 0.1], 42)`` gives
     validation (9,500), test (9,500) and train (76,000) indices.
 
     Parameters

@@ -21,7 +21,7 @@ def load_tiny_imagenet(
     progress: bool = True,
     allow_sample: bool = False,
 ) -> ImageSplits:
-    """Tiny ImageNet's ``train/`` images, split as SPEC.md 01 says, uint8 and in memory.
+    """Tiny ImageNet's ``train/`` images, split as notebook 01 needs, uint8 and in memory.
 
     Classes are numbered by sorted wnid. The first ``num_train_classes`` make the
     classification data: their images are shuffled with ``seed`` and cut into 10% validation,

@@ -18,7 +18,7 @@ from keras import layers
 from helpers.models.vgg16 import WeightsInfo, keras_weights_file, md5
 from helpers.session.messages import warn
 
-# Keras ships no ResNet18 (the original assignment's torchvision network): ResNet50 is the
+# Keras ships no ResNet18 (the torchvision network of the published solutions): ResNet50 is the
 # smallest ResNet in keras.applications.
 _RESNET_URL = "https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
 #: The Keras ImageNet files (include_top -> name, md5), as keras.applications.resnet lists them.

@@ -97,7 +97,6 @@ def full_float32_matmul() -> Iterator[None]:
 #   query and 2e-8 on the mAP; d = 2,048, 3e-4 and 1.4e-7; raw codes d = 256 about 160 from the
 #   origin, 8e-5 and 4e-8; raw d = 1 codes, 3e-3 per query by the expansion, 3e-5 by the
 #   difference form, the rest being the rounding of float64 inputs to float32).
-#   benchmarks/bench_retrieval.py re-measures these.
 class DistanceBlocks:
     """Squared distances from blocks of queries to a fixed database, on TensorFlow's device.
 

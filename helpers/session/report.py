@@ -33,7 +33,7 @@ def headline(
     value : float or None
         NaN is shown as ``nan``, never hidden; None (no such figure this run) as ``n/a``.
     reference : float, optional
-        The published reference figure from SPEC.md, when there is one.
+        The published reference figure (its source named in the notebook), when there is one.
     interval : (low, high), optional
         A 95% interval of ``value`` (e.g. from :func:`bootstrap_interval`).
 

@@ -1,0 +1,1 @@
+"""Reference implementations of graded questions, one module per notebook (never in the wheel)."""

@@ -1,4 +1,4 @@
-"""Tests of notebook 03's vectorised losses (instructor.solutions.nb03) against brute-force loops."""
+"""Notebook 03's vectorised losses (instructor.solutions.nb03) against brute-force loops."""
 
 import keras
 import numpy as np

@@ -1,4 +1,6 @@
-"""Time helpers.training.losses (loss + gradient) against a per-anchor Python loop, in one run.
+"""Time notebook 03's vectorised losses (loss + gradient) against a per-anchor loop, in one run.
+
+Ours: ``instructor.solutions.nb03`` (the reference answers, kept out of the student library).
 
 The loop is the straightforward version a student writes first (SPEC 03: "only the loop over
 anchors may be a loop"): for each anchor, its distances, masks and (p, n) pairs, in eager
@@ -23,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from helpers.training.losses import smooth_ap_loss, triplet_loss  # noqa: E402
+from instructor.solutions.nb03 import smooth_ap_loss, triplet_loss  # noqa: E402
 
 DIM, NUM_ANCHORS, CLASSES = 256, 10, 10
 

@@ -1,11 +1,11 @@
-"""Tests of helpers.training.losses against brute-force loops over (anchor, positive, negative)."""
+"""Notebook 03's vectorised losses (instructor.solutions.nb03) against brute-force loops."""
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers.training.losses import SmoothAPLoss, TripletLoss, smooth_ap_loss, triplet_loss
+from instructor.solutions.nb03 import SmoothAPLoss, TripletLoss, smooth_ap_loss, triplet_loss
 
 # --- references written as plain loops ------------------------------------------------------
 

@@ -200,8 +200,9 @@ def train_metric_model(
     images : (n, ...) float array
     labels : (n,) int array
     loss_fn : callable
-        ``loss_fn(codes, labels) -> scalar tensor``, e.g.
-        ``functools.partial(helpers.training.losses.triplet_loss, margin=0.2)``.
+        ``loss_fn(codes, labels) -> scalar tensor`` written with TensorFlow operations, e.g.
+        ``functools.partial(triplet_loss, margin=0.2)`` for a ``triplet_loss(features, labels,
+        margin=...)`` of your own (notebook 03, question 4.1).
     out_dir : path
         Parent folder of the run folders; created if missing.
     epochs : int
@@ -226,14 +227,15 @@ def train_metric_model(
 
     Examples
     --------
-    >>> import functools, tempfile
-    >>> import keras, numpy as np
-    >>> from helpers.training.losses import triplet_loss
+    >>> import tempfile
+    >>> import keras, numpy as np, tensorflow as tf
+    >>> def spread(codes, labels):  # a toy loss_fn: the codes' mean squared distance to 0
+    ...     return tf.reduce_mean(tf.square(codes))
     >>> images = np.random.default_rng(0).normal(size=(40, 4)).astype("float32")
     >>> labels = np.arange(40) % 2
     >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
     >>> out = tempfile.mkdtemp()
-    >>> history = train_metric_model(model, images, labels, functools.partial(triplet_loss),
+    >>> history = train_metric_model(model, images, labels, spread,
     ...                              out_dir=out, epochs=2, batch_size=20, verbose=False)
     >>> history["epoch"]
     [1, 2]

@@ -21,7 +21,7 @@ def validate_training_inputs(model, images, labels, loss_fn, epochs, batch_size)
     if not callable(loss_fn):
         raise ValueError(
             "loss_fn must be callable as loss_fn(codes, labels), e.g. "
-            "functools.partial(helpers.training.losses.triplet_loss, margin=0.2)."
+            "functools.partial(triplet_loss, margin=0.2) with your own triplet_loss."
         )
     images, labels = np.asarray(images), np.asarray(labels)
     if labels.ndim != 1 or len(labels) != len(images):

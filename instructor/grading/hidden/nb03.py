@@ -95,12 +95,12 @@ def _ap_cases():
             public=True,
             code=call,
             inputs={
-                "ranked": np.array([[1, 0, 1, 0], [2, 2, 2, -1]]),
-                "lengths": np.array([4, 3]),
-                "labels": np.array([1, 2]),
+                "ranked": np.array([[1, 0, 1, 0], [2, 2, 2, -1], [0, 1, 1, -1]]),
+                "lengths": np.array([4, 3, 3]),
+                "labels": np.array([1, 2, 2]),
             },
             expected=expected,
-            check=allclose(rtol=1e-9, atol=1e-12),
+            check=allclose(rtol=1e-9, atol=1e-12, equal_nan=True),
         ),
         Case(
             "evaluate_AP_random_lists_50",
@@ -251,36 +251,102 @@ def _loss_cases(function, question, parameter, settings, worked_value, seed):
     ]
 
 
-def _training_cases(question, settings, history, net, rate_name, loss_range):
-    """Cases of a training question: settings + history, and a trained net that ranks better.
+# A worked batch per training question on which the bound loss depends on its margin / tau:
+# the corners of 4.1 cost margin / 2; on the circle (0, 90 and 89 degrees) the negative is a few
+# hundredths closer to anchor 0 than its positive, a few tau at tau ~ 0.01.
+CIRCLE = np.stack(
+    [np.cos(np.radians([0.0, 90.0, 89.0])), np.sin(np.radians([0.0, 90.0, 89.0]))], axis=1
+).astype("float32")
+
+
+def _training_cases(training, loss_range):
+    """Cases of a training question: settings, history and the bound loss (public); the bound
+    loss on a grader's batch at the declared margin / tau (hidden); a trained net that ranks
+    better (hidden).
+
+    ``training``: question, settings (dict name), rate (its key), history, net, bound (the bound
+    loss's name), function (the student's loss), worked (a worked batch), other (an expression
+    of ``declared``: a margin / tau that gives a different loss).
 
     The run itself cannot be replayed here, so these check its results: the history's shape and
     values, and that the trained network's codes (computed in the kernel) give a higher mAP,
-    computed here with the reference solution, than an untrained network's.
+    computed here with the reference solution, than an untrained network's. The bound loss is
+    called in the kernel and compared here with the reference loss at the declared value: an
+    answer that ignores the margin / tau of its settings (or binds another) fails.
     """
+    t = training
+    question, settings, rate_name, history = t["question"], t["settings"], t["rate"], t["history"]
+    bound, function = t["bound"], t["function"]
     low, high = loss_range
     settings_call = (
         "import numpy as np\n"
         f"result = {{'rate': float({settings}[{rate_name!r}]), "
         f"'learning_rate': float({settings}['learning_rate']), 'epochs': int(EPOCHS_METRIC), "
         f"'epoch': np.asarray({history}['epoch']), "
-        f"'loss': np.asarray({history}['loss'], dtype=float)}}"
+        f"'loss': np.asarray({history}['loss'], dtype=float), "
+        f"'worked': float({bound}(worked_features, worked_labels))}}"
     )
+
+    def reference_loss(reference, features, labels, value):
+        loss = getattr(reference, function)(features, labels, **{rate_name: float(value)})
+        return float(loss)
 
     def settings_check(got, expected, reference):
         rate, lr, epochs = float(got["rate"]), float(got["learning_rate"]), int(got["epochs"])
         if not (low <= rate <= high and 0 < lr < 1):
             return f"{settings}: {rate_name} {rate} or learning rate {lr} out of range"
+        want = reference_loss(reference, t["worked"][0], t["worked"][1], rate)
+        if not np.isclose(float(got["worked"]), want, rtol=1e-3, atol=1e-5):
+            return (
+                f"{bound} gives {float(got['worked']):.4f} on the worked batch, the loss at "
+                f"{settings}[{rate_name!r}] = {rate} is {want:.4f}: bind {rate_name} with "
+                "functools.partial"
+            )
         if not np.array_equal(got["epoch"], np.arange(1, epochs + 1)):
             return f"{history}['epoch'] is not 1..{epochs}"
         if got["loss"].shape != (epochs,) or not np.all(np.isfinite(got["loss"])):
             return f"{history}['loss'] is not {epochs} finite values"
         return None
 
+    rng = _rng(10 * int(question[1]))  # q4_2: 40, q5_2: 50
+    features = rng.normal(size=(60, 16)).astype("float32")
+    labels = rng.integers(0, 4, size=60).astype("int32")
+    own = (
+        f"def own(value):\n"
+        f"    try:\n"
+        f"        return float({function}(features, labels, {rate_name}=value))\n"
+        f"    except Exception:\n"
+        f"        return float('nan')\n"
+    )
+    binding_call = (
+        f"declared = float({settings}[{rate_name!r}])\n"
+        f"other = {t['other']}\n" + own + f"result = {{'declared': declared, 'other': other, "
+        f"'bound': float({bound}(features, labels)), "
+        "'own_declared': own(declared), 'own_other': own(other)}"
+    )
+
+    def binding_check(got, expected, reference):
+        declared, other, value = (float(got[k]) for k in ("declared", "other", "bound"))
+        want = reference_loss(reference, features, labels, declared)
+        if np.isclose(value, want, rtol=1e-4, atol=1e-5):
+            return None
+        # A loss of 4.1 / 5.1 that is wrong (graded there) but bound right: no second penalty.
+        own_declared, own_other = float(got["own_declared"]), float(got["own_other"])
+        if np.isclose(value, own_declared, rtol=1e-4, atol=1e-5) and not np.isclose(
+            own_declared, own_other, rtol=1e-4, atol=1e-5
+        ):
+            return None
+        at_other = reference_loss(reference, features, labels, other)
+        return (
+            f"{bound} gives {value:.4f} on the grader's batch; the loss at {settings}"
+            f"[{rate_name!r}] = {declared:g} gives {want:.4f} (at {rate_name} {other:g}: "
+            f"{at_other:.4f}): bind {rate_name}={settings}[{rate_name!r}] with functools.partial"
+        )
+
     ranks_call = (
         "import numpy as np\n"
         f"result = {{'loss': np.asarray({history}['loss'], dtype=float), "
-        f"'trained': codes_of({net}, retrieval_images), "
+        f"'trained': codes_of({t['net']}, retrieval_images), "
         "'untrained': codes_of(models.fashion_net(), retrieval_images), "
         "'labels': np.asarray(retrieval_labels)}"
     )
@@ -298,15 +364,48 @@ def _training_cases(question, settings, history, net, rate_name, loss_range):
 
     return [
         Case(
-            f"{question}_settings_and_history",
+            f"{question}_settings_history_and_bound_loss",
             question,
-            1,
+            0.5,
             public=True,
             code=settings_call,
+            inputs={"worked_features": t["worked"][0], "worked_labels": t["worked"][1]},
             check=settings_check,
+        ),
+        Case(
+            f"{question}_bound_loss_uses_declared_{rate_name}",
+            question,
+            0.5,
+            code=binding_call,
+            inputs={"features": features, "labels": labels},
+            check=binding_check,
         ),
         Case(f"{question}_trained_ranks_better", question, 1, code=ranks_call, check=ranks_check),
     ]
+
+
+TRIPLET_TRAINING = {
+    "question": "q4_2",
+    "settings": "TRIPLET",
+    "rate": "margin",
+    "history": "triplet_history",
+    "net": "triplet_net",
+    "bound": "triplet_loss_fn",
+    "function": "triplet_loss",
+    "worked": (CORNERS, np.array([0, 0, 1], dtype="int32")),
+    "other": "declared + 0.25 if declared <= 0.25 else declared - 0.25",
+}
+SMOOTH_AP_TRAINING = {
+    "question": "q5_2",
+    "settings": "SMOOTH_AP",
+    "rate": "tau",
+    "history": "smooth_ap_history",
+    "net": "smooth_ap_net",
+    "bound": "smooth_ap_loss_fn",
+    "function": "smooth_AP_loss",
+    "worked": (CIRCLE, np.array([0, 0, 1], dtype="int32")),
+    "other": "4 * declared",
+}
 
 
 def cases():
@@ -323,14 +422,7 @@ def cases():
             0.2,
             seed=4,
         ),
-        *_training_cases(
-            "q4_2",
-            "TRIPLET",
-            "triplet_history",
-            "triplet_net",
-            "margin",
-            (0.0, 0.5),
-        ),
+        *_training_cases(TRIPLET_TRAINING, (0.0, 0.5)),
         *_loss_cases(
             "smooth_AP_loss",
             "q5_1",
@@ -339,12 +431,5 @@ def cases():
             0.01,
             seed=5,
         ),
-        *_training_cases(
-            "q5_2",
-            "SMOOTH_AP",
-            "smooth_ap_history",
-            "smooth_ap_net",
-            "tau",
-            (1e-9, 10.0),
-        ),
+        *_training_cases(SMOOTH_AP_TRAINING, (1e-9, 10.0)),
     ]

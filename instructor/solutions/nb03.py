@@ -1,7 +1,10 @@
-"""Metric-learning losses for retrieval: the triplet loss and Smooth-AP.
+"""Notebook 03's metric-learning losses, vectorised: the answers to questions 4.1 and 5.1.
 
-Functions ``triplet_loss(codes, labels)`` / ``smooth_ap_loss`` for a custom loop
-(``train_metric_model``); classes ``TripletLoss`` / ``SmoothAPLoss`` for ``model.compile``.
+Kept out of the student library (``helpers``) because the notebook asks students to write them:
+the instructor's tests, benchmarks and training checks use these. Functions
+``triplet_loss(codes, labels)`` / ``smooth_ap_loss`` for a custom loop
+(``helpers.training.train_metric_model``); classes ``TripletLoss`` / ``SmoothAPLoss`` for
+``model.compile``.
 The first ``num_anchors`` entries of a batch are the anchors; features are L2-normalised and
 compared by squared Euclidean distance (in ``[0, 4]``).
 """
@@ -86,7 +89,7 @@ def smooth_ap_loss(features, labels, tau: float = 0.01, num_anchors: int = 10) -
     return _mean_over_valid_anchors(per_anchor, positive, negative)
 
 
-@keras.saving.register_keras_serializable(package="helpers")
+@keras.saving.register_keras_serializable(package="instructor")
 class TripletLoss(keras.losses.Loss):
     """:func:`triplet_loss` as a Keras loss: ``y_true`` the labels, ``y_pred`` the embedding.
 
@@ -119,7 +122,7 @@ class TripletLoss(keras.losses.Loss):
         return {**super().get_config(), "margin": self.margin, "num_anchors": self.num_anchors}
 
 
-@keras.saving.register_keras_serializable(package="helpers")
+@keras.saving.register_keras_serializable(package="instructor")
 class SmoothAPLoss(keras.losses.Loss):
     """:func:`smooth_ap_loss` as a Keras loss: ``y_true`` the labels, ``y_pred`` the embedding.
 

@@ -9,6 +9,7 @@ import ast
 import csv
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -538,3 +539,78 @@ print("-- export"); grader.export(pdf=False)""",
     assert check.startswith("check\nThis check is unavailable. otter-grader could not be installed")
     assert check_all.startswith("all\nThis check is unavailable.")
     assert export.startswith("export\nNo hand-in zip. otter-grader could not be installed")
+
+
+# Words of the course's own making that a student cannot follow (an earlier published solution
+# called "the seed", the specification file, the mirror, the benchmarks folder). The random seed
+# stays a seed: "seed" alone is allowed, only these phrases are refused.
+INTERNAL_PHRASES = re.compile(
+    r"\bSPEC\b|SPEC\.md|the seed'?s\b|seed solution|original assignment|course mirror|"
+    r"benchmarks/|the assignment's text",
+    re.IGNORECASE,
+)
+
+
+def internal_phrases(texts) -> list[str]:
+    """Each line of ``texts`` that holds an internal phrase."""
+    return [
+        line.strip()[:120]
+        for text in texts
+        for line in text.splitlines()
+        if INTERNAL_PHRASES.search(line)
+    ]
+
+
+def test_the_phrase_check_finds_internal_words_and_keeps_the_random_seed():
+    found = internal_phrases(
+        [
+            "As SPEC 01 says",
+            "the seed's figures",
+            "seed=SEED",
+            "a seed of 42",
+            "see benchmarks/bench_x.py",
+            "the seed solution",
+            "Spectrum",
+        ]
+    )
+    assert found == [
+        "As SPEC 01 says",
+        "the seed's figures",
+        "see benchmarks/bench_x.py",
+        "the seed solution",
+    ]
+
+
+@pytest.mark.parametrize("master_path", MASTERS)
+def test_what_a_student_reads_names_nothing_they_do_not_have(master_path, released):
+    out, _ = released(master_path)
+    student = nbformat.read(out / "students" / master_path.name, as_version=4)
+    # every cell and the public tests (otter keeps them in the notebook's metadata)
+    found = internal_phrases(all_strings(student))
+    assert not found, f"{master_path.name}: internal phrases a student cannot follow: {found}"
+
+
+def public_tests(master) -> list[str]:
+    """The code of a master's public test cells (inside ``# BEGIN TESTS``, not hidden)."""
+    found, block = [], []
+    for cell in master.cells:
+        head = cell.source.strip().upper()
+        if cell.cell_type == "raw":
+            if head.startswith("# BEGIN TESTS"):
+                block.append("TESTS")
+            elif head.startswith("# END TESTS") and block:
+                block.pop()
+            continue
+        if block and cell.cell_type == "code" and "hidden: true" not in cell.source.lower():
+            found.append(cell.source.split("# END TEST CONFIG", 1)[-1])
+    return found
+
+
+def test_every_public_assert_says_what_was_expected_and_what_was_got():
+    bare = []
+    for master_path in NOTEBOOKS:
+        for test in public_tests(nbformat.read(master_path, as_version=4)):
+            for node in ast.walk(ast.parse(test)):
+                if isinstance(node, ast.Assert) and node.msg is None:
+                    bare.append(f"{master_path.stem}: assert {ast.unparse(node.test)[:80]}")
+    assert not bare, "public asserts without a message:\n" + "\n".join(bare)

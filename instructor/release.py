@@ -30,14 +30,13 @@ from pathlib import Path
 import nbformat
 import yaml
 
-from instructor import assignment_config
+from helpers.session import grading
+from instructor import assignment_config, generated_cells, setup_cell
 
 ROOT = Path(__file__).resolve().parent.parent
-OTTER_PIN = "otter-grader==7.0.0"
 
-
-WHEEL = "neural_codes_course-*.whl"
-PUBLIC_TESTS = "_public_tests"  # helpers/_public_tests/t<stem>/<question>.py, in the wheel only
+WHEEL = grading.WHEEL
+PUBLIC_TESTS = grading.PUBLIC_TESTS  # helpers/_public_tests/t<stem>/<question>.py, wheel only
 
 
 def public_tests_package(stem: str) -> str:
@@ -138,98 +137,56 @@ def _is_setup(cell) -> bool:
     return cell.cell_type == "code" and "session.setup_notebook(" in cell.source
 
 
-# The student notebook's otter init cell (see init_cell_source); __NAME__ placeholders are filled
-# in by plain replacement, so the cell's own braces stay as they are.
-INIT_CELL_TEMPLATE = """\
-# Initialize Otter: the grader.check cells below and the hand-in cell at the end.
-# Colab does not ship otter-grader: it is installed once (it leaves TensorFlow, Keras and numpy).
-import importlib.resources, importlib.util, os, subprocess, sys
-no_checks = None  # why grader.check cannot run here, if it cannot
-if importlib.util.find_spec("otter") is None:
-    pip = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "__OTTER__"],
-                         capture_output=True, text=True)
-    if pip.returncode != 0:
-        no_checks = ("otter-grader could not be installed "
-                     f"({(pip.stderr.strip().splitlines() or ['?'])[-1]}). "
-                     "Connect to the internet, then run this cell again.")
-# The public tests: in this notebook's metadata when its file is in this folder; else (on Colab,
-# where the notebook lives in Drive) in the course wheel's helpers package.
-tests = (importlib.resources.files("helpers") / "__TESTS__" / "__PACKAGE__"
-         if importlib.util.find_spec("helpers") else None)
-here, in_wheel = os.path.exists("__NOTEBOOK__"), tests is not None and tests.is_dir()
-if not (no_checks or here or in_wheel):
-    no_checks = ("The public tests are missing: this notebook's file is not in this folder and the "
-                 "installed course package has none. Upload __WHEEL__ from the course release "
-                 "next to this notebook, run `%pip install --no-deps --force-reinstall __WHEEL__`, "
-                 "then run this cell again.")
-if not no_checks:
-    try:
-        import otter
-        grader = otter.Notebook("__NOTEBOOK__" if here else None,
-                                **({"tests_dir": str(tests)} if in_wheel else {}))
-    except Exception as error:  # whatever stops otter: one line, no traceback
-        no_checks = f"otter could not start ({type(error).__name__}: {error})."
-if no_checks:  # a hand-written stand-in (otter has no mode without tests): says why, never raises
-    class NoChecks:
-        def check(self, *args, **kwargs): print("This check is unavailable.", no_checks)
-        def export(self, *args, **kwargs): print("No hand-in zip.", no_checks)
-        check_all = check
-    grader = NoChecks()
-    print("The grader.check cells are unavailable.", no_checks)"""
-
-
 def init_cell_source(stem: str) -> str:
-    """The student notebook's otter init cell; it never ends in a traceback.
+    """The student notebook's grading cell, a hidden form: one call into the course package.
 
-    When otter-grader cannot be installed (no network) or the public tests cannot be found (the
-    notebook file is not in the working folder, as on Colab, and the installed ``helpers`` has no
-    ``_public_tests``, as when installed from the repository URL), it prints one message saying
-    what is missing and what to do, and ``grader`` becomes a stand-in whose ``check``,
-    ``check_all`` and ``export`` print that they are unavailable instead of raising.
+    ``helpers.session.grading.start`` installs otter-grader when it is missing (leaving the
+    runtime's packages as they are), finds the public tests (the notebook's metadata, else the
+    course wheel) and returns otter's ``Notebook``, or a stand-in that says why the checks are
+    unavailable; it never ends in a traceback.
     """
-    fill = {
-        "__OTTER__": OTTER_PIN,
-        "__TESTS__": PUBLIC_TESTS,
-        "__WHEEL__": WHEEL,
-        "__PACKAGE__": public_tests_package(stem),
-        "__NOTEBOOK__": f"{stem}.ipynb",
-    }
-    source = INIT_CELL_TEMPLATE
-    for placeholder, value in fill.items():
-        source = source.replace(placeholder, value)
-    return source
+    return (
+        "# @title Grading tools: the grader.check cells below (double-click to see the code)\n"
+        "from helpers.session import grading\n"
+        "\n"
+        f'grader = grading.start("{stem}")'
+    )
+
+
+def handin_cell_source(stem: str) -> str:
+    """The student notebook's last cell: ``helpers.session.grading.hand_in`` (see its docs)."""
+    return (
+        "# Run all cells first and save; see the hand-in steps above.\n"
+        "from helpers.session import grading\n"
+        "\n"
+        f'grading.hand_in(grader, "{stem}")'
+    )
+
+
+def handin_text() -> str:
+    """The hand-in section's text (otter's export-cell heading, rewritten: one voice)."""
+    return "## Hand in\n\n" + assignment_config.HANDIN
 
 
 def adjust_student_notebook(path: Path, stem: str) -> None:
-    """Move otter's init cell below the setup cell (as ``init_cell_source``) and make the hand-in
-    cell write the HTML copy it zips."""
+    """Replace otter's init cell with the grading cell, below the setup cell; make the hand-in
+    section and cell say and do the course's hand-in (:func:`handin_cell_source`)."""
     notebook = nbformat.read(path, as_version=4)
     init = next(cell for cell in notebook.cells if _is_otter_init(cell))
     notebook.cells.remove(init)
     init.source = init_cell_source(stem)
+    generated_cells.merge(init.metadata, setup_cell.HIDDEN)
     setup_index = next((i for i, cell in enumerate(notebook.cells) if _is_setup(cell)), -1)
     notebook.cells.insert(setup_index + 1, init)
-    export = next(
-        cell
-        for cell in notebook.cells
+    index, export = next(
+        (i, cell)
+        for i, cell in enumerate(notebook.cells)
         if cell.cell_type == "code" and "grader.export(" in cell.source
     )
-    call = next(line for line in export.source.splitlines() if line.startswith("grader.export("))
-    export.source = (
-        "# Save the notebook first (File > Save), then run this cell: it writes an HTML copy "
-        "of the\n"
-        "# saved notebook and the zip to hand in (executed notebook + HTML).\n"
-        "import os\n"
-        f'if os.path.exists("{stem}.ipynb"):\n'
-        '    subprocess.run([sys.executable, "-m", "nbconvert", "--to", "html", '
-        '"--log-level", "ERROR",\n'
-        f'                    "{stem}.ipynb"], check=True)\n'
-        f"    {call}\n"
-        "else:  # on Colab the notebook lives in Drive, not in the runtime's folder\n"
-        f'    print("{stem}.ipynb is not in this folder (on Colab it lives in Drive). '
-        'After Run all, "\n'
-        '          "hand in the notebook itself: File > Download > Download .ipynb.")'
-    )
+    export.source = handin_cell_source(stem)
+    heading = notebook.cells[index - 1]
+    if heading.cell_type == "markdown" and heading.source.startswith("## Submission"):
+        heading.source = handin_text()
     nbformat.validate(notebook)
     nbformat.write(notebook, path)
 

@@ -25,7 +25,7 @@ pytest.importorskip(
 
 from helpers import session  # noqa: E402
 from helpers.session import grading, paths  # noqa: E402
-from instructor import release, setup_cell  # noqa: E402
+from instructor import assignment_config, release, setup_cell  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -420,3 +420,65 @@ def test_find_notebook_prefers_the_kernels_notebook_path(monkeypatch, tmp_path):
     (tmp_path / "09_demo.ipynb").unlink()
     assert grading.find_notebook("09_demo") == elsewhere  # the one with its assignment name
     assert json.loads(elsewhere.read_text())["metadata"]["otter"]["assignment_name"] == "09_demo"
+
+
+# ---- the students' folder: complete on its own, with its guide and Colab links
+
+URL = "https://github.com/example-org/course-2026/blob/main/students"
+
+
+def test_students_url_must_be_a_github_folder():
+    assert release.students_url(URL + "/") == URL
+    with pytest.raises(SystemExit, match="GitHub address"):
+        release.students_url("https://example.org/students")
+
+
+def test_the_guide_names_each_notebook_with_its_colab_link_and_no_master(tmp_path):
+    students = tmp_path / "students"
+    students.mkdir()
+    wheel = students / "neural_codes_course-0.1.0-py3-none-any.whl"
+    wheel.write_text("")
+    setup = nbformat.v4.new_code_cell(setup_cell.ruff_formatted(setup_cell.setup_cell_source()))
+    for stem, title in (("01_first", "Neural codes"), ("02_second", "Transfer learning")):
+        cells = [nbformat.v4.new_markdown_cell(f"# {title}\n\nIntro."), setup]
+        nbformat.write(nbformat.v4.new_notebook(cells=cells), students / f"{stem}.ipynb")
+    guide = release.finish_students_folder(students, wheel, URL).read_text()
+    for stem, title in (("01_first", "Neural codes"), ("02_second", "Transfer learning")):
+        link = f"https://colab.research.google.com/github/example-org/course-2026/blob/main/students/{stem}.ipynb"
+        assert f"`{stem}.ipynb`" in guide and title in guide and f"({link})" in guide
+        cell = nbformat.read(students / f"{stem}.ipynb", as_version=4).cells[1]
+        assert f'COURSE_URL = "{URL.replace("/blob/", "/raw/")}/{wheel.name}"' in cell.source
+    assert "## On Colab" in guide and "## In Jupyter on your computer" in guide
+    assert assignment_config.HANDIN in guide and wheel.name in guide
+    assert release.masters_linked(students) == []
+    (students / "NOTES.md").write_text("[solutions](../notebooks/01_first.ipynb)")
+    with pytest.raises(SystemExit, match="master notebooks"):
+        release.finish_students_folder(students, wheel, URL)
+
+
+@pytest.mark.slow  # otter assign and a wheel build (make check)
+def test_the_release_writes_a_complete_students_folder(tmp_path):
+    from tests.test_grading import tiny_master
+
+    master = tmp_path / "masters" / "tiny_assignment.ipynb"
+    master.parent.mkdir()
+    nbformat.write(tiny_master(), master)
+    out = tmp_path / "dist"
+    assert release.main([str(master), "--out", str(out), "--students-url", URL]) == 0
+    students = out / "students"
+    names = sorted(path.name for path in students.iterdir())
+    assert names == [
+        "README.md",
+        "neural_codes_course-0.1.0-py3-none-any.whl",
+        "tiny_assignment.ipynb",
+    ]
+    guide = (students / "README.md").read_text()
+    assert (
+        f"{release.COLAB}example-org/course-2026/blob/main/students/tiny_assignment.ipynb" in guide
+    )
+    assert release.masters_linked(students) == []
+    student = nbformat.read(students / "tiny_assignment.ipynb", as_version=4)
+    (init,) = [cell for cell in student.cells if "grading.start(" in cell.source]
+    assert init.metadata["cellView"] == "form" and init.metadata["jupyter"]["source_hidden"]
+    (heading,) = [cell for cell in student.cells if cell.source.startswith("## Hand in")]
+    assert heading.source == release.handin_text()

@@ -482,3 +482,15 @@ def test_the_release_writes_a_complete_students_folder(tmp_path):
     assert init.metadata["cellView"] == "form" and init.metadata["jupyter"]["source_hidden"]
     (heading,) = [cell for cell in student.cells if cell.source.startswith("## Hand in")]
     assert heading.source == release.handin_text()
+
+
+def test_use_drive_does_not_mount_drive_twice(monkeypatch, tmp_path):
+    mounted = fake_colab(monkeypatch)
+    (tmp_path / "drive" / "MyDrive").mkdir(parents=True)  # the setup cell mounted it
+    monkeypatch.setattr(paths, "DRIVE_MOUNT", tmp_path / "drive")
+    monkeypatch.setattr(paths, "DRIVE_FOLDER", tmp_path / "drive" / "MyDrive" / "course")
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "local"))
+    try:
+        assert "Google Drive" in session.keep_outputs_on_drive(True) and mounted == []
+    finally:
+        session.keep_outputs_on_drive(False)

@@ -1,18 +1,20 @@
 """The first code cell of every notebook, generated from one place: pyproject.toml.
 
-The cell makes the course's ``helpers`` package importable and never ends in a traceback. In order:
+A hidden cell (a Colab form showing its title and the ``USE_DRIVE`` checkbox; collapsed in
+JupyterLab) that does only what must run before the course's ``helpers`` package exists, and never
+ends in a traceback. In order:
 
-1. ``helpers`` is importable (``make lab`` installed the checkout; or an earlier run) -> use it;
-2. a course wheel ``neural_codes_course-*.whl`` (from a release) beside the notebook, or in the
-   course folder of a mounted Google Drive -> ``pip install`` it;
-3. the course repository (``[project.urls] Repository`` of pyproject.toml, at the tag of this
-   version, ``v<version>``) -> ``pip install git+<url>@v<version>``;
-4. otherwise stop with a short message naming the two things to do, shown without a traceback
-   (an exception whose ``_render_traceback_`` returns the message: IPython prints only that, and
-   "Run all" stops there).
-
-pip runs with the installed TensorFlow, Keras and numpy as constraints, so it can add what is
-missing but never replaces Colab's own versions.
+1. with ``USE_DRIVE`` ticked on Colab, Google Drive is mounted (before anything is looked for in
+   it);
+2. ``helpers`` is importable (``make lab`` installed the checkout; or an earlier run) -> use it;
+3. else a course wheel ``neural_codes_course-*.whl`` (from a release) beside the notebook, or in
+   the course folder of Drive, else ``COURSE_URL`` (``[project.urls] Repository`` of
+   pyproject.toml at the tag ``v<version>``; a release with a students URL puts the published
+   wheel there) -> ``pip install`` it, naming the installed TensorFlow, Keras and numpy at their
+   versions so that pip can add what is missing but never replaces Colab's own;
+4. if that fails, one message naming what to do, shown without a traceback (an exception whose
+   ``_render_traceback_`` returns the message: IPython prints only that, and "Run all" stops);
+5. ``session.setup_notebook(use_drive=USE_DRIVE)``.
 
     python -m instructor.setup_cell notebooks/*.ipynb           # rewrite the first code cell
     python -m instructor.setup_cell --check notebooks/*.ipynb   # exit 1 if any differs

@@ -66,15 +66,18 @@ def setup_cell_source() -> str:
 {TITLE}
 USE_DRIVE = False  # @param {{type:"boolean"}}
 COURSE_URL = "{course_url()}"
-import glob, importlib.metadata, importlib.util, subprocess, sys
+import glob
+import subprocess
+import sys
+from importlib import invalidate_caches, metadata, util
 
 if USE_DRIVE and "google.colab" in sys.modules:  # mount Drive first: the wheel may be there
     from google.colab import drive
 
     drive.mount("{DRIVE_MOUNT}")
-if importlib.util.find_spec("helpers") is None:  # install the course's wheel, else COURSE_URL
+if util.find_spec("helpers") is None:  # install the course's wheel, else COURSE_URL
     wheels = glob.glob("{WHEEL_GLOB}") or glob.glob("{DRIVE_COURSE_FOLDER}/{WHEEL_GLOB}")
-    keep = [f"{{d.name}}=={{d.version}}" for d in importlib.metadata.distributions()]
+    keep = [f"{{d.name}}=={{d.version}}" for d in metadata.distributions()]
     keep = [pin for pin in keep if pin.split("==")[0] in ("tensorflow", "keras", "numpy")]
     pip = [sys.executable, "-m", "pip", "install", "-q", max(wheels, default=COURSE_URL), *keep]
     pip = subprocess.run(pip, capture_output=True, text=True)
@@ -84,7 +87,7 @@ if importlib.util.find_spec("helpers") is None:  # install the course's wheel, e
                "this notebook (Colab: Files pane), or in MyDrive/neural-codes-course and tick "
                "USE_DRIVE, or set COURSE_URL; then run this cell again.")
         raise type("CourseNotInstalled", (Exception,), {{"_render_traceback_": lambda e: [msg]}})()
-    importlib.invalidate_caches()
+    invalidate_caches()
 from helpers import session
 
 SETUP = session.setup_notebook(use_drive=USE_DRIVE)'''

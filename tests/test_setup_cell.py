@@ -180,7 +180,7 @@ def test_setup_cell_is_a_short_colab_form_with_a_drive_checkbox():
     assert max(map(len, lines)) <= 100
     lint = subprocess.run(  # as `make lint` checks the notebooks (E402: imports after settings)
         [sys.executable, "-m", "ruff", "check", "--ignore", "E402", "--stdin-filename", "c", "-"],
-        input=source,
+        input=source + "\n",  # a cell has no final newline; a file does
         capture_output=True,
         text=True,
         cwd=ROOT,

@@ -18,16 +18,14 @@ from pathlib import Path
 import nbformat
 import yaml
 
+from helpers.session import grading
 from instructor.generated_cells import regenerate
 
 MARKER = "# ASSIGNMENT CONFIG"
 
-# What the student is told in the hand-in (export) cell.
-HANDIN = (
-    "Run every cell from the top first (Runtime > Run all on Colab, Run > Run All Cells in "
-    "Jupyter), then save. The cell below writes an HTML copy of your notebook and a zip with the "
-    "executed notebook and that HTML copy: hand in the zip."
-)
+# What the student is told in the hand-in section, in the words the hand-in cell prints (both
+# from helpers.session.grading), for Jupyter and for Colab alike.
+HANDIN = f"{grading.RUN_ALL} {grading.HAND_IN_LOCAL} {grading.HAND_IN_COLAB}"
 
 
 def config_for(stem: str) -> dict:
@@ -36,9 +34,9 @@ def config_for(stem: str) -> dict:
     - ``run_tests: false``: otter assign would otherwise run the whole notebook (all trainings)
       once per release; ``tests/test_grading.py`` grades a master notebook instead.
     - ``export_cell``: no PDF (otter's PDF needs a LaTeX install or a headless browser), the HTML
-      copy instead (instructor/release.py adds the line that writes it); ``run_tests: false``, since
-      it would re-run the whole notebook a second time; the check-all cell just above runs the
-      public tests.
+      copy instead (written by the released notebook's hand-in cell,
+      helpers.session.grading.hand_in); ``run_tests: false``, since it would re-run the whole
+      notebook a second time; the check-all cell just above runs the public tests.
     - ``tests.files: false``: tests travel in the notebook's metadata, so the student notebook is
       one self-contained file.
     """

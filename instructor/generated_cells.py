@@ -15,12 +15,17 @@ import nbformat
 
 
 def regenerate(
-    paths: list[Path], cell_of: Callable, source_of: Callable[[Path], str], check: bool
+    paths: list[Path],
+    cell_of: Callable,
+    source_of: Callable[[Path], str],
+    check: bool,
+    metadata: dict | None = None,
 ) -> int:
     """Rewrite (or, with ``check``, only report) each notebook's generated cell.
 
     ``cell_of(notebook, path)`` returns the cell the script owns, or raises ``ValueError`` saying
-    what is wrong with the notebook; ``source_of(path)`` is what that cell must say. Returns the
+    what is wrong with the notebook; ``source_of(path)`` is what that cell must say; ``metadata``
+    (nested keys, e.g. Colab's form view) what its metadata must hold besides. Returns the
     exit status: 1 if a notebook is broken, or if ``check`` and one differs; else 0.
     """
     stale, broken = [], []
@@ -32,13 +37,34 @@ def regenerate(
             broken.append(str(error))
             continue
         source = source_of(path)
-        if cell.source != source:
+        if cell.source != source or not holds(cell.metadata, metadata or {}):
             stale.append(path)
             if not check:
                 cell.source = source
+                merge(cell.metadata, metadata or {})
                 nbformat.write(notebook, path)
     for path in stale:
         print(f"{'differs' if check else 'updated'}: {path}")
     for message in broken:
         print(f"error: {message}", file=sys.stderr)
     return 1 if broken or (check and stale) else 0
+
+
+def holds(metadata: dict, wanted: dict) -> bool:
+    """Whether ``metadata`` has every (nested) key of ``wanted`` with its value."""
+    return all(
+        holds(metadata.get(key) or {}, value)
+        if isinstance(value, dict)
+        else metadata.get(key) == value
+        for key, value in wanted.items()
+    )
+
+
+def merge(metadata: dict, wanted: dict) -> None:
+    """Write every (nested) key of ``wanted`` into ``metadata``, keeping its other keys."""
+    for key, value in wanted.items():
+        if isinstance(value, dict):
+            metadata[key] = metadata.get(key) or {}
+            merge(metadata[key], value)
+        else:
+            metadata[key] = value

@@ -2,42 +2,48 @@
 
     python -m instructor.release [--out dist] [notebooks/*.ipynb]       (what `make release` runs)
 
+    python -m instructor.release --students-url https://github.com/<org>/<repo>/blob/main/students
+
 dist/
     students/     <stem>.ipynb for every master notebook (solutions, model answers and hidden
-                  tests removed by `otter assign`) and neural_codes_course-<version>.whl:
-                  what students get (upload both to Colab, or put them beside each other).
+                  tests removed by `otter assign`), neural_codes_course-<version>.whl and
+                  README.md, the students' guide (open, set up, check, hand in; with a students
+                  URL its Colab links, and the setup cells install the wheel from there): what
+                  students get, complete on its own.
     autograder/   <stem>-autograder.zip (otter's autograder: all tests incl. hidden ones) and
                   <stem>-questions.json (names, points, manual or not): PRIVATE, for `make grade`.
 
-Otter writes the student notebook; two things are adjusted afterwards, because otter 7 has no
-option for them: its init cell moves below the course's setup cell, installs otter-grader
-when it is missing (Colab does not ship it) and never ends in a traceback (no network, or no
-public tests reachable: one message, and the check cells say they are unavailable), and the
-hand-in cell writes the notebook's HTML copy before otter zips it (otter's own PDF route needs
-LaTeX or a headless browser).
+Otter writes the student notebook; the course adjusts it afterwards, as otter 7 has no option
+for it: otter's init cell becomes the hidden grading cell below the setup cell, one call,
+``grader = grading.start("<stem>")`` (helpers.session.grading: installs otter-grader when missing
+without touching the runtime's packages, never ends in a traceback), and the hand-in section and
+cell become the course's hand-in, the same words for Colab and Jupyter
+(``grading.hand_in(grader, "<stem>")``: on Colab, what to download; locally, the HTML copy and the
+zip; otter's own PDF route needs LaTeX or a headless browser).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import tomllib
 from pathlib import Path
 
 import nbformat
 import yaml
 
-from instructor import assignment_config
+from helpers.session import grading
+from instructor import assignment_config, generated_cells, setup_cell
 
 ROOT = Path(__file__).resolve().parent.parent
-OTTER_PIN = "otter-grader==7.0.0"
 
-
-WHEEL = "neural_codes_course-*.whl"
-PUBLIC_TESTS = "_public_tests"  # helpers/_public_tests/t<stem>/<question>.py, in the wheel only
+WHEEL = grading.WHEEL
+PUBLIC_TESTS = grading.PUBLIC_TESTS  # helpers/_public_tests/t<stem>/<question>.py, wheel only
 
 
 def public_tests_package(stem: str) -> str:
@@ -138,98 +144,56 @@ def _is_setup(cell) -> bool:
     return cell.cell_type == "code" and "session.setup_notebook(" in cell.source
 
 
-# The student notebook's otter init cell (see init_cell_source); __NAME__ placeholders are filled
-# in by plain replacement, so the cell's own braces stay as they are.
-INIT_CELL_TEMPLATE = """\
-# Initialize Otter: the grader.check cells below and the hand-in cell at the end.
-# Colab does not ship otter-grader: it is installed once (it leaves TensorFlow, Keras and numpy).
-import importlib.resources, importlib.util, os, subprocess, sys
-no_checks = None  # why grader.check cannot run here, if it cannot
-if importlib.util.find_spec("otter") is None:
-    pip = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "__OTTER__"],
-                         capture_output=True, text=True)
-    if pip.returncode != 0:
-        no_checks = ("otter-grader could not be installed "
-                     f"({(pip.stderr.strip().splitlines() or ['?'])[-1]}). "
-                     "Connect to the internet, then run this cell again.")
-# The public tests: in this notebook's metadata when its file is in this folder; else (on Colab,
-# where the notebook lives in Drive) in the course wheel's helpers package.
-tests = (importlib.resources.files("helpers") / "__TESTS__" / "__PACKAGE__"
-         if importlib.util.find_spec("helpers") else None)
-here, in_wheel = os.path.exists("__NOTEBOOK__"), tests is not None and tests.is_dir()
-if not (no_checks or here or in_wheel):
-    no_checks = ("The public tests are missing: this notebook's file is not in this folder and the "
-                 "installed course package has none. Upload __WHEEL__ from the course release "
-                 "next to this notebook, run `%pip install --no-deps --force-reinstall __WHEEL__`, "
-                 "then run this cell again.")
-if not no_checks:
-    try:
-        import otter
-        grader = otter.Notebook("__NOTEBOOK__" if here else None,
-                                **({"tests_dir": str(tests)} if in_wheel else {}))
-    except Exception as error:  # whatever stops otter: one line, no traceback
-        no_checks = f"otter could not start ({type(error).__name__}: {error})."
-if no_checks:  # a hand-written stand-in (otter has no mode without tests): says why, never raises
-    class NoChecks:
-        def check(self, *args, **kwargs): print("This check is unavailable.", no_checks)
-        def export(self, *args, **kwargs): print("No hand-in zip.", no_checks)
-        check_all = check
-    grader = NoChecks()
-    print("The grader.check cells are unavailable.", no_checks)"""
-
-
 def init_cell_source(stem: str) -> str:
-    """The student notebook's otter init cell; it never ends in a traceback.
+    """The student notebook's grading cell, a hidden form: one call into the course package.
 
-    When otter-grader cannot be installed (no network) or the public tests cannot be found (the
-    notebook file is not in the working folder, as on Colab, and the installed ``helpers`` has no
-    ``_public_tests``, as when installed from the repository URL), it prints one message saying
-    what is missing and what to do, and ``grader`` becomes a stand-in whose ``check``,
-    ``check_all`` and ``export`` print that they are unavailable instead of raising.
+    ``helpers.session.grading.start`` installs otter-grader when it is missing (leaving the
+    runtime's packages as they are), finds the public tests (the notebook's metadata, else the
+    course wheel) and returns otter's ``Notebook``, or a stand-in that says why the checks are
+    unavailable; it never ends in a traceback.
     """
-    fill = {
-        "__OTTER__": OTTER_PIN,
-        "__TESTS__": PUBLIC_TESTS,
-        "__WHEEL__": WHEEL,
-        "__PACKAGE__": public_tests_package(stem),
-        "__NOTEBOOK__": f"{stem}.ipynb",
-    }
-    source = INIT_CELL_TEMPLATE
-    for placeholder, value in fill.items():
-        source = source.replace(placeholder, value)
-    return source
+    return (
+        "# @title Grading tools: the grader.check cells below (double-click to see the code)\n"
+        "from helpers.session import grading\n"
+        "\n"
+        f'grader = grading.start("{stem}")'
+    )
+
+
+def handin_cell_source(stem: str) -> str:
+    """The student notebook's last cell: ``helpers.session.grading.hand_in`` (see its docs)."""
+    return (
+        "# Run all cells first and save; see the hand-in steps above.\n"
+        "from helpers.session import grading\n"
+        "\n"
+        f'grading.hand_in(grader, "{stem}")'
+    )
+
+
+def handin_text() -> str:
+    """The hand-in section's text (otter's export-cell heading, rewritten: one voice)."""
+    return "## Hand in\n\n" + assignment_config.HANDIN
 
 
 def adjust_student_notebook(path: Path, stem: str) -> None:
-    """Move otter's init cell below the setup cell (as ``init_cell_source``) and make the hand-in
-    cell write the HTML copy it zips."""
+    """Replace otter's init cell with the grading cell, below the setup cell; make the hand-in
+    section and cell say and do the course's hand-in (:func:`handin_cell_source`)."""
     notebook = nbformat.read(path, as_version=4)
     init = next(cell for cell in notebook.cells if _is_otter_init(cell))
     notebook.cells.remove(init)
     init.source = init_cell_source(stem)
+    generated_cells.merge(init.metadata, setup_cell.HIDDEN)
     setup_index = next((i for i, cell in enumerate(notebook.cells) if _is_setup(cell)), -1)
     notebook.cells.insert(setup_index + 1, init)
-    export = next(
-        cell
-        for cell in notebook.cells
+    index, export = next(
+        (i, cell)
+        for i, cell in enumerate(notebook.cells)
         if cell.cell_type == "code" and "grader.export(" in cell.source
     )
-    call = next(line for line in export.source.splitlines() if line.startswith("grader.export("))
-    export.source = (
-        "# Save the notebook first (File > Save), then run this cell: it writes an HTML copy "
-        "of the\n"
-        "# saved notebook and the zip to hand in (executed notebook + HTML).\n"
-        "import os\n"
-        f'if os.path.exists("{stem}.ipynb"):\n'
-        '    subprocess.run([sys.executable, "-m", "nbconvert", "--to", "html", '
-        '"--log-level", "ERROR",\n'
-        f'                    "{stem}.ipynb"], check=True)\n'
-        f"    {call}\n"
-        "else:  # on Colab the notebook lives in Drive, not in the runtime's folder\n"
-        f'    print("{stem}.ipynb is not in this folder (on Colab it lives in Drive). '
-        'After Run all, "\n'
-        '          "hand in the notebook itself: File > Download > Download .ipynb.")'
-    )
+    export.source = handin_cell_source(stem)
+    heading = notebook.cells[index - 1]
+    if heading.cell_type == "markdown" and heading.source.startswith("## Submission"):
+        heading.source = handin_text()
     nbformat.validate(notebook)
     nbformat.write(notebook, path)
 
@@ -270,11 +234,155 @@ def release_notebook(master_path: Path, out: Path) -> dict:
     return info
 
 
+# ---- the students' folder: the guide, the Colab links, the setup cell's wheel URL
+
+GITHUB, COLAB = "https://github.com/", "https://colab.research.google.com/github/"
+
+
+def students_url(given: str | None) -> str | None:
+    """Where the students' folder is published: ``--students-url``, else ``[tool.course]
+    students-url`` of pyproject.toml, else None; a GitHub folder address,
+    ``https://github.com/<org>/<repo>/blob/<branch>/<folder>`` (what Colab can open)."""
+    if given is None:
+        with open(ROOT / "pyproject.toml", "rb") as file:
+            given = tomllib.load(file).get("tool", {}).get("course", {}).get("students-url")
+    if given is None:
+        return None
+    url = given.rstrip("/")
+    if not url.startswith(GITHUB) or "/blob/" not in url:
+        raise SystemExit(
+            f"students-url {given!r}: give the GitHub address of the published students folder, "
+            f"{GITHUB}<org>/<repo>/blob/<branch>/<folder> (Colab opens notebooks from GitHub)."
+        )
+    return url
+
+
+def colab_link(url: str, stem: str) -> str:
+    """The *Open in Colab* address of student notebook ``stem`` published under ``url``."""
+    return f"{COLAB}{url.removeprefix(GITHUB)}/{stem}.ipynb"
+
+
+def wheel_url(url: str, wheel: str) -> str:
+    """The download address of the course wheel published under ``url`` (pip installs it)."""
+    return f"{url.replace('/blob/', '/raw/', 1)}/{wheel}"
+
+
+def point_setup_cells_at(students: Path, wheel_address: str) -> None:
+    """Make the student notebooks' setup cells install the published wheel (it has the public
+    tests) when none is beside the notebook, instead of the repository (which has none)."""
+    for path in sorted(students.glob("*.ipynb")):
+        notebook = nbformat.read(path, as_version=4)
+        cell = next((cell for cell in notebook.cells if _is_setup(cell)), None)
+        if cell is None:
+            continue
+        cell.source = "\n".join(
+            f'COURSE_URL = "{wheel_address}"' if line.startswith("COURSE_URL = ") else line
+            for line in cell.source.splitlines()
+        )
+        nbformat.write(notebook, path)
+
+
+def title_of(path: Path) -> str:
+    """A notebook's title: the first heading of its first markdown cell (else its stem)."""
+    for cell in nbformat.read(path, as_version=4).cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.startswith("#"):
+                    return line.lstrip("#").strip()
+    return path.stem
+
+
+def student_guide(students: Path, wheel: str, url: str | None) -> str:
+    """The students' one-page guide, ``dist/students/README.md``: open, set up, check, hand in."""
+    rows = [
+        f"| [`{path.name}`]({path.name}) | {title_of(path)} | "
+        + (f"[Open in Colab]({colab_link(url, path.stem)}) |" if url else "upload it to Colab |")
+        for path in sorted(students.glob("*.ipynb"))
+    ]
+    return "\n".join(
+        [
+            "# The course notebooks: how to work on them",
+            "",
+            f"This folder has one notebook per assignment and the course package `{wheel}`.",
+            "",
+            "| Notebook | What it is about | Colab |",
+            "| --- | --- | --- |",
+            *rows,
+            "",
+            "## On Colab",
+            "",
+            "1. Open the notebook with its *Open in Colab* link above"
+            + (
+                ""
+                if url
+                else " (or in Colab: File > Upload notebook), and upload the course package "
+                f"`{wheel}` in the Files pane on the left"
+            )
+            + ". Then File > Save a copy in Drive, so your work is kept.",
+            "2. Runtime > Change runtime type: pick a GPU (T4).",
+            "3. Runtime > Run all. The first cell, *Setup*, installs the course package (a "
+            "minute); the second, *Grading tools*, gets the checks ready. Tick `USE_DRIVE` in the "
+            "Setup cell to keep trained models on Google Drive, so a disconnected runtime loses "
+            "no training (Colab asks to connect to Drive). The course package may also be put in "
+            "`MyDrive/neural-codes-course/` with `USE_DRIVE` ticked.",
+            "",
+            "## In Jupyter on your computer",
+            "",
+            "1. Put the notebooks and the course package in one folder, with Python 3.11 or newer "
+            f"and JupyterLab: `pip install {wheel} jupyterlab`, then `jupyter lab` in that folder.",
+            "2. Open a notebook and Run > Run All Cells. The *Setup* cell installs the course "
+            "package from this folder if it is not installed yet.",
+            "",
+            "## Check your answers",
+            "",
+            "Write your code where a cell shows `...` (keep the function's name and arguments), "
+            'then run the `grader.check("q...")` cell below it: it runs the question\'s public '
+            "tests and says which fail. Passing them does not guarantee full marks: there are "
+            "hidden tests too. Written answers go in the cells that say _Type your answer here_.",
+            "",
+            "## Hand in",
+            "",
+            assignment_config.HANDIN,
+            "",
+        ]
+    )
+
+
+def masters_linked(students: Path) -> list[str]:
+    """Links in the students' folder (guide, notebooks) that point at the master notebooks."""
+    found = []
+    for path in sorted(students.glob("*")):
+        if path.suffix in (".md", ".ipynb"):
+            text = path.read_text(encoding="utf-8")
+            found += [f"{path.name}: {link}" for link in re.findall(r"\S*notebooks/\S*", text)]
+    return found
+
+
+def finish_students_folder(students: Path, wheel: Path, url: str | None) -> Path:
+    """The guide (and, with a URL, the setup cells' wheel address); fails if a link in the folder
+    points at the master notebooks."""
+    if url:
+        point_setup_cells_at(students, wheel_url(url, wheel.name))
+    guide = students / "README.md"
+    guide.write_text(student_guide(students, wheel.name, url), encoding="utf-8")
+    leaks = masters_linked(students)
+    if leaks:
+        raise SystemExit("The students' folder links to master notebooks: " + "; ".join(leaks))
+    return guide
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", type=Path)
     parser.add_argument("--out", type=Path, default=ROOT / "dist")
+    parser.add_argument(
+        "--students-url",
+        help="GitHub address where dist/students is published (https://github.com/<org>/<repo>/"
+        "blob/<branch>/<folder>): Colab links in its README.md; default: [tool.course] "
+        "students-url of pyproject.toml",
+    )
     args = parser.parse_args(argv)
+    url = students_url(args.students_url)
     masters = args.notebooks or sorted((ROOT / "notebooks").glob("*.ipynb"))
     if assignment_config.main(["--check", *map(str, masters)]) != 0:
         print(
@@ -287,6 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     for pattern in (
         "students/*.ipynb",
         "students/neural_codes_course-*.whl",
+        "students/README.md",
         "autograder/*-autograder.zip",
         "autograder/*-questions.json",
     ):
@@ -303,6 +412,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"wheel: {wheel.relative_to(args.out.parent) if args.out.is_relative_to(ROOT) else wheel}"
     )
+    guide = finish_students_folder(args.out / "students", wheel, url)
+    print(f"student guide: {guide}" + ("" if url else " (no --students-url: no Colab links)"))
     print(f"Give students {args.out / 'students'}; keep {args.out / 'autograder'} private.")
     return 0
 

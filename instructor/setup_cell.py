@@ -1,18 +1,20 @@
 """The first code cell of every notebook, generated from one place: pyproject.toml.
 
-The cell makes the course's ``helpers`` package importable and never ends in a traceback. In order:
+A hidden cell (a Colab form showing its title and the ``USE_DRIVE`` checkbox; collapsed in
+JupyterLab) that does only what must run before the course's ``helpers`` package exists, and never
+ends in a traceback. In order:
 
-1. ``helpers`` is importable (``make lab`` installed the checkout; or an earlier run) -> use it;
-2. a course wheel ``neural_codes_course-*.whl`` (from a release) beside the notebook, or in the
-   course folder of a mounted Google Drive -> ``pip install`` it;
-3. the course repository (``[project.urls] Repository`` of pyproject.toml, at the tag of this
-   version, ``v<version>``) -> ``pip install git+<url>@v<version>``;
-4. otherwise stop with a short message naming the two things to do, shown without a traceback
-   (an exception whose ``_render_traceback_`` returns the message: IPython prints only that, and
-   "Run all" stops there).
-
-pip runs with the installed TensorFlow, Keras and numpy as constraints, so it can add what is
-missing but never replaces Colab's own versions.
+1. with ``USE_DRIVE`` ticked on Colab, Google Drive is mounted (before anything is looked for in
+   it);
+2. ``helpers`` is importable (``make lab`` installed the checkout; or an earlier run) -> use it;
+3. else a course wheel ``neural_codes_course-*.whl`` (from a release) beside the notebook, or in
+   the course folder of Drive, else ``COURSE_URL`` (``[project.urls] Repository`` of
+   pyproject.toml at the tag ``v<version>``; a release with a students URL puts the published
+   wheel there) -> ``pip install`` it, naming the installed TensorFlow, Keras and numpy at their
+   versions so that pip can add what is missing but never replaces Colab's own;
+4. if that fails, one message naming what to do, shown without a traceback (an exception whose
+   ``_render_traceback_`` returns the message: IPython prints only that, and "Run all" stops);
+5. ``session.setup_notebook(use_drive=USE_DRIVE)``.
 
     python -m instructor.setup_cell notebooks/*.ipynb           # rewrite the first code cell
     python -m instructor.setup_cell --check notebooks/*.ipynb   # exit 1 if any differs
@@ -30,7 +32,8 @@ from instructor.generated_cells import regenerate
 
 ROOT = Path(__file__).resolve().parent.parent
 WHEEL_GLOB = "neural_codes_course-*.whl"
-DRIVE_COURSE_FOLDER = "/content/drive/MyDrive/neural-codes-course"  # = helpers.session.DRIVE_FOLDER
+DRIVE_MOUNT = "/content/drive"  # = helpers.session.DRIVE_MOUNT
+DRIVE_COURSE_FOLDER = f"{DRIVE_MOUNT}/MyDrive/neural-codes-course"  # = helpers.session.DRIVE_FOLDER
 
 
 def _project() -> dict:
@@ -48,44 +51,45 @@ def course_url() -> str:
     return f"git+{repository_url()}@v{_project()['version']}"
 
 
+#: The generated cells' metadata: a Colab form (only its title and the checkbox show) and a cell
+#: whose code JupyterLab keeps collapsed.
+HIDDEN = {"cellView": "form", "jupyter": {"source_hidden": True}}
+TITLE = "# @title Setup: run this cell first (double-click to see its code)"
+
+
 def setup_cell_source() -> str:
+    """Only what must run before ``helpers`` exists: find the course wheel (beside the notebook,
+    else in Drive, mounted first when ``USE_DRIVE``), else ``COURSE_URL``, and pip-install it
+    with the installed TensorFlow, Keras and numpy named at their versions (never replaced); a
+    failure is one message, no traceback. The rest is ``helpers.session.setup_notebook``."""
     return f'''\
-# Setup: make the course's `helpers` importable (installed already; else a course wheel beside
-# this notebook or in Drive's MyDrive/neural-codes-course; else COURSE_URL), never replacing
-# TensorFlow, Keras or numpy; then print versions, GPU, profile and where data and outputs go.
-USE_DRIVE = False  # set True on Colab to keep checkpoints/models/caches on Google Drive
+{TITLE}
+USE_DRIVE = False  # @param {{type:"boolean"}}
 COURSE_URL = "{course_url()}"
 import glob
-import importlib.metadata
-import importlib.util
 import subprocess
 import sys
-import tempfile
+from importlib import invalidate_caches, metadata, util
 
-if importlib.util.find_spec("helpers") is None:
-    class CourseNotInstalled(Exception):
-        def _render_traceback_(self):  # Jupyter shows this message, no traceback
-            return [str(self)]
-    wheels = (sorted(glob.glob("{WHEEL_GLOB}"))
-              or sorted(glob.glob("{DRIVE_COURSE_FOLDER}/{WHEEL_GLOB}")))
-    keep = tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False)
-    keep.writelines(f"{{d.metadata['Name']}}=={{d.version}}\\n"  # pip may add, never replace
-                    for d in importlib.metadata.distributions()
-                    if d.metadata["Name"].lower() in ("tensorflow", "keras", "numpy"))
-    keep.close()
-    pip = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "-c", keep.name,
-                          (wheels or [COURSE_URL])[-1]], capture_output=True, text=True)
-    if pip.returncode != 0:
-        raise CourseNotInstalled(
-            "Could not install the course package "
-            f"({{(pip.stderr.strip().splitlines() or ['?'])[-1]}}).\\n"
-            "Do one of these, then run this cell again:\\n"
-            "  1. upload {WHEEL_GLOB} from the course release next to this notebook "
-            "(on Colab: the Files pane), or\\n"
-            "  2. set COURSE_URL above to where the course repository can be installed from.")
-    importlib.invalidate_caches()
+if USE_DRIVE and "google.colab" in sys.modules:  # mount Drive first: the wheel may be there
+    from google.colab import drive
 
+    drive.mount("{DRIVE_MOUNT}")
+if util.find_spec("helpers") is None:  # install the course's wheel, else COURSE_URL
+    wheels = glob.glob("{WHEEL_GLOB}") or glob.glob("{DRIVE_COURSE_FOLDER}/{WHEEL_GLOB}")
+    keep = [f"{{d.name}}=={{d.version}}" for d in metadata.distributions()]
+    keep = [pin for pin in keep if pin.split("==")[0] in ("tensorflow", "keras", "numpy")]
+    pip = [sys.executable, "-m", "pip", "install", "-q", max(wheels, default=COURSE_URL), *keep]
+    pip = subprocess.run(pip, capture_output=True, text=True)
+    if pip.returncode != 0:  # one message, no traceback
+        why = (pip.stderr.strip().splitlines() or ["?"])[-1]
+        msg = (f"Could not install the course package ({{why}}). Put {WHEEL_GLOB} next to "
+               "this notebook (Colab: Files pane), or in MyDrive/neural-codes-course and tick "
+               "USE_DRIVE, or set COURSE_URL; then run this cell again.")
+        raise type("CourseNotInstalled", (Exception,), {{"_render_traceback_": lambda e: [msg]}})()
+    invalidate_caches()
 from helpers import session
+
 SETUP = session.setup_notebook(use_drive=USE_DRIVE)'''
 
 
@@ -117,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="only report notebooks that differ")
     args = parser.parse_args(argv)
     source = ruff_formatted(setup_cell_source())
-    return regenerate(args.notebooks, first_code_cell, lambda path: source, args.check)
+    return regenerate(args.notebooks, first_code_cell, lambda path: source, args.check, HIDDEN)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,10 @@
 # installs the course WITHOUT extras under the file's constraints (+ the test tools, unpinned
 # unless the file pins them), then runs the unit tests and every notebook in the sample profile
 # (executed notebooks and HTML in build/compat/<set>/notebooks; data cache and outputs in
-# build/compat/<set>/data). Exit status 0 only if all pass.
+# build/compat/<set>/data). On Colab's sets (colab-*.txt) it then runs the released notebook's
+# grading cell as a student's runtime would (scripts/check_grading_install.sh): it must install
+# otter-grader leaving every installed package (Colab's ipywidgets 7 included) at its version,
+# and grader.check must work. Exit status 0 only if all pass.
 set -u
 constraints=$1
 name=$(basename "$constraints" .txt)
@@ -44,5 +47,11 @@ echo "== compat $name: notebooks (whole output in $root/notebooks.log)"
 COURSE_PROFILE=sample "$venv/bin/python" scripts/run_notebooks.py --out "$root/notebooks" \
   notebooks/*.ipynb >"$root/notebooks.log" 2>&1 || status=1
 tail -n 12 "$root/notebooks.log"
+case $name in colab*)
+  echo "== compat $name: the grading cell's install (whole output in $root/grading.log)"
+  scripts/check_grading_install.sh "$venv/bin/python" "$root/grading" >"$root/grading.log" 2>&1 \
+    || status=1
+  tail -n 4 "$root/grading.log";;
+esac
 echo "== compat $name: $([ $status -eq 0 ] && echo PASS || echo FAIL)"
 exit $status

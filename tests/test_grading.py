@@ -8,11 +8,8 @@ quickest) end to end once.
 import ast
 import csv
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
@@ -375,9 +372,8 @@ def test_the_hand_in_cell_zips_the_notebook_with_its_html_copy(tmp_path):
     student_path = folder / "tiny_assignment.ipynb"
     shutil.copy(tmp_path / "dist" / "students" / "tiny_assignment.ipynb", student_path)
     student = nbformat.read(student_path, as_version=4)
-    assert (
-        "grader.export(" in student.cells[-2].source or "grader.export(" in student.cells[-1].source
-    )
+    handin = release.handin_cell_source("tiny_assignment")
+    assert handin in (student.cells[-2].source, student.cells[-1].source)
     source = release.init_cell_source(student_path.stem)
     (init,) = [cell for cell in student.cells if cell.source == source]
     NotebookClient(student, timeout=300, resources={"metadata": {"path": str(folder)}}).execute()
@@ -428,117 +424,8 @@ def test_the_wheel_carries_public_tests_only_and_otter_runs_them(tmp_path):
     assert right.passed_all and not wrong.passed_all
 
 
-# ---- the student notebook's otter init cell where the notebook file is not in the working folder
-# (Colab): it runs the public tests from the course wheel, or says what to do, never a traceback
-
-PUBLIC_Q9 = {
-    "q9": {
-        "name": "q9",
-        "points": 2,
-        "suites": [
-            {
-                "cases": [
-                    {"code": ">>> assert total([1, 2]) == 3\n", "hidden": False, "locked": False}
-                ],
-                "scored": True,
-                "setup": "",
-                "teardown": "",
-                "type": "doctest",
-            }
-        ],
-    }
-}
-
-
-def run_init_cell(tmp_path, after, prelude=""):
-    """Run the generated init cell of notebook ``09_demo`` (``exec(CELL)``), then ``after``, in a
-    fresh Python in an empty working folder (no notebook file), with an installed ``helpers`` that
-    has no ``_public_tests`` (as when installed from the repository URL). ``WHEEL`` is a copy of
-    the course wheel's ``helpers`` (public tests of q9: ``total([1, 2]) == 3``), ``INSTALLED``
-    the installed package's folder. Returns what it printed; it must end without a traceback."""
-    installed = tmp_path / "site" / "helpers"
-    installed.mkdir(parents=True)
-    (installed / "__init__.py").write_text("")
-    wheel = tmp_path / "wheel" / "helpers"
-    wheel.mkdir(parents=True)
-    release.write_public_tests(wheel, {"09_demo": PUBLIC_Q9})
-    work = tmp_path / "work"
-    work.mkdir()
-    script = "\n".join(
-        [
-            prelude,
-            f"INSTALLED, WHEEL = {str(installed)!r}, {str(wheel)!r}",
-            f"CELL = {release.init_cell_source('09_demo')!r}",
-            "exec(CELL)",
-            after,
-        ]
-    )
-    env = {**os.environ, "PYTHONPATH": str(tmp_path / "site")}
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=work,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
-    assert not list(work.glob("*.ipynb"))
-    return done.stdout
-
-
-@pytest.mark.slow  # end-to-end (make check)
-def test_without_public_tests_the_init_cell_says_what_to_do_and_checks_say_unavailable(tmp_path):
-    out = run_init_cell(
-        tmp_path,
-        after="""
-total = sum
-print("-- check"); grader.check("q9")
-print("-- install the wheel as the message says, run the init cell again")
-import shutil
-shutil.copytree(WHEEL + "/_public_tests", INSTALLED + "/_public_tests")
-exec(CELL)
-print("-- right:", grader.check("q9"))
-total = len
-print("-- wrong:", grader.check("q9"))""",
-    )
-    start, check, again, right, wrong = out.split("-- ")
-    assert start.count("\n") == 1 and "The grader.check cells are unavailable" in start
-    assert "public tests are missing" in start
-    assert "%pip install --no-deps --force-reinstall" in start
-    assert release.WHEEL in start and "this cell again" in start
-    assert check.startswith("check\nThis check is unavailable.") and check.count("\n") == 2
-    assert again.count("\n") == 1  # the init cell said nothing this time
-    assert right.strip() == "right: q9 results: All test cases passed!"
-    assert "wrong: q9 results:" in wrong and "Test case failed" in wrong
-    assert "assert total([1, 2]) == 3" in wrong
-
-
-@pytest.mark.slow  # end-to-end (make check)
-def test_without_network_the_init_cell_says_otter_could_not_be_installed(tmp_path):
-    pip = tmp_path / "offline_python"  # stands in for `python -m pip` where PyPI is unreachable
-    pip.write_text(
-        "#!/bin/sh\necho 'ERROR: No matching distribution found for otter-grader' >&2\nexit 1\n"
-    )
-    pip.chmod(0o755)
-    prelude = f"import sys\nsys.modules['otter'] = None\nsys.executable = {str(pip)!r}"
-    out = run_init_cell(
-        tmp_path,
-        prelude=prelude,
-        after="""
-print("-- check"); grader.check("q9")
-print("-- all"); grader.check_all()
-print("-- export"); grader.export(pdf=False)""",
-    )
-    start, check, check_all, export = out.split("-- ")
-    assert start.strip() == (
-        "The grader.check cells are unavailable. otter-grader could not be "
-        "installed (ERROR: No matching distribution found for otter-grader). "
-        "Connect to the internet, then run this cell again."
-    )
-    assert check.startswith("check\nThis check is unavailable. otter-grader could not be installed")
-    assert check_all.startswith("all\nThis check is unavailable.")
-    assert export.startswith("export\nNo hand-in zip. otter-grader could not be installed")
+# The student notebook's grading cell (helpers.session.grading.start) and hand-in cell: see
+# tests/test_setup_cell.py.
 
 
 # Words of the course's own making that a student cannot follow (an earlier published solution

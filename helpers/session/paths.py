@@ -108,9 +108,10 @@ def keep_outputs_on_drive(enabled: bool) -> str:
         return (
             f"USE_DRIVE = True only applies on Colab; here outputs stay in {data_dir() / 'outputs'}"
         )
-    from google.colab import drive  # only exists on Colab
+    if not (DRIVE_MOUNT / "MyDrive").is_dir():  # the setup cell may have mounted it already
+        from google.colab import drive  # only exists on Colab
 
-    drive.mount(str(DRIVE_MOUNT))
+        drive.mount(str(DRIVE_MOUNT))
     _drive_outputs = DRIVE_FOLDER / "outputs"
     _drive_outputs.mkdir(parents=True, exist_ok=True)
     return (

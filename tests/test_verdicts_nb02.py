@@ -61,8 +61,12 @@ def test_the_reference_solutions_agree_with_independent_computations():
     codes = rng.normal(size=(50, 6))
     unit = codes / np.linalg.norm(codes, axis=1, keepdims=True)
     queries = [0, 7, 49]
-    _, library = retrieval.knn(unit[queries], unit, 5, exclude=np.array(queries), normalize=False)
-    np.testing.assert_array_equal(reference.nearest_neighbours(codes, queries, 5), library)
+    library_dists, library = retrieval.knn(
+        unit[queries], unit, 5, exclude=np.array(queries), normalize=False
+    )
+    sq_dists, indices = reference.nearest_neighbours(codes, queries, 5)
+    np.testing.assert_array_equal(indices, library)
+    np.testing.assert_allclose(sq_dists, library_dists, atol=1e-6)
     truth = (rng.random((120, 5)) < 0.25).astype(int)
     scores, difficult = rng.random((120, 5)), (rng.random((120, 5)) < 0.1) & (truth == 0)
     ap = reference.voc_average_precision(truth, scores, difficult)
@@ -126,7 +130,8 @@ def wrong_variants(reference):
         codes = np.asarray(codes, float)
         distances = ((codes[np.asarray(query_indices)][:, None] - codes[None]) ** 2).sum(-1)
         distances[np.arange(len(query_indices)), query_indices] = np.inf
-        return np.argsort(distances, axis=1, kind="stable")[:, :k]
+        order = np.argsort(distances, axis=1, kind="stable")[:, :k]
+        return np.take_along_axis(distances, order, axis=1), order
 
     def summed_colours(labels, palette):
         return np.asarray(labels, float) @ np.asarray(palette, float)

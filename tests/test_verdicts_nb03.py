@@ -41,7 +41,7 @@ def test_the_reference_solutions_agree_with_the_course_library():
     from helpers import retrieval
 
     reference = verdicts.reference_functions(
-        MASTER, ["distances", "evaluate_AP", "evaluate_mAP"], nb03.PRELUDE
+        MASTER, ["distances", "average_precision", "evaluate_mAP"], nb03.PRELUDE
     )
     rng = np.random.default_rng(0)
     codes, labels = rng.normal(size=(60, 4)), rng.integers(0, 3, size=60)

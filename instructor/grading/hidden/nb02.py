@@ -8,7 +8,7 @@ the master's ``caffenet`` and compared layer by layer: names, output shapes, par
 
 import numpy as np
 
-from instructor.grading.verdicts import Case, all_of, allclose, each_key
+from instructor.grading.verdicts import Case, all_of, allclose
 
 NOTEBOOK = "02_voc_nearest_neighbours_tsne"
 REFERENCE = [
@@ -214,21 +214,25 @@ def _compile_cases():
 
 def _neighbour_cases():
     rng = _rng(4)
-    call = "result = nearest_neighbours(codes, [int(q) for q in queries], int(k))"
-
-    def expected(ref, i):
-        return ref.nearest_neighbours(i["codes"], [int(q) for q in i["queries"]], int(i["k"]))
-
-    tied_call = (
-        "result = {'random': nearest_neighbours(codes, [int(q) for q in queries], int(k)),\n"
-        "          'tied': nearest_neighbours(tied, [2], 4)}"
+    call = (
+        "sq_dists, indices = nearest_neighbours(codes, [int(q) for q in queries], int(k))\n"
+        "result = {'sq_dists': sq_dists, 'indices': indices}"
     )
 
+    def expected(ref, i):
+        sq_dists, indices = ref.nearest_neighbours(
+            i["codes"], [int(q) for q in i["queries"]], int(i["k"])
+        )
+        return {"sq_dists": sq_dists, "indices": indices}
+
+    tied_call = call + "\nresult['tied'] = nearest_neighbours(tied, [2], 4)[1]"
+
     def tied_expected(ref, i):
-        return {
-            "random": expected(ref, i),
-            "tied": ref.nearest_neighbours(i["tied"], [2], 4),
-        }
+        return {**expected(ref, i), "tied": ref.nearest_neighbours(i["tied"], [2], 4)[1]}
+
+    # The distances agree to rounding; the indices exactly.
+    neighbours_check = all_of(allclose(key="sq_dists", atol=1e-6), allclose(key="indices"))
+    tied_check = all_of(neighbours_check, allclose(key="tied"))
 
     return [
         Case(
@@ -244,7 +248,7 @@ def _neighbour_cases():
                 "k": np.array(2),
             },
             expected=expected,
-            check=allclose(),
+            check=neighbours_check,
         ),
         Case(
             "nearest_neighbours_random_60x9_and_ties",
@@ -259,7 +263,7 @@ def _neighbour_cases():
                 "tied": np.ones((5, 3)),
             },
             expected=tied_expected,
-            check=each_key(),
+            check=tied_check,
         ),
     ]
 

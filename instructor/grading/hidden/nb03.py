@@ -10,7 +10,7 @@ import numpy as np
 from instructor.grading.verdicts import Case, all_of, allclose, each_key
 
 NOTEBOOK = "03_fashion_mnist_metric_learning"
-REFERENCE = ["distances", "evaluate_AP", "evaluate_mAP", "triplet_loss", "smooth_AP_loss"]
+REFERENCE = ["distances", "average_precision", "evaluate_mAP", "triplet_loss", "smooth_AP_loss"]
 PRELUDE = "import numpy as np\nimport tensorflow as tf\nNUM_ANCHORS = 10\n"
 
 # The course's own retrieval routines: questions 3.1-3.3 ask for them from scratch, so their
@@ -72,7 +72,7 @@ def _ap_cases():
         ranked[row, :length] = rng.integers(0, 4, size=length)
     labels = rng.integers(0, 4, size=50)
     call = (
-        "result = [float(evaluate_AP(ranked[i, :lengths[i]], int(labels[i])))"
+        "result = [float(average_precision(ranked[i, :lengths[i]], int(labels[i])))"
         " for i in range(len(lengths))]"
     )
 
@@ -82,13 +82,13 @@ def _ap_cases():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             return [
-                ref.evaluate_AP(i["ranked"][k, : i["lengths"][k]], int(i["labels"][k]))
+                ref.average_precision(i["ranked"][k, : i["lengths"][k]], int(i["labels"][k]))
                 for k in range(len(i["lengths"]))
             ]
 
     return [
         Case(
-            "evaluate_AP_worked_examples",
+            "average_precision_worked_examples",
             "q3_2",
             1,
             tripwires=AP_WIRES,
@@ -103,7 +103,7 @@ def _ap_cases():
             check=allclose(rtol=1e-9, atol=1e-12, equal_nan=True),
         ),
         Case(
-            "evaluate_AP_random_lists_50",
+            "average_precision_random_lists_50",
             "q3_2",
             1,
             tripwires=AP_WIRES,

@@ -14,7 +14,8 @@ option for them: its init cell moves below the course's setup cell, installs ott
 when it is missing (Colab does not ship it) and never ends in a traceback (no network, or no
 public tests reachable: one message, and the check cells say they are unavailable), and the
 hand-in cell writes the notebook's HTML copy before otter zips it (otter's own PDF route needs
-LaTeX or a headless browser).
+LaTeX or a headless browser). The setup and init cells are shown collapsed (JupyterLab's
+``jupyter.source_hidden``, Colab's ``cellView: "form"``): students run them, not read them.
 """
 
 from __future__ import annotations
@@ -200,15 +201,24 @@ def init_cell_source(stem: str) -> str:
     return source
 
 
+def collapse_source(cell) -> None:
+    """Show a code cell collapsed (its output stays visible): JupyterLab and Jupyter Notebook 7
+    read ``jupyter.source_hidden``, Colab reads ``cellView: "form"``."""
+    cell.metadata.setdefault("jupyter", {})["source_hidden"] = True
+    cell.metadata["cellView"] = "form"
+
+
 def adjust_student_notebook(path: Path, stem: str) -> None:
-    """Move otter's init cell below the setup cell (as ``init_cell_source``) and make the hand-in
-    cell write the HTML copy it zips."""
+    """Move otter's init cell below the setup cell (as ``init_cell_source``), show both collapsed,
+    and make the hand-in cell write the HTML copy it zips."""
     notebook = nbformat.read(path, as_version=4)
     init = next(cell for cell in notebook.cells if _is_otter_init(cell))
     notebook.cells.remove(init)
     init.source = init_cell_source(stem)
     setup_index = next((i for i, cell in enumerate(notebook.cells) if _is_setup(cell)), -1)
     notebook.cells.insert(setup_index + 1, init)
+    for cell in (notebook.cells[setup_index], init) if setup_index >= 0 else (init,):
+        collapse_source(cell)
     export = next(
         cell
         for cell in notebook.cells

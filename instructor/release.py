@@ -210,7 +210,8 @@ def collapse_source(cell) -> None:
 
 def adjust_student_notebook(path: Path, stem: str) -> None:
     """Move otter's init cell below the setup cell (as ``init_cell_source``), show both collapsed,
-    and make the hand-in cell write the HTML copy it zips."""
+    and make the hand-in cell write the HTML copy it zips, warning when the saved file has code
+    cells that have not run (after Run all without saving, otter zips the file as last saved)."""
     notebook = nbformat.read(path, as_version=4)
     init = next(cell for cell in notebook.cells if _is_otter_init(cell))
     notebook.cells.remove(init)
@@ -229,8 +230,18 @@ def adjust_student_notebook(path: Path, stem: str) -> None:
         "# Save the notebook first (File > Save), then run this cell: it writes an HTML copy "
         "of the\n"
         "# saved notebook and the zip to hand in (executed notebook + HTML).\n"
+        "import json\n"
         "import os\n"
         f'if os.path.exists("{stem}.ipynb"):\n'
+        f'    with open("{stem}.ipynb", encoding="utf-8") as saved:\n'
+        "        not_run = sum(\n"
+        '            cell["cell_type"] == "code" and cell.get("execution_count") is None\n'
+        '            and "grader.export(" not in "".join(cell["source"])\n'
+        '            for cell in json.load(saved)["cells"]\n'
+        "        )\n"
+        "    if not_run:  # e.g. saved before Run all finished: the zip holds the file as saved\n"
+        '        print("Warning: the saved notebook has", not_run, "code cells that have "\n'
+        '              "not run.", "Save it now (File > Save), then run this cell again.")\n'
         '    subprocess.run([sys.executable, "-m", "nbconvert", "--to", "html", '
         '"--log-level", "ERROR",\n'
         f'                    "{stem}.ipynb"], check=True)\n'

@@ -11,8 +11,8 @@ notebook goes to build/browser/<stem>.png.
 The kernel imports the course from this checkout (PYTHONPATH): the released wheel installed in a
 throw-away venv would test the packaging too, but costs a TensorFlow-sized install per run, and
 the wheel's contents are tested in tests/test_grading.py already. Everything the run writes (lab
-settings, kernels' connection files, IPython history, the data cache and outputs) stays in
-pytest's temporary folder, except the screenshots.
+settings, kernels' connection files, the trust database, IPython history, the data cache and
+outputs, Chromium's profile) stays in pytest's temporary folder, except the screenshots.
 
 One test per notebook; they run one after the other on one worker (make check's --dist
 loadfile), or side by side with ``-n 2 --dist load`` (each worker starts its own JupyterLab).
@@ -191,6 +191,7 @@ def lab(tmp_path_factory):
         "JUPYTERLAB_SETTINGS_DIR": str(base / "settings"),
         "JUPYTERLAB_WORKSPACES_DIR": str(base / "workspaces"),
         "JUPYTER_RUNTIME_DIR": str(base / "runtime"),
+        "JUPYTER_DATA_DIR": str(base / "jupyter-data"),  # the notebook-trust database, too
         "IPYTHONDIR": str(base / "ipython"),
     }
     env.pop("COURSE_GRADING", None)  # a student's run
@@ -242,12 +243,17 @@ def lab(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def browser():
+def browser(tmp_path_factory):
     if not Path(CHROMIUM).is_file():
         pytest.skip(f"no Chromium at {CHROMIUM} (set COURSE_CHROMIUM)")
+    # Chromium's crash reports and GTK settings go under HOME, whatever its profile folder.
+    home = tmp_path_factory.mktemp("chromium-home")
+    env = {**os.environ, "HOME": str(home)}
+    for name in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME"):
+        env.pop(name, None)
     with sync_api.sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, env=env
         )
         try:
             yield chromium

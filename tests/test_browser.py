@@ -328,13 +328,35 @@ def error_outputs(stem: str, cells: list[dict]) -> list[str]:
     """
     found = []
     for cell in cells:
-        for out in cell["outputs"]:
-            if out["type"] == "error":
-                found.append(f"{_where(stem, cell)}: {out['ename']}: {out['evalue']}")
-        for text in cell["stderr"]:
-            if "Traceback (most recent call last)" in text:
+        errors = [out for out in cell["outputs"] if out["type"] == "error"]
+        for out in errors:
+            found.append(f"{_where(stem, cell)}: {out['ename']}: {out['evalue']}")
+        for text in cell["stderr"]:  # JupyterLab shows an error output as stderr too: once only
+            shown = any(f"{out['ename']}: {out['evalue']}" in _clean(text) for out in errors)
+            if "Traceback (most recent call last)" in text and not shown:
                 found.append(f"{_where(stem, cell)}: traceback on stderr:\n{_clean(text)[-1500:]}")
     return found
+
+
+def test_errors_are_error_outputs_and_printed_tracebacks_not_warnings():
+    def cell(index, outputs=(), stderr=()):
+        return {"index": index, "id": f"c{index}", "head": "x", "outputs": list(outputs),
+                "stderr": list(stderr)}  # fmt: skip
+
+    error = {"type": "error", "ename": "SyntaxError", "evalue": "invalid syntax"}
+    warning = "W0000 ... UserWarning: ImageNet weights unavailable\n  warnings.warn(...)"
+    printed = "Exception in thread Thread-3:\nTraceback (most recent call last):\n  ...\nOSError"
+    shown = "RuntimeError   Traceback (most recent call last)\n...\nSyntaxError: invalid syntax"
+    cells = [
+        cell(0, [error], stderr=[shown]),  # how JupyterLab shows an error output
+        cell(1, stderr=[warning]),
+        cell(2, stderr=[printed]),
+        cell(3),
+    ]
+    found = error_outputs("09_demo", cells)
+    assert len(found) == 2
+    assert found[0] == "09_demo, cell 0 (c0: 'x'): SyntaxError: invalid syntax"
+    assert found[1].startswith("09_demo, cell 2 (c2: 'x'): traceback on stderr:")
 
 
 def run_all_cells(page, stem: str) -> tuple[dict, float]:

@@ -400,7 +400,6 @@ def screenshot(page, path: Path) -> None:
     )
     page.set_viewport_size({"width": 1280, "height": min(int(height) + 20, 32000)})
     page.wait_for_timeout(1000)
-    path.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(path), full_page=True)
 
 
@@ -417,6 +416,7 @@ def test_released_notebook_with_solutions_runs_clean_in_jupyterlab(master_path, 
     assert answers > 0, f"{stem}: no code answer cells found to fill in"
     nbformat.write(filled, lab.root / f"{stem}.ipynb")
 
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     try:
@@ -431,10 +431,14 @@ def test_released_notebook_with_solutions_runs_clean_in_jupyterlab(master_path, 
         )
         state, seconds = run_all_cells(page, stem)
         print(f"{stem}: Run All Cells took {seconds:.0f} s")
-        screenshot(page, SCREENSHOTS / f"{stem}.png")
-    finally:
-        context.close()
-        lab.shut_down_kernels()
+    finally:  # the screenshot is kept on failure too: it shows how far the run got
+        try:
+            screenshot(page, SCREENSHOTS / f"{stem}.png")
+        except sync_api.Error:  # the page never showed the notebook: what it did show
+            page.screenshot(path=str(SCREENSHOTS / f"{stem}.png"))
+        finally:
+            context.close()
+            lab.shut_down_kernels()
     cells = state["cells"]
     print(
         f"{stem}: {len(cells)} cells, {answers} answers filled in, "

@@ -382,6 +382,16 @@ def test_the_hand_in_cell_zips_the_notebook_with_its_html_copy(tmp_path):
     with zipfile.ZipFile(handin) as archive:
         names = set(archive.namelist())
     assert {"tiny_assignment.ipynb", "tiny_assignment.html"} <= names
+    # The saved file is the unexecuted one (as after Run all without saving): the cell says so.
+    saved = nbformat.read(student_path, as_version=4)
+    not_run = sum(c.cell_type == "code" and "hand_in(" not in c.source for c in saved.cells)
+    (export,) = [
+        cell
+        for cell in student.cells
+        if cell.source == release.handin_cell_source("tiny_assignment")
+    ]
+    printed = "".join(output.get("text", "") for output in export.outputs)
+    assert f"has {not_run} code cells that have not run" in printed, printed
 
 
 @pytest.mark.slow  # end-to-end (make check)

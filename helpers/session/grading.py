@@ -169,6 +169,30 @@ def start(stem: str, tests_dir: str | Path | None = None):
     return Unavailable(why)
 
 
+def cells_not_run(notebook: Path) -> int:
+    """Code cells of the SAVED notebook that have no execution count (the hand-in cell aside).
+
+    >>> import json, tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "n.ipynb"
+    >>> cells = [{"cell_type": "code", "execution_count": 1, "source": "x = 1"},
+    ...          {"cell_type": "code", "execution_count": None, "source": "y = 2"},
+    ...          {"cell_type": "code", "execution_count": None, "source": "hand_in(g, 'n')"}]
+    >>> _ = path.write_text(json.dumps({"cells": cells}))
+    >>> cells_not_run(path)
+    1
+    """
+    import json
+
+    with open(notebook, encoding="utf-8") as saved:
+        cells = json.load(saved).get("cells", [])
+    return sum(
+        cell.get("cell_type") == "code"
+        and cell.get("execution_count") is None
+        and "hand_in(" not in "".join(cell.get("source", ""))
+        for cell in cells
+    )
+
+
 def hand_in(grader, stem: str) -> Path | None:
     """The notebook's last cell: on Colab, say what to download; locally, write the HTML copy and
     the zip to hand in (returned). Chosen by where the notebook runs, not by its file's name."""
@@ -182,6 +206,12 @@ def hand_in(grader, stem: str) -> Path | None:
             f"Notebook As... {stem}.ipynb), then run this cell again."
         )
         return None
+    not_run = cells_not_run(notebook)
+    if not_run:  # e.g. saved before Run all finished: the zip holds the file as last saved
+        print(
+            f"Warning: the saved notebook has {not_run} code cells that have not run. Save it "
+            "now (File > Save), then run this cell again."
+        )
     html = notebook.with_suffix(".html")
     converted = subprocess.run(
         [sys.executable, "-m", "nbconvert", "--to", "html", "--log-level", "ERROR", notebook.name],

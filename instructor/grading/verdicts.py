@@ -258,17 +258,35 @@ def flags_of(notebook: nbformat.NotebookNode, skip: set[str] = frozenset()) -> l
 class Result:
     """The grading of one submission.
 
-    ``scores``: question -> points; ``cases``: case name -> "" when passed, else the reason;
-    ``code``: "" or a key of :data:`sandbox.CODES`; ``flags``: names of :data:`FLAGS`.
+    ``scores``: question -> points; ``reasons``: case name -> "" when passed, else the reason;
+    ``code``: "" or a key of :data:`sandbox.CODES`; ``message``: its sentence; ``flags``: names
+    of :data:`FLAGS`. ``cases`` and ``explanation`` are older names of ``reasons`` and
+    ``message``.
     """
 
     scores: dict[str, float]
-    cases: dict[str, str]
+    reasons: dict[str, str]
     code: str = ""
-    explanation: str = ""
+    message: str = ""
     flags: list[str] = dataclasses.field(default_factory=list)
     seconds: float = 0.0
     log: str = ""
+
+    @property
+    def cases(self) -> dict[str, str]:
+        return self.reasons
+
+    @property
+    def explanation(self) -> str:
+        return self.message
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Result":
+        fields = {field.name for field in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in fields})
 
 
 @dataclasses.dataclass

@@ -42,8 +42,6 @@ import importlib.util
 import json
 import os
 import queue
-import re
-import subprocess
 import sys
 import tempfile
 import threading
@@ -55,6 +53,7 @@ from pathlib import Path
 import nbformat
 
 from instructor.grading import GRADER_VERSION, sandbox, verdicts
+from instructor.grading.datacache import prepare_data_cache
 
 ROOT = Path(__file__).resolve().parent.parent
 HIDDEN_DIR = ROOT / "instructor" / "grading" / "hidden"
@@ -171,75 +170,6 @@ def load_assignment(
         cells = nbformat.read(student, as_version=4).cells
         assignment.course_cells = frozenset(c.source for c in cells if c.cell_type == "code")
     return assignment
-
-
-# ---- the data cache ----
-
-# A cell that loads data: every code cell up to the last such one is run once to fill the cache.
-LOADS = re.compile(r"\bload_[a-z0-9_]+\(|\b[a-z0-9_]+_files\(|\bcached_decode\(")
-
-_PREPARE = """
-import sys, nbformat
-from nbclient import NotebookClient
-notebook = nbformat.read(sys.argv[1], as_version=4)
-cells = [c for c in notebook.cells if c.cell_type == "code"]
-last = max(i for i, c in enumerate(cells) if __import__("re").search(sys.argv[2], c.source))
-notebook.cells = cells[: last + 1]
-NotebookClient(notebook, timeout=3600, kernel_name="python3",
-               resources={"metadata": {"path": sys.argv[3]}}).execute()
-"""
-
-
-def prepare_data_cache(
-    cache: Path, stems: list[str], masters: Path, profile: str, mirror: Path | None
-) -> None:
-    """Fill ``cache`` with what each notebook loads in ``profile``: its master's cells up to the
-    last one that loads data, run once (a stamp per notebook, profile and those cells)."""
-    cache.mkdir(parents=True, exist_ok=True)
-    cache.chmod(0o755)
-    for stem in stems:
-        master = masters / f"{stem}.ipynb"
-        if not master.is_file():
-            continue
-        code = [
-            c.source for c in nbformat.read(master, as_version=4).cells if c.cell_type == "code"
-        ]
-        if not any(LOADS.search(source) for source in code):
-            continue
-        stamp = cache / f".prepared-{stem}-{profile}-{digest(*code)[:16]}"
-        if stamp.exists():
-            continue
-        print(f"preparing the data cache for {stem} ({profile} profile) in {cache}")
-        env = {
-            **os.environ,
-            "COURSE_PROFILE": profile,
-            "COURSE_GRADING": "1",
-            "COURSE_DATA_DIR": str(cache),
-            "MPLBACKEND": "Agg",
-        }
-        if mirror:
-            env["COURSE_DATA_MIRROR"] = str(mirror)
-        with tempfile.TemporaryDirectory() as cwd:
-            done = subprocess.run(
-                [sys.executable, "-c", _PREPARE, str(master), LOADS.pattern, cwd],
-                cwd=cwd,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=TIMEOUT,
-            )
-        if done.returncode != 0:
-            tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
-            print(f"note: preparing {stem}'s data failed ({tail}); its submissions load their own")
-            continue
-        stamp.touch()
-    for folder, dirs, files in os.walk(cache):  # readable by the sandboxes' uids
-        for name in dirs:
-            os.chmod(os.path.join(folder, name), 0o755)
-        for name in files:
-            path = os.path.join(folder, name)
-            if not os.path.islink(path):
-                os.chmod(path, 0o644)
 
 
 # ---- grading ----

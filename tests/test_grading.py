@@ -639,6 +639,84 @@ def test_make_grade_gives_a_real_master_full_marks_and_its_student_version_zero(
     assert manual and all(row[name] == "manual" for name in manual)
 
 
+def offline_venv(base):
+    """A new venv whose sys.path adds this venv's packages, minus the course itself (as the
+    bare_venv fixture of tests/test_setup_cell.py): offline, and the same pinned versions."""
+    venv = base / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    ours = Path(next(p for p in sys.path if p.endswith("site-packages")))
+    overlay = base / "overlay"
+    overlay.mkdir()
+    for entry in ours.iterdir():
+        if "neural_codes_course" in entry.name or entry.suffix == ".pth" or entry.name == "helpers":
+            continue
+        (overlay / entry.name).symlink_to(entry)
+    site = next((venv / "lib").glob("python3*/site-packages"))
+    (site / "course_test_deps.pth").write_text(str(overlay) + "\n")
+    return venv / "bin" / "python"
+
+
+@needs_sandbox
+@pytest.mark.slow  # end-to-end (make check)
+def test_the_autograder_zip_grades_offline_in_a_fresh_venv_as_make_grade_does(
+    tiny_grades, tmp_path
+):
+    base = tiny_grades["student_untouched.ipynb"]["_folder"].parent
+    dist = base / "dist"
+    wheel = sorted((dist / "students").glob("neural_codes_course-*.whl"))[-1]
+    info = json.loads((dist / "autograder" / "tiny_assignment-questions.json").read_text())
+    autograder = tmp_path / "tiny_assignment-autograder.zip"
+    shutil.copy(dist / "autograder" / "tiny_assignment-autograder.zip", autograder)
+    assert release.add_grading_entry(
+        autograder,
+        "tiny_assignment",
+        base / "masters" / "tiny_assignment.ipynb",
+        wheel,
+        info["questions"],
+        hidden=base / "hidden" / "tiny_assignment.py",
+        profile="sample",
+    )
+    root = tmp_path / "autograder"  # Gradescope's /autograder
+    with zipfile.ZipFile(autograder) as archive:
+        archive.extractall(root / "source")
+        assert {"setup.sh", "run_autograder", "course/requirements.txt"} <= set(archive.namelist())
+    python = offline_venv(tmp_path)
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "PIP_NO_INDEX": "1",  # no network: every pin must already be there
+        "AUTOGRADER_ROOT": str(root),
+        "COURSE_PYTHON": str(python),
+        # The overlay's links point into this venv, which the sandbox does not show: unconfined,
+        # as on a Gradescope image without bubblewrap.
+        "COURSE_GRADING_TRUSTED": "1",
+    }
+    done = subprocess.run(
+        ["bash", str(root / "source" / "setup.sh")], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    for name in ("student_untouched.ipynb", "tiny_assignment_q2_raises.ipynb"):
+        shutil.rmtree(root / "submission", ignore_errors=True)
+        (root / "submission").mkdir()
+        shutil.copy(base / "submissions" / name, root / "submission" / name)
+        done = subprocess.run(
+            ["bash", str(root / "source" / "run_autograder")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        results = json.loads((root / "results" / "results.json").read_text())
+        row = tiny_grades[name]
+        assert {test["name"]: test["score"] for test in results["tests"]} == {
+            "q1": float(row["q1"]),
+            "q2": float(row["q2"]),
+        }
+        assert results["score"] == float(row["total"])
+        assert "square(x) + 0 * 7.0625" not in json.dumps(results)
+
+
 @pytest.mark.slow  # end-to-end (make check)
 def test_the_hand_in_cell_zips_the_notebook_with_its_html_copy(tmp_path):
     from nbclient import NotebookClient

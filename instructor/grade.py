@@ -58,7 +58,7 @@ from instructor.grading.datacache import prepare_data_cache
 ROOT = Path(__file__).resolve().parent.parent
 HIDDEN_DIR = ROOT / "instructor" / "grading" / "hidden"
 TIMEOUT = int(os.environ.get("GRADE_TIMEOUT", "3600"))  # seconds per submission
-UID_BASE = 61000  # job i runs as uid UID_BASE + i
+UID_BASE = 62000  # the jobs run as free uids from here up (see reserve_uids)
 STATE = ".grading"  # hidden folder in the submissions folder: results cache, data cache
 # Codes whose results are not kept: they depend on the machine's load, not on the submission.
 NOT_CACHED = ("timeout",)
@@ -251,6 +251,12 @@ def feedback_markdown(row: dict, record: dict, questions: list[dict]) -> str:
             verdict = "passed" if not why else "failed: " + why.replace("|", "/").replace("\n", " ")
             lines.append(f"| `{case}` ({kind}) | {points.get(case, '')} | {verdict} |")
         lines.append("")
+    if record.get("errors"):
+        lines += ["## Errors in the notebook's cells", ""]
+        lines += [f"- cell {e['cell']}: `{e['error']}`" for e in record["errors"][:20]]
+        lines.append("")
+    if record.get("render"):
+        lines += [f"(The notebook could not be rendered as HTML: {record['render']})", ""]
     if record.get("flags"):
         lines += [f"Flagged for a human to look at: {', '.join(record['flags'])}", ""]
     return "\n".join(lines)
@@ -474,9 +480,10 @@ def grade_all(
     from tqdm.auto import tqdm
 
     uids: queue.Queue[int] = queue.Queue()
-    for index in range(jobs):
-        uids.put(uid_base + index)
-    lock = threading.Lock()
+    reserved = reserve_uids(jobs, uid_base)
+    for uid in reserved:
+        uids.put(uid)
+    lock, bars = threading.Lock(), []
 
     def one(submission: Path) -> dict:
         uid = uids.get()
@@ -490,10 +497,23 @@ def grade_all(
         finally:
             uids.put(uid)
             with lock:
-                bar.set_postfix_str(f"{submission.name} {time.perf_counter() - start:.0f} s")
+                if bars:
+                    bars[0].set_postfix_str(
+                        f"{submission.name} {time.perf_counter() - start:.0f} s"
+                    )
 
     records = {}
+    try:
+        run_pool(todo, one, jobs, records, tqdm, bars)
+    finally:
+        for handle in reserved.values():
+            handle.close()
+    return records
+
+
+def run_pool(todo, one, jobs, records, tqdm, bars) -> None:
     with tqdm(total=len(todo), unit="submission", desc="grading", file=sys.stderr) as bar:
+        bars.append(bar)
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             futures = {pool.submit(one, submission): submission for submission in todo}
             for future in as_completed(futures):
@@ -503,7 +523,31 @@ def grade_all(
                 extra = record.get("error") or record.get("code") or ""
                 bar.write(f"{submission.name}: {score:g}{'  ' + extra if extra else ''}")
                 bar.update()
-    return records
+
+
+def reserve_uids(count: int, base: int) -> dict[int, object]:
+    """``count`` sandbox uids from ``base`` up, each free: no process runs as it and no other
+    grading run on this machine holds it (an exclusive lock on ``/tmp/grading-uid-<uid>.lock``,
+    released when this run ends, even killed). Returns ``{uid: lock file}``."""
+    import fcntl
+
+    held: dict[int, object] = {}
+    uid = base
+    while len(held) < count:
+        if uid > base + 10_000:
+            raise RuntimeError(f"no free sandbox uid in {base}..{base + 10_000}")
+        handle = open(f"/tmp/grading-uid-{uid}.lock", "a")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+        else:
+            if sandbox.tasks_of_uid(uid):  # in use by something else (another tool's sandbox)
+                handle.close()
+            else:
+                held[uid] = handle
+        uid += 1
+    return held
 
 
 if __name__ == "__main__":

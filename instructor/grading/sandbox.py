@@ -130,9 +130,10 @@ class Mounts:
     work : the submission's working folder; ``/submission`` inside, writable.
     out : a folder for results; ``/grading/out`` inside, writable.
     read_only : ``{path inside: path on the host}``, e.g. the unpacked course wheel.
-    data_cache : a prepared data cache; each entry appears read-only in ``/submission/data/``,
-        the folder ``COURSE_DATA_DIR`` points at, so outputs the notebook writes there land in
-        ``/submission/data/outputs`` of the submission's own folder.
+    data_cache : a prepared data cache, shown in ``/submission/data/`` (the folder
+        ``COURSE_DATA_DIR`` points at): each data set's folder is the submission's own (writable:
+        loaders take a lock file in it) with the prepared contents bound read-only inside;
+        ``outputs`` the notebook writes land in the submission's own folder.
     """
 
     venv: Path
@@ -294,10 +295,24 @@ def bwrap_command(
     for inside, outside in mounts.read_only.items():
         cmd += ["--ro-bind", str(outside), inside]
     if mounts.data_cache is not None:
-        (Path(mounts.work) / "data").mkdir(exist_ok=True)
-        os.chown(Path(mounts.work) / "data", uid, uid)
+        data = Path(mounts.work) / "data"
+        data.mkdir(exist_ok=True)
+        os.chown(data, uid, uid)
         for entry in sorted(Path(mounts.data_cache).iterdir()):
-            if entry.name != "outputs":  # the submission's own outputs stay in its folder
+            # The submission's own outputs stay in its folder; lock files and stamps are the
+            # preparing run's.
+            if entry.name in ("outputs", ".lock") or entry.name.startswith(".prepared-"):
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                # A data set's folder is the submission's own (a loader takes its lock file,
+                # ``<folder>/.lock``, even to read); what was prepared in it appears read-only.
+                (data / entry.name).mkdir(exist_ok=True)
+                os.chown(data / entry.name, uid, uid)
+                for child in sorted(entry.iterdir()):
+                    if child.name != ".lock":
+                        inside = f"/submission/data/{entry.name}/{child.name}"
+                        cmd += ["--ro-bind", str(child), inside]
+            else:
                 cmd += ["--ro-bind", str(entry), f"/submission/data/{entry.name}"]
     for key, value in env.items():
         cmd += ["--setenv", key, value]

@@ -271,6 +271,7 @@ class Result:
     flags: list[str] = dataclasses.field(default_factory=list)
     seconds: float = 0.0
     log: str = ""
+    errors: list[dict] = dataclasses.field(default_factory=list)  # the cells' errors
 
     @property
     def cases(self) -> dict[str, str]:
@@ -475,6 +476,11 @@ def grade(
             flags_of(notebook, course_cells),
             outcome.seconds,
             outcome.text()[-4000:],
+            [
+                {"cell": int(e.get("cell", -1)), "error": str(e.get("error", ""))[:300]}
+                for e in status.get("errors", [])[:50]
+                if isinstance(e, dict)
+            ],
         )
     finally:
         shutil.rmtree(root, ignore_errors=True)

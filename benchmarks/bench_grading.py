@@ -139,6 +139,9 @@ def main() -> int:
                 else:
                     text = EMPTY_HIDDEN.format(stem=master.stem)
                     plan.append((master, text, "no cases yet: execution only"))
+            if args.notebooks:  # in the order asked
+                plan.sort(key=lambda item: [item[0].stem.startswith(p) for p in args.notebooks])
+                plan.reverse()
             copies, jobs_list = args.copies, args.jobs
         for index, (master, hidden_text, kind) in enumerate(plan):
             base = Path(tmp) / f"n{index}"

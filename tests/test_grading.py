@@ -892,3 +892,21 @@ print("-- export"); grader.export(pdf=False)""",
     assert check.startswith("check\nThis check is unavailable. otter-grader could not be installed")
     assert check_all.startswith("all\nThis check is unavailable.")
     assert export.startswith("export\nNo hand-in zip. otter-grader could not be installed")
+
+
+@needs_sandbox
+@pytest.mark.slow  # end-to-end (make check)
+def test_the_grading_benchmark_smoke_run_grades_and_reports_per_core_hour():
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_grading.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    (line,) = [line for line in done.stdout.splitlines() if line.startswith("bench_tiny ")]
+    jobs, count, per_grading, per_core_hour, goal = line.split()[1:6]
+    assert (jobs, count, goal) == ("1", "2", "94")
+    cores = os.cpu_count()
+    assert float(per_core_hour) == pytest.approx(3600 / (float(per_grading) * cores), rel=0.05)

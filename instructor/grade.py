@@ -453,6 +453,10 @@ def main(argv: list[str] | None = None) -> int:
         text = feedback_markdown(row, record, infos[stem]["questions"])
         (feedback / f"{submission.name}.md").write_text(text)
         rows_by_name[submission.name] = row
+    for submission in submissions:  # those whose notebook could not be told: why, for them too
+        if submission not in stems:
+            text = feedback_markdown(rows_by_name[submission.name], {}, [])
+            (feedback / f"{submission.name}.md").write_text(text)
     rows = [rows_by_name[s.name] for s in submissions]
     for stem, questions in columns.items():
         write_csv(

@@ -348,6 +348,8 @@ def test_a_crash_keeps_the_points_before_it_and_the_run_goes_on(tiny_grades):
     assert float(crash["q1"]) == 2 and crash["error"] == ""  # `del square` never ran
     garbage = tiny_grades["tiny_assignment_garbage.zip"]
     assert garbage["error"] and garbage["total"] == ""
+    feedback = garbage["_folder"] / "feedback" / "tiny_assignment_garbage.zip.md"
+    assert "not a zip file" in feedback.read_text()
     assert len(tiny_grades) == 4  # every submission has its row
 
 

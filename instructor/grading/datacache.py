@@ -30,7 +30,10 @@ def digest(*parts: str) -> str:
 
 
 # A cell that loads data: every code cell up to the last such one is run once to fill the cache.
-LOADS = re.compile(r"\bload_[a-z0-9_]+\(|\b[a-z0-9_]+_files\(|\bcached_decode\(")
+# (load_model / load_weights load a network, not data.)
+LOADS = re.compile(
+    r"\bload_(?!model\b|weights\b)[a-z0-9_]+\(|\b[a-z0-9_]+_files\(|\bcached_decode\("
+)
 
 _PREPARE = """
 import sys, nbformat

@@ -130,10 +130,9 @@ class Mounts:
     work : the submission's working folder; ``/submission`` inside, writable.
     out : a folder for results; ``/grading/out`` inside, writable.
     read_only : ``{path inside: path on the host}``, e.g. the unpacked course wheel.
-    data_cache : a prepared data cache, shown in ``/submission/data/`` (the folder
-        ``COURSE_DATA_DIR`` points at): each data set's folder is the submission's own (writable:
-        loaders take a lock file in it) with the prepared contents bound read-only inside;
-        ``outputs`` the notebook writes land in the submission's own folder.
+    data_cache : a prepared data cache, shown as ``/submission/data/`` (the folder
+        ``COURSE_DATA_DIR`` points at) by :func:`link_data_cache`: folders the submission's own,
+        files hard links it can read but not change.
     """
 
     venv: Path
@@ -272,6 +271,10 @@ def bwrap_command(
         "--perms",
         "1777",
         "--tmpfs",
+        "/dev/shm",  # POSIX semaphores: multiprocessing's locks (a data loader's pool) need it
+        "--perms",
+        "1777",
+        "--tmpfs",
         "/tmp",
         "--perms",
         "0755",
@@ -295,25 +298,7 @@ def bwrap_command(
     for inside, outside in mounts.read_only.items():
         cmd += ["--ro-bind", str(outside), inside]
     if mounts.data_cache is not None:
-        data = Path(mounts.work) / "data"
-        data.mkdir(exist_ok=True)
-        os.chown(data, uid, uid)
-        for entry in sorted(Path(mounts.data_cache).iterdir()):
-            # The submission's own outputs stay in its folder; lock files and stamps are the
-            # preparing run's.
-            if entry.name in ("outputs", ".lock") or entry.name.startswith(".prepared-"):
-                continue
-            if entry.is_dir() and not entry.is_symlink():
-                # A data set's folder is the submission's own (a loader takes its lock file,
-                # ``<folder>/.lock``, even to read); what was prepared in it appears read-only.
-                (data / entry.name).mkdir(exist_ok=True)
-                os.chown(data / entry.name, uid, uid)
-                for child in sorted(entry.iterdir()):
-                    if child.name != ".lock":
-                        inside = f"/submission/data/{entry.name}/{child.name}"
-                        cmd += ["--ro-bind", str(child), inside]
-            else:
-                cmd += ["--ro-bind", str(entry), f"/submission/data/{entry.name}"]
+        link_data_cache(Path(mounts.data_cache), Path(mounts.work) / "data", uid)
     for key, value in env.items():
         cmd += ["--setenv", key, value]
     cmd += [
@@ -337,6 +322,28 @@ def bwrap_command(
         *argv,
     ]
     return cmd
+
+
+def link_data_cache(cache: Path, data: Path, uid: int) -> None:
+    """The prepared data cache as the submission's own ``data/`` folder: its folders new and the
+    submission's (loaders take lock files and write where they like), its files hard links to the
+    cache's (owned by root, mode 0644: readable, never writable by ``uid``; a copy when the cache
+    is on another file system). Deleting or renaming in it changes only the submission's copy.
+    """
+    data.mkdir(exist_ok=True)
+    for entry in sorted(cache.iterdir()):
+        # The submission's own outputs stay its own; lock files and stamps are the preparer's.
+        if entry.name in ("outputs", ".lock") or entry.name.startswith(".prepared-"):
+            continue
+        done = subprocess.run(["cp", "-al", str(entry), str(data)], capture_output=True)
+        if done.returncode != 0:
+            shutil.rmtree(data / entry.name, ignore_errors=True)
+            subprocess.run(["cp", "-a", str(entry), str(data)], check=True, capture_output=True)
+    for folder, dirs, files in os.walk(data):
+        os.chown(folder, uid, uid)
+        for name in files:
+            if name == ".lock":
+                os.unlink(os.path.join(folder, name))
 
 
 def trusted_command(argv: list[str], limits: Limits) -> list[str]:

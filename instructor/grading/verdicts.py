@@ -428,9 +428,9 @@ def grade(
             "OMP_NUM_THREADS": str(setup.threads),
         }
         read_only = {"/grading/in": given, "/opt/course": setup.course_site}
-        if setup.mirror:
-            env["COURSE_DATA_MIRROR"] = str(setup.mirror) if trusted else "/mirror"
-            read_only["/mirror"] = setup.mirror
+        if setup.mirror:  # at its own path: the prepared cache's markers name its archives
+            env["COURSE_DATA_MIRROR"] = str(setup.mirror)
+            read_only[str(Path(setup.mirror).absolute())] = setup.mirror
         if trusted:
             env["HOME"] = str(work / "home")
             (work / "home").mkdir()

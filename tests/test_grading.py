@@ -912,3 +912,36 @@ def test_the_grading_benchmark_smoke_run_grades_and_reports_per_core_hour():
     assert (jobs, count, goal) == ("1", "2", "94")
     cores = os.cpu_count()
     assert float(per_core_hour) == pytest.approx(3600 / (float(per_grading) * cores), rel=0.05)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown to the sandbox's uid needs root")
+def test_the_data_cache_appears_as_the_submissions_own_folders_over_read_only_files(tmp_path):
+    cache = tmp_path / "cache"
+    (cache / "fashion_mnist" / "deep").mkdir(parents=True)
+    (cache / "fashion_mnist" / "deep" / "train.npy").write_bytes(b"x" * 10)
+    (cache / "fashion_mnist" / "deep" / "train.npy").chmod(0o644)
+    for name in ("fashion_mnist/.lock", ".prepared-03-sample-abc", "outputs/model.keras"):
+        (cache / name).parent.mkdir(exist_ok=True)
+        (cache / name).write_text("")
+    data = tmp_path / "work" / "data"
+    data.parent.mkdir()
+    grade.sandbox.link_data_cache(cache, data, 62999)
+    linked = data / "fashion_mnist" / "deep" / "train.npy"
+    original = cache / "fashion_mnist" / "deep" / "train.npy"
+    assert linked.stat().st_ino == original.stat().st_ino or linked.read_bytes() == b"x" * 10
+    assert linked.stat().st_uid == 0 and linked.stat().st_mode & 0o777 == 0o644
+    assert (data / "fashion_mnist" / "deep").stat().st_uid == 62999
+    assert sorted(p.name for p in data.iterdir()) == ["fashion_mnist"]
+    assert (
+        not (data / "fashion_mnist" / ".lock").exists()
+        and (cache / "fashion_mnist" / ".lock").exists()
+    )
+
+
+def test_data_preparation_runs_the_cells_up_to_the_last_data_loader_not_model_loads():
+    from instructor.grading.datacache import LOADS
+
+    for loads in ("data = load_tiny_imagenet(", "files = caltech256_files(", "cached_decode(x)"):
+        assert LOADS.search(loads), loads
+    for other in ("model = keras.models.load_model(path)", "net.load_weights(p)", "download(x)"):
+        assert not LOADS.search(other), other

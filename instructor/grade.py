@@ -6,9 +6,10 @@ A submission is a notebook (``*.ipynb``) or a hand-in zip made by the notebook's
 notebook it answers comes from its ``otter.assignment_name`` metadata, else its file name. Each
 is run by :mod:`instructor.grading` in a bubblewrap sandbox (own uid, no network, limits) against
 the released course wheel (``dist/students``, unpacked: the course as a student has it, not this
-checkout) and a data cache prepared once beforehand (mounted read-only); the notebook's hidden
-cases (``instructor/grading/hidden/nb<NN>.py``) are scored here, outside the sandbox. A notebook
-without such a module gets an ``error`` row per submission, and the run goes on.
+checkout) and a data cache prepared once beforehand (files it can read, never change); the
+notebook's hidden cases (``instructor/grading/hidden/nb<NN>.py``) are scored here, outside the
+sandbox. A notebook without such a module gets an ``error`` row per submission, and the run goes
+on.
 
 Where no sandbox can run (``bwrap`` missing, no namespaces) it refuses unless ``--trusted`` says
 every submission comes from a trusted author (then they run unconfined, with rlimits only).

@@ -7,7 +7,8 @@
 #   make lab    JupyterLab on the notebooks (full profile unless COURSE_PROFILE says otherwise)
 #   make bench  the speed benchmarks in benchmarks/
 #   make release  dist/: student notebooks + course wheel (students/), autograders (autograder/)
-#   make grade SUBMISSIONS=<folder>  grade every notebook / hand-in zip there -> <folder>/grades*.csv
+#   make grade SUBMISSIONS=<folder> [JOBS=n] [TRUSTED=1]  grade every notebook / hand-in zip there,
+#               sandboxed -> <folder>/grades*.csv, feedback/
 #   make compat the tests + notebooks on other version sets (constraints/*.txt), in throw-away
 #               venvs under build/compat/ (slow, downloads; run before every release)
 #   make clean  remove build/ and caches (keeps .venv and downloaded data; `make distclean` for all)
@@ -73,11 +74,13 @@ bench-quick: $(STAMP)
 release: $(STAMP)
 	$(PY) -m instructor.release --out dist
 
-# COURSE_PROFILE decides the profile the submissions run in (default: sample).
+# Each submission in a bubblewrap sandbox (refused without one unless TRUSTED=1: trusted authors
+# only), JOBS at a time; COURSE_PROFILE decides the profile they run in (default: sample).
 grade: $(STAMP)
-	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=<folder>"; exit 2; }
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=<folder> [JOBS=n] [TRUSTED=1]"; exit 2; }
 	@test -d dist/autograder || $(MAKE) release
-	COURSE_PROFILE=$${COURSE_PROFILE:-sample} $(PY) -m instructor.grade "$(SUBMISSIONS)"
+	COURSE_PROFILE=$${COURSE_PROFILE:-sample} $(PY) -m instructor.grade "$(SUBMISSIONS)" \
+	  --jobs $(JOBS) $(if $(filter 1 yes true,$(TRUSTED)),--trusted)
 # Not part of `make test`: each set installs TensorFlow afresh. COMPAT_SETS picks the files.
 COMPAT_SETS ?= constraints/floors.txt constraints/colab-2026-08.txt
 compat:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -371,6 +372,131 @@ def finish_students_folder(students: Path, wheel: Path, url: str | None) -> Path
     return guide
 
 
+# ---- the autograder zip's own grading entry (same verdict code as make grade) ----
+
+# The libraries the notebook needs at grading time, pinned as the `local` extra pins them, plus
+# the executor (nbclient, ipykernel, nbformat) at this venv's versions.
+GRADING_REQUIREMENTS = (
+    "tensorflow",
+    "keras",
+    "numpy",
+    "pandas",
+    "matplotlib",
+    "scikit-learn",
+    "scipy",
+    "tqdm",
+    "filelock",
+    "ipywidgets",
+    "nbclient",
+    "ipykernel",
+    "nbformat",
+    "nbconvert",
+)
+
+SETUP_SH = """\
+#!/usr/bin/env bash
+# Gradescope runs this once, as root, when it builds the autograder image (network allowed).
+set -euo pipefail
+ROOT=${AUTOGRADER_ROOT:-/autograder}
+COURSE="$ROOT/source/course"
+if [ -z "${COURSE_PYTHON:-}" ]; then
+  # The sandbox (best effort: without it the entry point grades unconfined and says so).
+  (apt-get update -qq && apt-get install -y -qq bubblewrap util-linux) || true
+  python3.11 -m venv "$ROOT/venv"
+  COURSE_PYTHON="$ROOT/venv/bin/python"
+fi
+"$COURSE_PYTHON" -m pip install --quiet -r "$COURSE/requirements.txt"
+"$COURSE_PYTHON" -m pip install --quiet --no-deps "$COURSE"/neural_codes_course-*.whl
+cd "$COURSE" && PYTHONPATH="$COURSE" "$COURSE_PYTHON" -m instructor.grading.gradescope \\
+  --prepare --root "$ROOT"
+"""
+
+RUN_AUTOGRADER = """\
+#!/usr/bin/env bash
+# Gradescope runs this for each submission: grades it, writes $ROOT/results/results.json.
+set -euo pipefail
+ROOT=${AUTOGRADER_ROOT:-/autograder}
+COURSE_PYTHON=${COURSE_PYTHON:-$ROOT/venv/bin/python}
+cd "$ROOT/source/course"
+PYTHONPATH="$ROOT/source/course" exec "$COURSE_PYTHON" -m instructor.grading.gradescope \\
+  --root "$ROOT"
+"""
+
+
+def grading_requirements() -> str:
+    """``requirements.txt`` of the autograder zip: pins of the `local` extra, else this venv's."""
+    import importlib.metadata
+    import tomllib
+
+    pins = {}
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    for line in extra["optional-dependencies"]["local"]:
+        name, _, version = line.partition("==")
+        pins[name.strip().lower()] = version.strip()
+    lines = []
+    for name in GRADING_REQUIREMENTS:
+        version = pins.get(name) or importlib.metadata.version(name)
+        lines.append(f"{name}=={version}")
+    return "\n".join(lines) + "\n"
+
+
+def add_grading_entry(
+    autograder: Path,
+    stem: str,
+    master: Path,
+    wheel: Path,
+    questions: list[dict],
+    hidden: Path | None = None,
+    profile: str | None = None,
+) -> bool:
+    """Add to otter's autograder zip what grades with ``make grade``'s verdict code, and make its
+    ``setup.sh`` / ``run_autograder`` use it (see instructor/grading/gradescope.py).
+
+    ``hidden``: the notebook's hidden module (default: instructor/grading/hidden/nb<NN>.py);
+    without one the zip stays otter's own, and False is returned.
+    """
+    import zipfile
+
+    from instructor.grading import GRADER_VERSION, verdicts
+
+    name = verdicts.hidden_module_name(stem)
+    hidden = hidden or ROOT / "instructor" / "grading" / "hidden" / f"{name}.py"
+    if not hidden.is_file():
+        return False
+    grading = ROOT / "instructor" / "grading"
+    config = {
+        "notebook": stem,
+        "profile": profile or os.environ.get("COURSE_PROFILE", "sample"),
+        "grader_version": GRADER_VERSION,
+        "questions": questions,
+    }
+    files = {
+        "course/instructor/__init__.py": "",
+        "course/instructor/grading/hidden/__init__.py": "",
+        f"course/instructor/grading/hidden/{name}.py": hidden.read_text(),
+        f"course/master/{stem}.ipynb": master.read_text(),
+        "course/requirements.txt": grading_requirements(),
+        "course/grading.json": json.dumps(config, indent=1),
+    }
+    for path in sorted(grading.glob("*.py")):
+        files[f"course/instructor/grading/{path.name}"] = path.read_text()
+    with tempfile.TemporaryDirectory() as tmp:
+        rebuilt = Path(tmp) / autograder.name
+        with zipfile.ZipFile(autograder) as old, zipfile.ZipFile(rebuilt, "w") as new:
+            for item in old.infolist():
+                if item.filename not in ("setup.sh", "run_autograder"):
+                    new.writestr(item, old.read(item))
+            for path, text in files.items():
+                new.writestr(path, text)
+            new.write(wheel, f"course/{wheel.name}")
+            for path, text in (("setup.sh", SETUP_SH), ("run_autograder", RUN_AUTOGRADER)):
+                info = zipfile.ZipInfo(path)
+                info.external_attr = 0o755 << 16
+                new.writestr(info, text)
+        shutil.copyfile(rebuilt, autograder)
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", type=Path)
@@ -409,6 +535,11 @@ def main(argv: list[str] | None = None) -> int:
         student = nbformat.read(args.out / "students" / master.name, as_version=4)
         public_tests[master.stem] = student.metadata.get("otter", {}).get("tests", {})
     wheel = build_wheel(args.out / "students", public_tests)
+    for master in masters:  # the autograder zips grade with make grade's verdict code
+        info = json.loads((args.out / "autograder" / f"{master.stem}-questions.json").read_text())
+        zip_path = args.out / "autograder" / f"{master.stem}-autograder.zip"
+        if not add_grading_entry(zip_path, master.stem, master.resolve(), wheel, info["questions"]):
+            print(f"{master.name}: no hidden tests yet; its autograder zip is otter's own")
     print(
         f"wheel: {wheel.relative_to(args.out.parent) if args.out.is_relative_to(ROOT) else wheel}"
     )

@@ -7,12 +7,18 @@ quickest) end to end once.
 
 import ast
 import csv
+import hashlib
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 
 # The grading tools are the `local` extra (otter-grader); `make compat` installs the course without
@@ -232,15 +238,53 @@ def tiny_master(
     )
 
 
-@pytest.fixture(scope="module")
-def tiny_grades(tmp_path_factory):
-    base = tmp_path_factory.mktemp("tiny")
+# The tiny assignment's hidden cases, in the format of instructor/grading/hidden/nb03.py.
+TINY_HIDDEN = """
+import numpy as np
+from instructor.grading.verdicts import Case, allclose
+
+NOTEBOOK = "tiny_assignment"
+REFERENCE = ["square", "total"]
+PRELUDE = "import numpy as np\\n"
+SECRET_INPUT = np.array([0.0, 1.0, 2.0, 31.0])
+
+
+def cases():
+    return [
+        Case("square_worked", "q1", 1, "result = square(3)", public=True,
+             expected=lambda ref, i: ref.square(3), check=allclose()),
+        Case("square_secret_vector", "q1", 1, "result = square(x) + 0 * 7.0625",
+             inputs={"x": SECRET_INPUT},
+             expected=lambda ref, i: ref.square(i["x"]), check=allclose()),
+        Case("total_worked", "q2", 1, "result = total([1, 2])", public=True,
+             expected=lambda ref, i: ref.total([1, 2]), check=allclose()),
+        Case("total_secret_range", "q2", 2, "result = total(range(10))",
+             expected=lambda ref, i: ref.total(range(10)), check=allclose()),
+    ]
+"""
+TINY_HIDDEN_CODE = ("square(x) + 0 * 7.0625", "total(range(10))")  # never in the feedback
+
+
+def tiny_release(base):
+    """Release the tiny assignment into base/dist; its master in base/masters, its hidden
+    module in base/hidden. Returns the arguments grade.main needs besides the folder."""
     masters = base / "masters"
     masters.mkdir()
     master_path = masters / "tiny_assignment.ipynb"
     nbformat.write(tiny_master(), master_path)
     out = base / "dist"
     release.release_notebook(master_path, out)
+    release.build_wheel(out / "students")
+    (base / "hidden").mkdir()
+    (base / "hidden" / "tiny_assignment.py").write_text(TINY_HIDDEN)
+    return [
+        "--autograders", str(out / "autograder"),
+        "--hidden", str(base / "hidden"),
+        "--masters", str(masters),
+    ]  # fmt: skip
+
+
+def tiny_submissions(base, out):
     submissions = base / "submissions"
     submissions.mkdir()
     shutil.copy(out / "students" / "tiny_assignment.ipynb", submissions / "student_untouched.ipynb")
@@ -253,13 +297,30 @@ def tiny_grades(tmp_path_factory):
         submissions / "tiny_assignment_crash.ipynb",
     )
     (submissions / "tiny_assignment_garbage.zip").write_bytes(b"not a zip")
-    assert grade.main([str(submissions), "--autograders", str(out / "autograder")]) == 0
+    return submissions
+
+
+needs_sandbox = pytest.mark.skipif(
+    grade.sandbox.sandbox_problem() is not None,
+    reason=f"no sandbox here: {grade.sandbox.sandbox_problem()}",
+)
+
+
+@pytest.fixture(scope="module")
+def tiny_grades(tmp_path_factory):
+    if grade.sandbox.sandbox_problem() is not None:
+        pytest.skip(f"no sandbox here: {grade.sandbox.sandbox_problem()}")
+    base = tmp_path_factory.mktemp("tiny")
+    options = tiny_release(base)
+    submissions = tiny_submissions(base, base / "dist")
+    assert grade.main([str(submissions), *options, "--jobs", "1"]) == 0
     rows = read_grades(submissions / "grades-tiny_assignment.csv")
     summary = read_grades(submissions / "grades.csv")
     # A submission whose assignment cannot be graded at all is in the summary only.
     rows.update({name: row for name, row in summary.items() if name not in rows})
     for row in rows.values():
         row["_folder"] = submissions
+        row["_options"] = options
     return rows
 
 
@@ -288,6 +349,8 @@ def test_a_crash_keeps_the_points_before_it_and_the_run_goes_on(tiny_grades):
     assert float(crash["q1"]) == 2 and crash["error"] == ""  # `del square` never ran
     garbage = tiny_grades["tiny_assignment_garbage.zip"]
     assert garbage["error"] and garbage["total"] == ""
+    feedback = garbage["_folder"] / "feedback" / "tiny_assignment_garbage.zip.md"
+    assert "not a zip file" in feedback.read_text()
     assert len(tiny_grades) == 4  # every submission has its row
 
 
@@ -302,12 +365,16 @@ def test_the_summary_has_every_submission_with_the_assignment_files_totals(tiny_
         ]
 
 
-def test_two_assignments_in_one_folder_keep_their_same_named_questions_apart(tmp_path, monkeypatch):
-    # Both notebooks have a question "q1"; grade_one is replaced (no otter run): this is only
-    # about how the rows are laid out.
-    autograders, submissions = tmp_path / "autograder", tmp_path / "submissions"
-    autograders.mkdir(), submissions.mkdir()
-    questions = {"first": [("q1", 2, False), ("q2", 1, True)], "second": [("q1", 5, False)]}
+def fake_assignments(tmp_path, questions):
+    """Autograder folders for notebooks ``questions`` ({stem: [(name, points, manual)]}), with a
+    hidden module per notebook (cases named ``<question>_case``), masters and a course wheel."""
+    autograders, masters, hidden = tmp_path / "autograder", tmp_path / "masters", tmp_path / "h"
+    for folder in (autograders, masters, hidden, tmp_path / "students"):
+        folder.mkdir()
+    with zipfile.ZipFile(
+        tmp_path / "students" / "neural_codes_course-0-py3-none-any.whl", "w"
+    ) as w:
+        w.writestr("helpers/__init__.py", "")
     for stem, items in questions.items():
         (autograders / f"{stem}-questions.json").write_text(
             json.dumps(
@@ -317,11 +384,46 @@ def test_two_assignments_in_one_folder_keep_their_same_named_questions_apart(tmp
                 }
             )
         )
+        nbformat.write(nbformat.v4.new_notebook(), masters / f"{stem}.ipynb")
+        cases = ", ".join(
+            f"Case({n + '_case'!r}, {n!r}, {p}, 'result = 1', check=lambda g, e, r: None)"
+            for n, p, m in items
+            if not m
+        )
+        (hidden / f"{stem}.py").write_text(
+            "from instructor.grading.verdicts import Case\n"
+            f"NOTEBOOK, REFERENCE, PRELUDE = {stem!r}, [], ''\n"
+            f"def cases():\n    return [{cases}]\n"
+        )
+    options = ["--autograders", str(autograders), "--hidden", str(hidden), "--masters"]
+    return [*options, str(masters), "--trusted", "--jobs", "2"]
+
+
+def fake_grading(scored, calls):
+    """A stand-in for run_grading: the scores ``scored[stem]``, each call noted in ``calls``."""
+
+    def run(submission, assignment, setup, uid):
+        calls.append(submission.name)
+        reasons = {case.name: "" for case in assignment.hidden.cases}
+        return grade.verdicts.Result(dict(scored[assignment.stem]), reasons)
+
+    return run
+
+
+def test_two_assignments_in_one_folder_keep_their_same_named_questions_apart(tmp_path, monkeypatch):
+    # Both notebooks have a question "q1"; run_grading is replaced (no sandbox run): this is only
+    # about how the rows are laid out.
+    options = fake_assignments(
+        tmp_path, {"first": [("q1", 2, False), ("q2", 1, True)], "second": [("q1", 5, False)]}
+    )
+    submissions = tmp_path / "submissions"
+    submissions.mkdir()
+    for stem in ("first", "second"):
         notebook = nbformat.v4.new_notebook(metadata={"otter": {"assignment_name": stem}})
         nbformat.write(notebook, submissions / f"{stem}_alice.ipynb")
-    scored = {"first": {"q1": [1.5, 2]}, "second": {"q1": [4.0, 5]}}
-    monkeypatch.setattr(grade, "grade_one", lambda path, autograder, stem: scored[stem])
-    assert grade.main([str(submissions), "--autograders", str(autograders)]) == 0
+    scored = {"first": {"q1": 1.5}, "second": {"q1": 4.0}}
+    monkeypatch.setattr(grade, "run_grading", fake_grading(scored, []))
+    assert grade.main([str(submissions), *options]) == 0
     first = read_grades(submissions / "grades-first.csv")["first_alice.ipynb"]
     second = read_grades(submissions / "grades-second.csv")["second_alice.ipynb"]
     assert (first["q1"], first["q2"], first["total"], first["possible"]) == (
@@ -337,30 +439,289 @@ def test_two_assignments_in_one_folder_keep_their_same_named_questions_apart(tmp
         "first_alice.ipynb": "1.5",
         "second_alice.ipynb": "4.0",
     }
+    assert (submissions / "grades-summary.md").exists() and (
+        submissions / "grades-first.png"
+    ).exists()
 
 
+def test_a_notebook_without_hidden_tests_gets_an_error_row_and_the_others_are_graded(
+    tmp_path, monkeypatch
+):
+    options = fake_assignments(
+        tmp_path, {"01_a": [("q1_1", 2, False)], "02_b": [("q2_1", 3, False)]}
+    )
+    (tmp_path / "h" / "02_b.py").unlink()
+    submissions = tmp_path / "submissions"
+    submissions.mkdir()
+    for stem in ("01_a", "02_b"):
+        nbformat.write(nbformat.v4.new_notebook(), submissions / f"{stem}_bob.ipynb")
+    scored = {"01_a": {"q1_1": 2.0}}
+    monkeypatch.setattr(grade, "run_grading", fake_grading(scored, []))
+    assert grade.main([str(submissions), *options]) == 0
+    summary = read_grades(submissions / "grades.csv")
+    assert summary["01_a_bob.ipynb"]["total"] == "2.0" and summary["01_a_bob.ipynb"]["error"] == ""
+    error = summary["02_b_bob.ipynb"]["error"]
+    assert "no hidden tests for 02_b" in error and "nb02.py is missing" in error
+    assert "Not graded" in (submissions / "feedback" / "02_b_bob.ipynb.md").read_text()
+
+
+def test_without_a_sandbox_it_refuses_and_says_what_to_install_unless_trusted(
+    tmp_path, monkeypatch, capsys
+):
+    options = fake_assignments(tmp_path, {"01_a": [("q1_1", 2, False)]})
+    submissions = tmp_path / "submissions"
+    submissions.mkdir()
+    nbformat.write(nbformat.v4.new_notebook(), submissions / "01_a_eve.ipynb")
+    monkeypatch.setattr(grade.sandbox.shutil, "which", lambda name: None)  # no bwrap
+    monkeypatch.setattr(grade, "run_grading", fake_grading({"01_a": {"q1_1": 2.0}}, []))
+    untrusted = [o for o in options if o != "--trusted"]
+    assert grade.main([str(submissions), *untrusted]) == 2
+    assert "apt-get install bubblewrap" in capsys.readouterr().err
+    assert not (submissions / "grades.csv").exists()
+    assert grade.main([str(submissions), *options]) == 0
+
+
+def test_a_rerun_regrades_only_changed_submissions_and_a_new_grader_version_regrades_all(
+    tmp_path, monkeypatch
+):
+    options = fake_assignments(tmp_path, {"01_a": [("q1_1", 2, False)]})
+    submissions = tmp_path / "submissions"
+    submissions.mkdir()
+    for name in ("ann", "ben", "cat"):
+        notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(f"x = {name!r}")])
+        nbformat.write(notebook, submissions / f"01_a_{name}.ipynb")
+    calls = []
+    monkeypatch.setattr(grade, "run_grading", fake_grading({"01_a": {"q1_1": 2.0}}, calls))
+
+    def run():
+        calls.clear()
+        assert grade.main([str(submissions), *options]) == 0
+        return sorted(calls)
+
+    everyone = ["01_a_ann.ipynb", "01_a_ben.ipynb", "01_a_cat.ipynb"]
+    assert run() == everyone
+    assert run() == []
+    changed = nbformat.read(submissions / "01_a_ben.ipynb", as_version=4)
+    changed.cells[0].source += "\ny = 1"
+    nbformat.write(changed, submissions / "01_a_ben.ipynb")
+    assert run() == ["01_a_ben.ipynb"]
+    # A cached result is found by its key only: the file named by another key is never read.
+    keys = {p.stem for p in (submissions / ".grading" / "results").glob("*.json")}
+    assert len(keys) == 4  # three first gradings + ben's new one
+
+    def sha(*parts):  # sha256 over length-prefixed parts, as the README describes the key
+        hasher = hashlib.sha256()
+        for part in parts:
+            part = part if isinstance(part, bytes) else part.encode()
+            hasher.update(len(part).to_bytes(8, "little") + part)
+        return hasher.hexdigest()
+
+    def file_sha(path):
+        return sha(path.read_bytes()) if path.exists() else "-"
+
+    notebook_part = sha(
+        "-",  # no autograder zip in this folder
+        (tmp_path / "h" / "01_a.py").read_bytes(),
+        file_sha(tmp_path / "masters" / "01_a.ipynb"),
+        file_sha(tmp_path / "students" / "neural_codes_course-0-py3-none-any.whl"),
+    )
+    ann = sha(
+        grade.GRADER_VERSION,
+        "sample",
+        (submissions / "01_a_ann.ipynb").read_bytes(),
+        notebook_part,
+    )
+    assert ann in keys
+    (tmp_path / "h" / "01_a.py").write_text((tmp_path / "h" / "01_a.py").read_text() + "\n# v2\n")
+    assert run() == everyone  # a changed hidden module: every key changes
+    monkeypatch.setattr(grade, "GRADER_VERSION", "999")
+    assert run() == everyone
+    monkeypatch.setenv("COURSE_PROFILE", "full")
+    assert run() == everyone
+    assert run() == []
+
+
+def test_the_feedback_shows_case_names_and_reasons_never_hidden_code(tmp_path, monkeypatch):
+    options = fake_assignments(tmp_path, {"01_a": [("q1_1", 2, False), ("q1_2", 1, True)]})
+    (tmp_path / "h" / "01_a.py").write_text(
+        "import numpy as np\n"
+        "from instructor.grading.verdicts import Case, allclose\n"
+        "NOTEBOOK, REFERENCE, PRELUDE = '01_a', [], ''\n"
+        "def cases():\n"
+        "    return [Case('worked', 'q1_1', 1, 'result = f(2)', public=True,"
+        " expected=lambda r, i: 4, check=allclose()),\n"
+        "            Case('hidden_big', 'q1_1', 1, 'result = f(secret_input_8812)',"
+        " inputs={'secret_input_8812': np.array([8812.0])},"
+        " expected=lambda r, i: 77654321.0, check=allclose())]\n"
+    )
+    submissions = tmp_path / "submissions"
+    submissions.mkdir()
+    nbformat.write(nbformat.v4.new_notebook(), submissions / "01_a_dan.ipynb")
+
+    def run(submission, assignment, setup, uid):
+        got = {"worked": {"value": np.array(4.0)}, "hidden_big": {"value": np.array(1.0)}}
+        reasons = {
+            case.name: case.check(got[case.name], assignment.hidden.expected[case.name], None) or ""
+            for case in assignment.hidden.cases
+        }
+        return grade.verdicts.Result({"q1_1": 1.0}, reasons, "memory", "too much memory")
+
+    monkeypatch.setattr(grade, "run_grading", run)
+    assert grade.main([str(submissions), *options]) == 0
+    text = (submissions / "feedback" / "01_a_dan.ipynb.md").read_text()
+    assert "`worked` (public) | 1 | passed" in text
+    assert "`hidden_big` (hidden) | 1 | failed: value: values differ" in text
+    assert "memory" in text and "too much memory" in text and "written answer" in text
+    for secret in ("secret_input_8812", "8812", "77654321", "result = f("):
+        assert secret not in text
+    assert (submissions / "feedback" / "01_a_dan.ipynb.html").read_text().startswith("<!DOCTYPE")
+
+
+@needs_sandbox
 @pytest.mark.slow  # end-to-end (make check)
-def test_grading_the_real_notebook_05_master_gives_full_marks(tmp_path):
-    master_path = ROOT / "notebooks" / "05_car_vs_other_features.ipynb"
+def test_two_jobs_give_the_same_grades_as_one_and_feedback_has_no_hidden_code(tiny_grades):
+    folder, options = (
+        tiny_grades["student_untouched.ipynb"]["_folder"],
+        tiny_grades["student_untouched.ipynb"]["_options"],
+    )
+    again = folder.parent / "again"
+    shutil.copytree(folder, again, ignore=shutil.ignore_patterns(".grading", "grades*", "feedback"))
+    assert grade.main([str(again), *options, "--jobs", "2"]) == 0
+    for name in ("grades.csv", "grades-tiny_assignment.csv"):
+        assert (again / name).read_text() == (folder / name).read_text()
+    for path in (folder / "feedback").glob("*.md"):
+        text = path.read_text()
+        assert not any(code in text for code in TINY_HIDDEN_CODE), path.name
+        assert "31" not in text  # an input of a hidden case
+    raises = (folder / "feedback" / "tiny_assignment_q2_raises.ipynb.md").read_text()
+    assert "`square_secret_vector` (hidden) | 1 | passed" in raises
+    assert "`total_secret_range` (hidden) | 2 | failed: NotImplementedError" in raises
+    assert (folder / "grades-summary.md").exists() and (
+        folder / "grades-tiny_assignment.png"
+    ).exists()
+
+
+@needs_sandbox
+@pytest.mark.slow  # end-to-end (make check)
+@pytest.mark.parametrize(
+    "master_path",
+    [
+        pytest.param(
+            path,
+            id=path.stem,
+            marks=pytest.mark.skipif(
+                not grade.verdicts.has_hidden_module(path.stem),
+                reason=f"no hidden tests for {path.stem} yet",
+            ),
+        )
+        for path in NOTEBOOKS
+    ],
+)
+def test_make_grade_gives_a_real_master_full_marks_and_its_student_version_zero(
+    tmp_path, master_path
+):
     questions = question_points(nbformat.read(master_path, as_version=4))
     full = sum(points for points, manual in questions.values() if not manual)
     release.release_notebook(master_path, tmp_path / "dist")
+    release.build_wheel(tmp_path / "dist" / "students")
     submissions = tmp_path / "submissions"
     submissions.mkdir()
     shutil.copy(master_path, submissions)
-    assert (
-        grade.main([str(submissions), "--autograders", str(tmp_path / "dist" / "autograder")]) == 0
+    shutil.copy(
+        tmp_path / "dist" / "students" / master_path.name,
+        submissions / f"student_{master_path.name}",
     )
-    (row,) = read_grades(submissions / f"grades-{master_path.stem}.csv").values()
-    assert row["error"] == "" and float(row["total"]) == float(row["possible"]) == full
+    autograders = tmp_path / "dist" / "autograder"
+    assert grade.main([str(submissions), "--autograders", str(autograders), "--jobs", "2"]) == 0
+    rows = read_grades(submissions / f"grades-{master_path.stem}.csv")
+    row, student = rows[master_path.name], rows[f"student_{master_path.name}"]
+    assert row["error"] == "" and row["code"] == "", row
+    assert float(row["total"]) == float(row["possible"]) == full
+    assert float(student["total"]) == 0
     manual = [name for name, (_, is_manual) in questions.items() if is_manual]
     assert manual and all(row[name] == "manual" for name in manual)
 
 
+def offline_venv(base):
+    """A new venv whose sys.path adds this venv's packages, minus the course itself (as the
+    bare_venv fixture of tests/test_setup_cell.py): offline, and the same pinned versions."""
+    venv = base / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    ours = Path(next(p for p in sys.path if p.endswith("site-packages")))
+    overlay = base / "overlay"
+    overlay.mkdir()
+    for entry in ours.iterdir():
+        if "neural_codes_course" in entry.name or entry.suffix == ".pth" or entry.name == "helpers":
+            continue
+        (overlay / entry.name).symlink_to(entry)
+    site = next((venv / "lib").glob("python3*/site-packages"))
+    (site / "course_test_deps.pth").write_text(str(overlay) + "\n")
+    return venv / "bin" / "python"
+
+
+@needs_sandbox
+@pytest.mark.slow  # end-to-end (make check)
+def test_the_autograder_zip_grades_offline_in_a_fresh_venv_as_make_grade_does(
+    tiny_grades, tmp_path
+):
+    base = tiny_grades["student_untouched.ipynb"]["_folder"].parent
+    dist = base / "dist"
+    wheel = sorted((dist / "students").glob("neural_codes_course-*.whl"))[-1]
+    info = json.loads((dist / "autograder" / "tiny_assignment-questions.json").read_text())
+    autograder = tmp_path / "tiny_assignment-autograder.zip"
+    shutil.copy(dist / "autograder" / "tiny_assignment-autograder.zip", autograder)
+    assert release.add_grading_entry(
+        autograder,
+        "tiny_assignment",
+        base / "masters" / "tiny_assignment.ipynb",
+        wheel,
+        info["questions"],
+        hidden=base / "hidden" / "tiny_assignment.py",
+        profile="sample",
+    )
+    root = tmp_path / "autograder"  # Gradescope's /autograder
+    with zipfile.ZipFile(autograder) as archive:
+        archive.extractall(root / "source")
+        assert {"setup.sh", "run_autograder", "course/requirements.txt"} <= set(archive.namelist())
+    python = offline_venv(tmp_path)
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "PIP_NO_INDEX": "1",  # no network: every pin must already be there
+        "AUTOGRADER_ROOT": str(root),
+        "COURSE_PYTHON": str(python),
+        # The overlay's links point into this venv, which the sandbox does not show: unconfined,
+        # as on a Gradescope image without bubblewrap.
+        "COURSE_GRADING_TRUSTED": "1",
+    }
+    done = subprocess.run(
+        ["bash", str(root / "source" / "setup.sh")], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    for name in ("student_untouched.ipynb", "tiny_assignment_q2_raises.ipynb"):
+        shutil.rmtree(root / "submission", ignore_errors=True)
+        (root / "submission").mkdir()
+        shutil.copy(base / "submissions" / name, root / "submission" / name)
+        done = subprocess.run(
+            ["bash", str(root / "source" / "run_autograder")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        results = json.loads((root / "results" / "results.json").read_text())
+        row = tiny_grades[name]
+        assert {test["name"]: test["score"] for test in results["tests"]} == {
+            "q1": float(row["q1"]),
+            "q2": float(row["q2"]),
+        }
+        assert results["score"] == float(row["total"])
+        assert "square(x) + 0 * 7.0625" not in json.dumps(results)
+
+
 @pytest.mark.slow  # end-to-end (make check)
 def test_the_hand_in_cell_zips_the_notebook_with_its_html_copy(tmp_path):
-    import zipfile
-
     from nbclient import NotebookClient
 
     master_path = tmp_path / "masters" / "tiny_assignment.ipynb"
@@ -396,8 +757,6 @@ def test_the_hand_in_cell_zips_the_notebook_with_its_html_copy(tmp_path):
 
 @pytest.mark.slow  # end-to-end (make check)
 def test_the_wheel_carries_public_tests_only_and_otter_runs_them(tmp_path):
-    import zipfile
-
     from otter.test_files.ok_test import OKTestFile
 
     case = {"hidden": False, "locked": False}
@@ -511,3 +870,54 @@ def test_every_public_assert_says_what_was_expected_and_what_was_got():
                 if isinstance(node, ast.Assert) and node.msg is None:
                     bare.append(f"{master_path.stem}: assert {ast.unparse(node.test)[:80]}")
     assert not bare, "public asserts without a message:\n" + "\n".join(bare)
+
+
+@needs_sandbox
+@pytest.mark.slow  # end-to-end (make check)
+def test_the_grading_benchmark_smoke_run_grades_and_reports_per_core_hour():
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_grading.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    (line,) = [line for line in done.stdout.splitlines() if line.startswith("bench_tiny ")]
+    jobs, count, per_grading, per_core_hour, goal = line.split()[1:6]
+    assert (jobs, count, goal) == ("1", "2", "94")
+    cores = os.cpu_count()
+    assert float(per_core_hour) == pytest.approx(3600 / (float(per_grading) * cores), rel=0.05)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown to the sandbox's uid needs root")
+def test_the_data_cache_appears_as_the_submissions_own_folders_over_read_only_files(tmp_path):
+    cache = tmp_path / "cache"
+    (cache / "fashion_mnist" / "deep").mkdir(parents=True)
+    (cache / "fashion_mnist" / "deep" / "train.npy").write_bytes(b"x" * 10)
+    (cache / "fashion_mnist" / "deep" / "train.npy").chmod(0o644)
+    for name in ("fashion_mnist/.lock", ".prepared-03-sample-abc", "outputs/model.keras"):
+        (cache / name).parent.mkdir(exist_ok=True)
+        (cache / name).write_text("")
+    data = tmp_path / "work" / "data"
+    data.parent.mkdir()
+    grade.sandbox.link_data_cache(cache, data, 62999)
+    linked = data / "fashion_mnist" / "deep" / "train.npy"
+    original = cache / "fashion_mnist" / "deep" / "train.npy"
+    assert linked.stat().st_ino == original.stat().st_ino or linked.read_bytes() == b"x" * 10
+    assert linked.stat().st_uid == 0 and linked.stat().st_mode & 0o777 == 0o644
+    assert (data / "fashion_mnist" / "deep").stat().st_uid == 62999
+    assert sorted(p.name for p in data.iterdir()) == ["fashion_mnist"]
+    assert (
+        not (data / "fashion_mnist" / ".lock").exists()
+        and (cache / "fashion_mnist" / ".lock").exists()
+    )
+
+
+def test_data_preparation_runs_the_cells_up_to_the_last_data_loader_not_model_loads():
+    from instructor.grading.datacache import LOADS
+
+    for loads in ("data = load_tiny_imagenet(", "files = caltech256_files(", "cached_decode(x)"):
+        assert LOADS.search(loads), loads
+    for other in ("model = keras.models.load_model(path)", "net.load_weights(p)", "download(x)"):
+        assert not LOADS.search(other), other

@@ -130,9 +130,9 @@ class Mounts:
     work : the submission's working folder; ``/submission`` inside, writable.
     out : a folder for results; ``/grading/out`` inside, writable.
     read_only : ``{path inside: path on the host}``, e.g. the unpacked course wheel.
-    data_cache : a prepared data cache; each entry appears read-only in ``/submission/data/``,
-        the folder ``COURSE_DATA_DIR`` points at, so outputs the notebook writes there land in
-        ``/submission/data/outputs`` of the submission's own folder.
+    data_cache : a prepared data cache, shown as ``/submission/data/`` (the folder
+        ``COURSE_DATA_DIR`` points at) by :func:`link_data_cache`: folders the submission's own,
+        files hard links it can read but not change.
     """
 
     venv: Path
@@ -271,6 +271,10 @@ def bwrap_command(
         "--perms",
         "1777",
         "--tmpfs",
+        "/dev/shm",  # POSIX semaphores: multiprocessing's locks (a data loader's pool) need it
+        "--perms",
+        "1777",
+        "--tmpfs",
         "/tmp",
         "--perms",
         "0755",
@@ -294,11 +298,7 @@ def bwrap_command(
     for inside, outside in mounts.read_only.items():
         cmd += ["--ro-bind", str(outside), inside]
     if mounts.data_cache is not None:
-        (Path(mounts.work) / "data").mkdir(exist_ok=True)
-        os.chown(Path(mounts.work) / "data", uid, uid)
-        for entry in sorted(Path(mounts.data_cache).iterdir()):
-            if entry.name != "outputs":  # the submission's own outputs stay in its folder
-                cmd += ["--ro-bind", str(entry), f"/submission/data/{entry.name}"]
+        link_data_cache(Path(mounts.data_cache), Path(mounts.work) / "data", uid)
     for key, value in env.items():
         cmd += ["--setenv", key, value]
     cmd += [
@@ -322,6 +322,28 @@ def bwrap_command(
         *argv,
     ]
     return cmd
+
+
+def link_data_cache(cache: Path, data: Path, uid: int) -> None:
+    """The prepared data cache as the submission's own ``data/`` folder: its folders new and the
+    submission's (loaders take lock files and write where they like), its files hard links to the
+    cache's (owned by root, mode 0644: readable, never writable by ``uid``; a copy when the cache
+    is on another file system). Deleting or renaming in it changes only the submission's copy.
+    """
+    data.mkdir(exist_ok=True)
+    for entry in sorted(cache.iterdir()):
+        # The submission's own outputs stay its own; lock files and stamps are the preparer's.
+        if entry.name in ("outputs", ".lock") or entry.name.startswith(".prepared-"):
+            continue
+        done = subprocess.run(["cp", "-al", str(entry), str(data)], capture_output=True)
+        if done.returncode != 0:
+            shutil.rmtree(data / entry.name, ignore_errors=True)
+            subprocess.run(["cp", "-a", str(entry), str(data)], check=True, capture_output=True)
+    for folder, dirs, files in os.walk(data):
+        os.chown(folder, uid, uid)
+        for name in files:
+            if name == ".lock":
+                os.unlink(os.path.join(folder, name))
 
 
 def trusted_command(argv: list[str], limits: Limits) -> list[str]:

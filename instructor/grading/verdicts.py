@@ -258,17 +258,36 @@ def flags_of(notebook: nbformat.NotebookNode, skip: set[str] = frozenset()) -> l
 class Result:
     """The grading of one submission.
 
-    ``scores``: question -> points; ``cases``: case name -> "" when passed, else the reason;
-    ``code``: "" or a key of :data:`sandbox.CODES`; ``flags``: names of :data:`FLAGS`.
+    ``scores``: question -> points; ``reasons``: case name -> "" when passed, else the reason;
+    ``code``: "" or a key of :data:`sandbox.CODES`; ``message``: its sentence; ``flags``: names
+    of :data:`FLAGS`. ``cases`` and ``explanation`` are older names of ``reasons`` and
+    ``message``.
     """
 
     scores: dict[str, float]
-    cases: dict[str, str]
+    reasons: dict[str, str]
     code: str = ""
-    explanation: str = ""
+    message: str = ""
     flags: list[str] = dataclasses.field(default_factory=list)
     seconds: float = 0.0
     log: str = ""
+    errors: list[dict] = dataclasses.field(default_factory=list)  # the cells' errors
+
+    @property
+    def cases(self) -> dict[str, str]:
+        return self.reasons
+
+    @property
+    def explanation(self) -> str:
+        return self.message
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Result":
+        fields = {field.name for field in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in fields})
 
 
 @dataclasses.dataclass
@@ -409,9 +428,9 @@ def grade(
             "OMP_NUM_THREADS": str(setup.threads),
         }
         read_only = {"/grading/in": given, "/opt/course": setup.course_site}
-        if setup.mirror:
-            env["COURSE_DATA_MIRROR"] = str(setup.mirror) if trusted else "/mirror"
-            read_only["/mirror"] = setup.mirror
+        if setup.mirror:  # at its own path: the prepared cache's markers name its archives
+            env["COURSE_DATA_MIRROR"] = str(setup.mirror)
+            read_only[str(Path(setup.mirror).absolute())] = setup.mirror
         if trusted:
             env["HOME"] = str(work / "home")
             (work / "home").mkdir()
@@ -457,6 +476,11 @@ def grade(
             flags_of(notebook, course_cells),
             outcome.seconds,
             outcome.text()[-4000:],
+            [
+                {"cell": int(e.get("cell", -1)), "error": str(e.get("error", ""))[:300]}
+                for e in status.get("errors", [])[:50]
+                if isinstance(e, dict)
+            ],
         )
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from _clusters import clustered_data  # tests/ is on sys.path under pytest
 
-from helpers.training import checkpoints, load_history, sgd, train_metric_model
+from helpers.training import checkpoints, load_history, train_metric_model
 from instructor.solutions.nb03 import triplet_loss
 
 
@@ -111,7 +111,7 @@ def _die_on(monkeypatch, module, name, call_number, when=lambda *args: True):
 
 # Each moment of epoch 2's checkpoint at which a death can happen.
 DEATHS = {
-    "after the weights, before the optimizer state": (sgd, "save_optimizer", 2, None),
+    "after the weights, before the optimizer state": (checkpoints, "save_optimizer", 2, None),
     "after the files, before state.json": (
         checkpoints,
         "write_json",

@@ -355,3 +355,90 @@ def check_fit_arguments(model, epochs):
         )
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
         raise ValueError(f"epochs must be an int >= 1, got {epochs!r}.")
+
+
+# ---- train_metric_model's checkpoints: the model's weights and the optimizer's state ----
+
+OPTIMIZER_FILE = "optimizer.npz"
+METRIC_WEIGHTS_FILE = "model.weights.h5"  # the model only; the optimizer is in optimizer.npz
+
+
+def save_optimizer(optimizer, folder: Path) -> None:
+    """Write the optimizer's variables (iteration count, momentum buffers) to optimizer.npz."""
+    np.savez(folder / OPTIMIZER_FILE, *[np.array(v.numpy()) for v in optimizer.variables])
+
+
+def restore_optimizer(optimizer, folder: Path) -> None:
+    """Assign the saved variables, except the learning rate (the caller's wins).
+
+    Raises
+    ------
+    helpers.training.DamagedRun
+        If optimizer.npz is unreadable or does not fit this optimizer.
+    """
+    path = folder / OPTIMIZER_FILE
+    try:
+        with np.load(path) as saved:
+            values = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+    except READ_ERRORS as error:
+        raise DamagedRun(path, f"unreadable optimizer state ({error})") from error
+    variables = optimizer.variables
+    if [v.shape for v in values] != [tuple(v.shape) for v in variables]:
+        raise DamagedRun(path, "the optimizer state does not fit this model")
+    for variable, value in zip(variables, values):
+        if not variable.path.endswith("learning_rate"):
+            variable.assign(value)
+
+
+def load_metric_checkpoint(model, optimizer, folder):
+    """Restore the newest checkpoint (weights, optimizer) and return its state, or None.
+
+    The state carries ``"initial"``: the model's and optimizer's values before the restore.
+    On a damaged checkpoint they are put back and :class:`DamagedRun` is raised.
+    """
+    variables = [*model.weights, *optimizer.variables]
+    initial = [np.array(v.numpy()) for v in variables]
+    found = latest_checkpoint(folder)
+    if found is None:
+        return None
+    path, state = found
+    try:
+        try:
+            model.load_weights(path / METRIC_WEIGHTS_FILE)
+        except READ_ERRORS as error:
+            raise DamagedRun(path / METRIC_WEIGHTS_FILE, f"unreadable weights ({error})") from error
+        restore_optimizer(optimizer, path)
+        history = state.get("history")
+        iterations = int(optimizer.iterations.numpy())
+        if (
+            not isinstance(history, dict)
+            or len(history.get("epoch", [])) != state.get("epoch")
+            or iterations != state.get("iterations")
+        ):
+            raise DamagedRun(
+                path / STATE_FILE,
+                f"it does not match the saved weights and optimizer (iterations {iterations})",
+            )
+    except DamagedRun:
+        reset(model, optimizer, initial)
+        raise
+    state["initial"] = initial
+    return state
+
+
+def reset(model, optimizer, values):
+    for variable, value in zip([*model.weights, *optimizer.variables], values):
+        variable.assign(value)
+
+
+def save_metric_checkpoint(model, optimizer, history, folder):
+    def write_files(path):
+        model.save_weights(path / METRIC_WEIGHTS_FILE)
+        save_optimizer(optimizer, path)
+
+    state = {
+        "epoch": len(history["epoch"]),
+        "history": history,
+        "iterations": int(optimizer.iterations.numpy()),
+    }
+    save_checkpoint(folder, state["epoch"], state, write_files)

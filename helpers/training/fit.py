@@ -261,7 +261,7 @@ def train_metric_model(
     optimizer = sgd.make_optimizer(learning_rate, momentum)
     optimizer.build(model.trainable_variables)
     try:
-        state = sgd.load_metric_checkpoint(model, optimizer, folder)
+        state = checkpoints.load_metric_checkpoint(model, optimizer, folder)
     except checkpoints.DamagedRun as error:
         checkpoints.warn_damaged(error, folder)
         folder, _ = checkpoints.open_run(out_dir, key, settings, "train_metric_model")
@@ -271,7 +271,7 @@ def train_metric_model(
             f"{folder} holds {state['epoch']} epochs, more than the {epochs} asked "
             f"for; set aside as {checkpoints.set_aside(folder).name}, training afresh."
         )
-        sgd.reset(model, optimizer, state.pop("initial"))
+        checkpoints.reset(model, optimizer, state.pop("initial"))
         folder, _ = checkpoints.open_run(out_dir, key, settings, "train_metric_model")
         state = None
     for note in notes:
@@ -318,7 +318,7 @@ def train_metric_model(
         history["epoch"].append(epoch)
         history["loss"].append(loss)
         history["seconds"].append(round(time.perf_counter() - start, 3))
-        sgd.save_metric_checkpoint(model, optimizer, history, folder)
+        checkpoints.save_metric_checkpoint(model, optimizer, history, folder)
     return history
 
 

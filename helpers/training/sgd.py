@@ -1,18 +1,11 @@
-"""The parts of :func:`helpers.training.train_metric_model`: input checks, the SGD step, the
-per-epoch batches and the optimizer state on disk (kept apart so training.py stays readable)."""
+"""The parts of :func:`helpers.training.train_metric_model`: input checks, the SGD step and the
+per-epoch batches (its checkpoints are written in :mod:`helpers.training.checkpoints`)."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
-
-from helpers.training import checkpoints
-
-OPTIMIZER_FILE = "optimizer.npz"
-METRIC_WEIGHTS_FILE = "model.weights.h5"  # the model only; the optimizer is in optimizer.npz
 
 
 def validate_training_inputs(model, images, labels, loss_fn, epochs, batch_size):
@@ -81,86 +74,3 @@ def epoch_batches(images, labels, batch_size, seed, epoch):
         )
         .prefetch(tf.data.AUTOTUNE)
     )
-
-
-def save_optimizer(optimizer, folder: Path) -> None:
-    """Write the optimizer's variables (iteration count, momentum buffers) to optimizer.npz."""
-    np.savez(folder / OPTIMIZER_FILE, *[np.array(v.numpy()) for v in optimizer.variables])
-
-
-def restore_optimizer(optimizer, folder: Path) -> None:
-    """Assign the saved variables, except the learning rate (the caller's wins).
-
-    Raises
-    ------
-    helpers.training.checkpoints.DamagedRun
-        If optimizer.npz is unreadable or does not fit this optimizer.
-    """
-    path = folder / OPTIMIZER_FILE
-    try:
-        with np.load(path) as saved:
-            values = [saved[f"arr_{i}"] for i in range(len(saved.files))]
-    except checkpoints.READ_ERRORS as error:
-        raise checkpoints.DamagedRun(path, f"unreadable optimizer state ({error})") from error
-    variables = optimizer.variables
-    if [v.shape for v in values] != [tuple(v.shape) for v in variables]:
-        raise checkpoints.DamagedRun(path, "the optimizer state does not fit this model")
-    for variable, value in zip(variables, values):
-        if not variable.path.endswith("learning_rate"):
-            variable.assign(value)
-
-
-def load_metric_checkpoint(model, optimizer, folder):
-    """Restore the newest checkpoint (weights, optimizer) and return its state, or None.
-
-    The state carries ``"initial"``: the model's and optimizer's values before the restore.
-    On a damaged checkpoint they are put back and :class:`checkpoints.DamagedRun` is raised.
-    """
-    variables = [*model.weights, *optimizer.variables]
-    initial = [np.array(v.numpy()) for v in variables]
-    found = checkpoints.latest_checkpoint(folder)
-    if found is None:
-        return None
-    path, state = found
-    try:
-        try:
-            model.load_weights(path / METRIC_WEIGHTS_FILE)
-        except checkpoints.READ_ERRORS as error:
-            raise checkpoints.DamagedRun(
-                path / METRIC_WEIGHTS_FILE, f"unreadable weights ({error})"
-            ) from error
-        restore_optimizer(optimizer, path)
-        history = state.get("history")
-        iterations = int(optimizer.iterations.numpy())
-        if (
-            not isinstance(history, dict)
-            or len(history.get("epoch", [])) != state.get("epoch")
-            or iterations != state.get("iterations")
-        ):
-            raise checkpoints.DamagedRun(
-                path / checkpoints.STATE_FILE,
-                f"it does not match the saved weights and optimizer (iterations {iterations})",
-            )
-    except checkpoints.DamagedRun:
-        reset(model, optimizer, initial)
-        raise
-    state["initial"] = initial
-    return state
-
-
-def reset(model, optimizer, values):
-    for variable, value in zip([*model.weights, *optimizer.variables], values):
-        variable.assign(value)
-
-
-def save_metric_checkpoint(model, optimizer, history, folder):
-    def write_files(path):
-        model.save_weights(path / METRIC_WEIGHTS_FILE)
-        save_optimizer(optimizer, path)
-
-    state = {
-        "epoch": len(history["epoch"]),
-        "history": history,
-        "iterations": int(optimizer.iterations.numpy()),
-    }
-    checkpoints.save_checkpoint(folder, state["epoch"], state, write_files)

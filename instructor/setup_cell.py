@@ -28,12 +28,13 @@ import sys
 import tomllib
 from pathlib import Path
 
+from helpers.session import paths
 from instructor.generated_cells import regenerate
 
 ROOT = Path(__file__).resolve().parent.parent
 WHEEL_GLOB = "neural_codes_course-*.whl"
-DRIVE_MOUNT = "/content/drive"  # = helpers.session.DRIVE_MOUNT
-DRIVE_COURSE_FOLDER = f"{DRIVE_MOUNT}/MyDrive/neural-codes-course"  # = helpers.session.DRIVE_FOLDER
+# One definition of the Drive folders: the course's own (the cell writes them in as text).
+DRIVE_MOUNT, DRIVE_COURSE_FOLDER = str(paths.DRIVE_MOUNT), str(paths.DRIVE_FOLDER)
 
 
 def _project() -> dict:

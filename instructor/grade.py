@@ -59,7 +59,7 @@ from instructor.grading.datacache import prepare_data_cache
 ROOT = Path(__file__).resolve().parent.parent
 HIDDEN_DIR = ROOT / "instructor" / "grading" / "hidden"
 TIMEOUT = int(os.environ.get("GRADE_TIMEOUT", "3600"))  # seconds per submission
-UID_BASE = 62000  # the jobs run as free uids from here up (see reserve_uids)
+UID_BASE = sandbox.UID_BASE  # the jobs run as free uids from here up (sandbox.reserve_uids)
 STATE = ".grading"  # hidden folder in the submissions folder: results cache, data cache
 # Codes whose results are not kept: they depend on the machine's load, not on the submission.
 NOT_CACHED = ("timeout",)
@@ -485,7 +485,7 @@ def grade_all(
     from tqdm.auto import tqdm
 
     uids: queue.Queue[int] = queue.Queue()
-    reserved = reserve_uids(jobs, uid_base)
+    reserved = sandbox.reserve_uids(jobs, uid_base)
     for uid in reserved:
         uids.put(uid)
     lock, bars = threading.Lock(), []
@@ -528,31 +528,6 @@ def run_pool(todo, one, jobs, records, tqdm, bars) -> None:
                 extra = record.get("error") or record.get("code") or ""
                 bar.write(f"{submission.name}: {score:g}{'  ' + extra if extra else ''}")
                 bar.update()
-
-
-def reserve_uids(count: int, base: int) -> dict[int, object]:
-    """``count`` sandbox uids from ``base`` up, each free: no process runs as it and no other
-    grading run on this machine holds it (an exclusive lock on ``/tmp/grading-uid-<uid>.lock``,
-    released when this run ends, even killed). Returns ``{uid: lock file}``."""
-    import fcntl
-
-    held: dict[int, object] = {}
-    uid = base
-    while len(held) < count:
-        if uid > base + 10_000:
-            raise RuntimeError(f"no free sandbox uid in {base}..{base + 10_000}")
-        handle = open(f"/tmp/grading-uid-{uid}.lock", "a")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
-        else:
-            if sandbox.tasks_of_uid(uid):  # in use by something else (another tool's sandbox)
-                handle.close()
-            else:
-                held[uid] = handle
-        uid += 1
-    return held
 
 
 if __name__ == "__main__":

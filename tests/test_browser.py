@@ -465,10 +465,12 @@ def test_released_notebook_with_solutions_runs_clean_in_jupyterlab(master_path, 
     ]
     assert not failed, f"{stem}: public checks that do not pass:\n" + "\n".join(failed)
 
-    # The setup cell (the first code cell) and otter's init cell: input collapsed, placeholder
-    # shown, editor not; no other cell collapsed.
+    # The setup cell (the first code cell) and the grading cell (grading.start): input collapsed,
+    # placeholder shown, editor not; no other cell collapsed.
     code = [cell for cell in cells if cell["type"] == "code"]
-    setup, init = code[0], next(c for c in code if c["head"].startswith("# Initialize Otter"))
+    init = next((c for c in code if "grading.start(" in c["source"]), None)
+    assert init is not None, f"{stem}: no grading cell (grading.start) in the page"
+    setup = code[0]
     assert "setup_notebook(" in setup["source"], f"{stem}: first code cell is not the setup cell"
     for cell in (setup, init):
         assert cell["inputHidden"] and cell["placeholder"] == 1 and not cell["editorVisible"], (

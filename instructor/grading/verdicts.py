@@ -373,10 +373,17 @@ def grade(
     submission: Path,
     hidden: Hidden,
     setup: Setup,
-    uid: int = 61000,
+    uid: int | None = None,
     course_cells: set[str] = frozenset(),
 ) -> Result:
-    """Run one submission in the sandbox and score every case of ``hidden`` outside it."""
+    """Run one submission in the sandbox and score every case of ``hidden`` outside it.
+
+    ``uid``: the sandbox's uid; by default a free one is reserved for the run (two runs must
+    never share one: the end of a run kills every process of its uid).
+    """
+    if uid is None:
+        with sandbox.reserved_uid() as free:
+            return grade(submission, hidden, setup, free, course_cells)
     root = Path(tempfile.mkdtemp(prefix="grading-"))
     try:
         work, out, given = root / "work", root / "out", root / "in"

@@ -1,6 +1,5 @@
 """Notebook 01's named cases (instructor/grading/hidden/nb01.py) and its sandboxed grading."""
 
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -10,22 +9,10 @@ import pytest
 
 from instructor.grading import sandbox, verdicts
 from instructor.grading.hidden import nb01
+from tests._verdicts import master_points, sandboxed_setup
 
 ROOT = Path(__file__).resolve().parent.parent
 MASTER = ROOT / "notebooks" / f"{nb01.NOTEBOOK}.ipynb"
-
-
-def master_points():
-    """{question: points} of the master's auto-graded questions, read from its raw cells."""
-    import yaml
-
-    found = {}
-    for cell in nbformat.read(MASTER, as_version=4).cells:
-        if cell.cell_type == "raw" and cell.source.lstrip().startswith("# BEGIN QUESTION"):
-            config = yaml.safe_load(cell.source)
-            if not config.get("manual"):
-                found[config["name"]] = config["points"]
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +24,7 @@ def test_the_cases_give_every_auto_graded_question_exactly_its_points():
     given = Counter()
     for case in nb01.cases():
         given[case.question] += case.points
-    assert dict(given) == master_points()
+    assert dict(given) == master_points(MASTER)
     names = [case.name for case in nb01.cases()]
     assert len(set(names)) == len(names)
     wired = {case.question for case in nb01.cases() if case.tripwires}
@@ -155,16 +142,7 @@ def test_a_wrong_answer_fails_a_hidden_case_of_its_question(reference, question,
 @pytest.mark.slow
 @pytest.mark.skipif(sandbox.sandbox_problem() is not None, reason="no sandbox here")
 def test_master_full_marks_student_zero_one_removed_solution_loses_that_question(tmp_path):
-    from instructor import release
-
-    release.release_notebook(MASTER, tmp_path / "dist")
-    site = verdicts.unpack_wheel(release.build_wheel(tmp_path / "wheel"), tmp_path / "site")
-    setup = verdicts.Setup(
-        venv=Path(sys.prefix),
-        course_site=site,
-        limits=sandbox.Limits(seconds=2400),
-        cell_timeout=1200,
-    )
+    setup = sandboxed_setup(MASTER, tmp_path, seconds=2400)
     hidden = verdicts.load_hidden(nb01)
     # Question 4.1's table is printed later but no later question builds on it.
     removed = nbformat.read(MASTER, as_version=4)
@@ -181,7 +159,7 @@ def test_master_full_marks_student_zero_one_removed_solution_loses_that_question
                 + "    return retrieval.average_precision(ranked_labels, query_label)\n"
             )
     nbformat.write(delegating, tmp_path / "delegating.ipynb")
-    full = master_points()
+    full = master_points(MASTER)
     scores = {}
     for name, path in [
         ("master", MASTER),

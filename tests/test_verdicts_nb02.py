@@ -1,6 +1,5 @@
 """Notebook 02's named cases (instructor/grading/hidden/nb02.py) and its sandboxed grading."""
 
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -11,23 +10,10 @@ import pytest
 
 from instructor.grading import sandbox, verdicts
 from instructor.grading.hidden import nb02
-from tests._verdicts_in_process import verdict
+from tests._verdicts import master_points, sandboxed_setup, verdict
 
 ROOT = Path(__file__).resolve().parent.parent
 MASTER = ROOT / "notebooks" / f"{nb02.NOTEBOOK}.ipynb"
-
-
-def master_points():
-    """{question: points} of the master's auto-graded questions, read from its raw cells."""
-    import yaml
-
-    found = {}
-    for cell in nbformat.read(MASTER, as_version=4).cells:
-        if cell.cell_type == "raw" and cell.source.lstrip().startswith("# BEGIN QUESTION"):
-            config = yaml.safe_load(cell.source)
-            if not config.get("manual"):
-                found[config["name"]] = config["points"]
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +25,7 @@ def test_the_cases_give_every_auto_graded_question_exactly_its_points():
     given = Counter()
     for case in nb02.cases():
         given[case.question] += case.points
-    assert dict(given) == master_points()
+    assert dict(given) == master_points(MASTER)
     names = [case.name for case in nb02.cases()]
     assert len(set(names)) == len(names)
 
@@ -162,16 +148,7 @@ def test_a_wrong_answer_fails_a_hidden_case_of_its_question_and_no_other(hidden)
 @pytest.mark.slow
 @pytest.mark.skipif(sandbox.sandbox_problem() is not None, reason="no sandbox here")
 def test_master_full_marks_student_zero_one_removed_solution_loses_that_question(tmp_path):
-    from instructor import release
-
-    release.release_notebook(MASTER, tmp_path / "dist")
-    site = verdicts.unpack_wheel(release.build_wheel(tmp_path / "wheel"), tmp_path / "site")
-    setup = verdicts.Setup(
-        venv=Path(sys.prefix),
-        course_site=site,
-        limits=sandbox.Limits(seconds=2400),
-        cell_timeout=1200,
-    )
+    setup = sandboxed_setup(MASTER, tmp_path, seconds=2400)
     hidden = verdicts.load_hidden(nb02)
 
     def edited(name, start, body):
@@ -191,7 +168,7 @@ def test_master_full_marks_student_zero_one_removed_solution_loses_that_question
         "    from helpers import retrieval\n"
         "    return retrieval.per_class_average_precision(y_true, scores, ignore=difficult)\n",
     )
-    full = master_points()
+    full = master_points(MASTER)
     scores = {}
     for name, path in [
         ("master", MASTER),

@@ -1,6 +1,5 @@
 """Notebook 03's named cases (instructor/grading/hidden/nb03.py) and its sandboxed grading."""
 
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -10,29 +9,17 @@ import pytest
 
 from instructor.grading import sandbox, verdicts
 from instructor.grading.hidden import nb03
+from tests._verdicts import master_points, sandboxed_setup
 
 ROOT = Path(__file__).resolve().parent.parent
 MASTER = ROOT / "notebooks" / f"{nb03.NOTEBOOK}.ipynb"
-
-
-def master_points():
-    """{question: points} of the master's auto-graded questions, read from its raw cells."""
-    import yaml
-
-    found = {}
-    for cell in nbformat.read(MASTER, as_version=4).cells:
-        if cell.cell_type == "raw" and cell.source.lstrip().startswith("# BEGIN QUESTION"):
-            config = yaml.safe_load(cell.source)
-            if not config.get("manual"):
-                found[config["name"]] = config["points"]
-    return found
 
 
 def test_the_cases_give_every_auto_graded_question_exactly_its_points():
     given = Counter()
     for case in nb03.cases():
         given[case.question] += case.points
-    assert dict(given) == master_points()
+    assert dict(given) == master_points(MASTER)
     names = [case.name for case in nb03.cases()]
     assert len(set(names)) == len(names)
 
@@ -143,16 +130,7 @@ def test_a_solution_missing_from_the_master_is_a_clear_error(tmp_path):
 @pytest.mark.slow
 @pytest.mark.skipif(sandbox.sandbox_problem() is not None, reason="no sandbox here")
 def test_master_full_marks_student_zero_one_removed_solution_loses_that_question(tmp_path):
-    from instructor import release
-
-    release.release_notebook(MASTER, tmp_path / "dist")
-    site = verdicts.unpack_wheel(release.build_wheel(tmp_path / "wheel"), tmp_path / "site")
-    setup = verdicts.Setup(
-        venv=Path(sys.prefix),
-        course_site=site,
-        limits=sandbox.Limits(seconds=1200),
-        cell_timeout=600,
-    )
+    setup = sandboxed_setup(MASTER, tmp_path, seconds=1200)
     hidden = verdicts.load_hidden(nb03)
     master = nbformat.read(MASTER, as_version=4)
     for cell in master.cells:
@@ -177,7 +155,7 @@ def test_master_full_marks_student_zero_one_removed_solution_loses_that_question
             )
             assert '"margin": 0.3' in cell.source and "margin=0.2)" in cell.source
     nbformat.write(delegating, tmp_path / "delegating.ipynb")
-    full = master_points()
+    full = master_points(MASTER)
     scores = {}
     for name, path in [
         ("master", MASTER),

@@ -1,6 +1,5 @@
 """Notebook 04's named cases (instructor/grading/hidden/nb04.py) and its sandboxed grading."""
 
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -12,23 +11,10 @@ import tensorflow as tf
 
 from instructor.grading import sandbox, verdicts
 from instructor.grading.hidden import nb04
-from tests._verdicts_in_process import verdict
+from tests._verdicts import master_points, sandboxed_setup, verdict
 
 ROOT = Path(__file__).resolve().parent.parent
 MASTER = ROOT / "notebooks" / f"{nb04.NOTEBOOK}.ipynb"
-
-
-def master_points():
-    """{question: points} of the master's auto-graded questions, read from its raw cells."""
-    import yaml
-
-    found = {}
-    for cell in nbformat.read(MASTER, as_version=4).cells:
-        if cell.cell_type == "raw" and cell.source.lstrip().startswith("# BEGIN QUESTION"):
-            config = yaml.safe_load(cell.source)
-            if not config.get("manual"):
-                found[config["name"]] = config["points"]
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +26,7 @@ def test_the_cases_give_every_auto_graded_question_exactly_its_points():
     given = Counter()
     for case in nb04.cases():
         given[case.question] += case.points
-    assert dict(given) == master_points()
+    assert dict(given) == master_points(MASTER)
     names = [case.name for case in nb04.cases()]
     assert len(set(names)) == len(names)
     assert {case.question for case in nb04.cases() if case.tripwires} == {"q1_1"}
@@ -186,16 +172,7 @@ def test_a_wrong_answer_fails_a_hidden_case_of_its_question_and_no_other(hidden)
 @pytest.mark.slow
 @pytest.mark.skipif(sandbox.sandbox_problem() is not None, reason="no sandbox here")
 def test_master_full_marks_student_zero_one_removed_solution_loses_that_question(tmp_path):
-    from instructor import release
-
-    release.release_notebook(MASTER, tmp_path / "dist")
-    site = verdicts.unpack_wheel(release.build_wheel(tmp_path / "wheel"), tmp_path / "site")
-    setup = verdicts.Setup(
-        venv=Path(sys.prefix),
-        course_site=site,
-        limits=sandbox.Limits(seconds=2400),
-        cell_timeout=1200,
-    )
+    setup = sandboxed_setup(MASTER, tmp_path, seconds=2400)
     hidden = verdicts.load_hidden(nb04)
 
     def edited(name, start, body):
@@ -217,7 +194,7 @@ def test_master_full_marks_student_zero_one_removed_solution_loses_that_question
         "    short = short_classes(labels, [n_val, n_test, n_train])\n"
         "    return parts[2], parts[0], parts[1], short\n",
     )
-    full = master_points()
+    full = master_points(MASTER)
     scores = {}
     for name, path in [
         ("master", MASTER),

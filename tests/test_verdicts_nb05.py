@@ -1,6 +1,5 @@
 """Notebook 05's named cases (instructor/grading/hidden/nb05.py) and its sandboxed grading."""
 
-import sys
 import types
 from collections import Counter
 from pathlib import Path
@@ -12,21 +11,10 @@ import pytest
 from instructor.grading import sandbox, verdicts
 from instructor.grading.hidden import nb05
 from instructor.grading.hidden.nb01 import same_code
+from tests._verdicts import master_points, sandboxed_setup
 
 ROOT = Path(__file__).resolve().parent.parent
 MASTER = ROOT / "notebooks" / f"{nb05.NOTEBOOK}.ipynb"
-
-
-def master_points():
-    import yaml
-
-    found = {}
-    for cell in nbformat.read(MASTER, as_version=4).cells:
-        if cell.cell_type == "raw" and cell.source.lstrip().startswith("# BEGIN QUESTION"):
-            config = yaml.safe_load(cell.source)
-            if not config.get("manual"):
-                found[config["name"]] = config["points"]
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +26,7 @@ def test_the_cases_give_every_auto_graded_question_exactly_its_points():
     given = Counter()
     for case in nb05.cases():
         given[case.question] += case.points
-    assert dict(given) == master_points()
+    assert dict(given) == master_points(MASTER)
     names = [case.name for case in nb05.cases()]
     assert len(set(names)) == len(names)
 
@@ -114,19 +102,7 @@ def test_a_wrong_answer_fails_a_hidden_case_of_its_question(reference, question,
 @pytest.mark.slow
 @pytest.mark.skipif(sandbox.sandbox_problem() is not None, reason="no sandbox here")
 def test_master_full_marks_student_zero_one_removed_solution_loses_that_question(tmp_path):
-    from instructor import release
-
-    release.release_notebook(MASTER, tmp_path / "dist")
-    site = verdicts.unpack_wheel(release.build_wheel(tmp_path / "wheel"), tmp_path / "site")
-    setup = verdicts.Setup(
-        venv=Path(sys.prefix),
-        course_site=site,
-        limits=sandbox.Limits(seconds=2400),
-        cell_timeout=1200,
-        mirror=Path("/work/shared/data/mirror")
-        if Path("/work/shared/data/mirror").is_dir()
-        else None,
-    )
+    setup = sandboxed_setup(MASTER, tmp_path, seconds=2400)
     hidden = verdicts.load_hidden(nb05)
     removed = nbformat.read(MASTER, as_version=4)
     for cell in removed.cells:
@@ -134,7 +110,7 @@ def test_master_full_marks_student_zero_one_removed_solution_loses_that_question
             head, _, rest = cell.source.partition("    # BEGIN SOLUTION")
             cell.source = head + "    ...\n" + rest.split("    # END SOLUTION\n", 1)[1]
     nbformat.write(removed, tmp_path / "no_kernel_parts.ipynb")
-    full = master_points()
+    full = master_points(MASTER)
     scores = {}
     for name, path in [
         ("master", MASTER),

@@ -131,3 +131,27 @@ REGISTRY: dict[str, DataSource] = {
         "Tiny ImageNet car classes when absent (helpers.data.car_vs_other).",
     ),
 }
+
+#: The 20 classes in the standard (alphabetical) order of the VOC devkit.
+VOC_CLASSES = (
+    "aeroplane",
+    "bicycle",
+    "bird",
+    "boat",
+    "bottle",
+    "bus",
+    "car",
+    "cat",
+    "chair",
+    "cow",
+    "diningtable",
+    "dog",
+    "horse",
+    "motorbike",
+    "person",
+    "pottedplant",
+    "sheep",
+    "sofa",
+    "train",
+    "tvmonitor",
+)

@@ -10,31 +10,10 @@ import numpy as np
 
 from helpers.data import sources
 from helpers.data.decode import cached_decode
+from helpers.data.registry import VOC_CLASSES
 from helpers.data.splits import ImageSplits, Split, check_count
 
-#: The 20 classes in the standard (alphabetical) order of the VOC devkit.
-CLASS_NAMES = (
-    "aeroplane",
-    "bicycle",
-    "bird",
-    "boat",
-    "bottle",
-    "bus",
-    "car",
-    "cat",
-    "chair",
-    "cow",
-    "diningtable",
-    "dog",
-    "horse",
-    "motorbike",
-    "person",
-    "pottedplant",
-    "sheep",
-    "sofa",
-    "train",
-    "tvmonitor",
-)
+CLASS_NAMES = VOC_CLASSES  # the standard (alphabetical) order of the VOC devkit
 SPLITS = ("train", "val", "trainval", "test")
 
 

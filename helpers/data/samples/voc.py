@@ -6,31 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
+from helpers.data.registry import VOC_CLASSES
 from helpers.data.samples.drawing import background, class_style, finish, paint_shape
 from helpers.data.samples.writers import ArchiveWriter, jpeg_bytes
 
-VOC_CLASSES = (
-    "aeroplane",
-    "bicycle",
-    "bird",
-    "boat",
-    "bottle",
-    "bus",
-    "car",
-    "cat",
-    "chair",
-    "cow",
-    "diningtable",
-    "dog",
-    "horse",
-    "motorbike",
-    "person",
-    "pottedplant",
-    "sheep",
-    "sofa",
-    "train",
-    "tvmonitor",
-)
 #: Images per tar in the sample (the real ones hold 5,011 and 4,952).
 SAMPLE_IMAGES = {"trainval": 160, "test": 160}
 _TOP = "VOCdevkit/VOC2007/"

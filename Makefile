@@ -75,11 +75,11 @@ release: $(STAMP)
 	$(PY) -m instructor.release --out dist
 
 # Each submission in a bubblewrap sandbox (refused without one unless TRUSTED=1: trusted authors
-# only), JOBS at a time; COURSE_PROFILE decides the profile they run in (default: sample).
+# only), JOBS at a time, in the grading profile (COURSE_GRADING_PROFILE=sample or full to change it).
 grade: $(STAMP)
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=<folder> [JOBS=n] [TRUSTED=1]"; exit 2; }
 	@test -d dist/autograder || $(MAKE) release
-	COURSE_PROFILE=$${COURSE_PROFILE:-sample} $(PY) -m instructor.grade "$(SUBMISSIONS)" \
+	$(PY) -m instructor.grade "$(SUBMISSIONS)" \
 	  --jobs $(JOBS) $(if $(filter 1 yes true,$(TRUSTED)),--trusted)
 # Not part of `make test`: each set installs TensorFlow afresh. COMPAT_SETS picks the files.
 COMPAT_SETS ?= constraints/floors.txt constraints/colab-2026-08.txt

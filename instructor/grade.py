@@ -53,7 +53,7 @@ from pathlib import Path
 
 import nbformat
 
-from instructor.grading import GRADER_VERSION, sandbox, verdicts
+from instructor.grading import DEFAULT_PROFILE, GRADER_VERSION, grading_profile, sandbox, verdicts
 from instructor.grading.datacache import prepare_data_cache
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -354,8 +354,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-cache", action="store_true", help="regrade every submission")
     parser.add_argument("--uid-base", type=int, default=UID_BASE)
+    parser.add_argument(
+        "--profile",
+        help=f"the profile submissions run in (default: $COURSE_GRADING_PROFILE or "
+        f"{DEFAULT_PROFILE})",
+    )
     args = parser.parse_args(argv)
-    profile = os.environ.get("COURSE_PROFILE", "sample")
+    try:
+        profile = grading_profile(args.profile)
+    except ValueError as error:
+        print(error, file=sys.stderr)
+        return 2
     folder = args.submissions
     infos = {
         path.name.removesuffix("-questions.json"): json.loads(path.read_text())
@@ -384,6 +393,8 @@ def main(argv: list[str] | None = None) -> int:
 
     state = folder / STATE
     (state / "results").mkdir(parents=True, exist_ok=True)
+    feedback = folder / "feedback"
+    feedback.mkdir(exist_ok=True)
     stems, rows_by_name, todo = {}, {}, []
     for submission in submissions:
         try:
@@ -432,7 +443,9 @@ def main(argv: list[str] | None = None) -> int:
             need = sorted({stems[s] for s in todo if stems[s] in gradable})
             if args.data_cache is None or not data_cache.exists():
                 prepare_data_cache(data_cache, need, args.masters, profile, mirror)
-            records.update(grade_all(todo, stems, assignments, setup, jobs, args.uid_base))
+            records.update(
+                grade_all(todo, stems, assignments, setup, jobs, args.uid_base, feedback)
+            )
             for submission in todo:
                 record = records[submission]
                 if not record.get("error") and record.get("code") not in NOT_CACHED:
@@ -440,14 +453,12 @@ def main(argv: list[str] | None = None) -> int:
                     path.write_text(json.dumps(record))
     print(f"{len(todo)} graded, {len(keys) - len(todo)} unchanged (from the results cache)")
 
-    feedback = folder / "feedback"
-    feedback.mkdir(exist_ok=True)
     columns = {stem: infos[stem]["questions"] for stem in assignments}
     for submission, stem in stems.items():
         record = records[submission]
         row = row_of(submission, stem, record, infos[stem]["questions"])
         html = feedback / f"{submission.name}.html"
-        if submission in todo or not html.exists():
+        if not html.exists():  # a graded submission's was rendered by its job (grade_all)
             why = render_html(submission, html)
             if why:
                 record = {**record, "render": why}
@@ -480,8 +491,12 @@ def grade_all(
     setup: verdicts.Setup,
     jobs: int,
     uid_base: int,
+    feedback: Path | None = None,
 ) -> dict[Path, dict]:
-    """Grade ``todo`` with ``jobs`` sandboxes at a time (a uid each); a progress bar with ETA."""
+    """Grade ``todo`` with ``jobs`` sandboxes at a time (a uid each); a progress bar with ETA.
+
+    With ``feedback``, each job also renders its submission's HTML there (while the other jobs'
+    sandboxes compute, rather than one after another at the end)."""
     from tqdm.auto import tqdm
 
     uids: queue.Queue[int] = queue.Queue()
@@ -496,16 +511,19 @@ def grade_all(
         try:
             assignment = assignments[stems[submission]]
             result = run_grading(submission, assignment, setup, uid)
-            return record_of(result, assignment)
+            record = record_of(result, assignment)
         except Exception as error:  # noqa: BLE001 - one broken submission must not stop the class
-            return {"error": (str(error).splitlines() or [type(error).__name__])[0][:300]}
+            record = {"error": (str(error).splitlines() or [type(error).__name__])[0][:300]}
         finally:
             uids.put(uid)
-            with lock:
-                if bars:
-                    bars[0].set_postfix_str(
-                        f"{submission.name} {time.perf_counter() - start:.0f} s"
-                    )
+        if feedback is not None:
+            why = render_html(submission, feedback / f"{submission.name}.html")
+            if why:
+                record["render"] = why
+        with lock:
+            if bars:
+                bars[0].set_postfix_str(f"{submission.name} {time.perf_counter() - start:.0f} s")
+        return record
 
     records = {}
     try:

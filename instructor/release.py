@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -457,7 +456,7 @@ def add_grading_entry(
     """
     import zipfile
 
-    from instructor.grading import GRADER_VERSION, verdicts
+    from instructor.grading import GRADER_VERSION, grading_profile, verdicts
 
     name = verdicts.hidden_module_name(stem)
     hidden = hidden or ROOT / "instructor" / "grading" / "hidden" / f"{name}.py"
@@ -466,7 +465,7 @@ def add_grading_entry(
     grading = ROOT / "instructor" / "grading"
     config = {
         "notebook": stem,
-        "profile": profile or os.environ.get("COURSE_PROFILE", "sample"),
+        "profile": grading_profile(profile),
         "grader_version": GRADER_VERSION,
         "questions": questions,
     }

@@ -527,7 +527,7 @@ def test_a_rerun_regrades_only_changed_submissions_and_a_new_grader_version_regr
     )
     ann = sha(
         grade.GRADER_VERSION,
-        "sample",
+        "grading",
         (submissions / "01_a_ann.ipynb").read_bytes(),
         notebook_part,
     )
@@ -536,7 +536,7 @@ def test_a_rerun_regrades_only_changed_submissions_and_a_new_grader_version_regr
     assert run() == everyone  # a changed hidden module: every key changes
     monkeypatch.setattr(grade, "GRADER_VERSION", "999")
     assert run() == everyone
-    monkeypatch.setenv("COURSE_PROFILE", "full")
+    monkeypatch.setenv("COURSE_GRADING_PROFILE", "sample")
     assert run() == everyone
     assert run() == []
 

@@ -30,9 +30,26 @@ def test_sample_profile_picks_sample_sizes_and_labels_figures(monkeypatch):
     assert "smoke-run" in session.smoke_label()
 
 
+def test_grading_profile_is_a_smoke_run_with_its_own_sizes_and_one_epoch(monkeypatch):
+    monkeypatch.setenv("COURSE_PROFILE", "grading")
+    monkeypatch.delenv("COURSE_MAX_EPOCHS", raising=False)
+    assert session.is_sample()  # generated samples may stand in, no download is tried
+    assert session.by_profile(full=100, sample=20, grading=5) == 5
+    assert session.by_profile(full=100, sample=20) == 20  # no grading size: the sample's
+    assert session.by_profile(full=100, sample=20, grading=0) == 0  # a falsy size is a size
+    assert [session.epochs(60, 2), session.epochs(60, 2, grading=3), session.epochs(5, 0)] == [
+        1,
+        2,  # never more than the sample profile's
+        0,
+    ]
+    assert "grading profile: smoke-run" in session.smoke_label()
+    monkeypatch.setenv("COURSE_PROFILE", "sample")
+    assert [session.by_profile(100, 20, grading=5), session.epochs(60, 2)] == [20, 2]
+
+
 def test_unknown_profile_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("COURSE_PROFILE", "quick")
-    with pytest.raises(ValueError, match=r"'quick' is not a profile.*full, sample"):
+    with pytest.raises(ValueError, match=r"'quick' is not a profile.*full, sample, grading"):
         session.get_profile()
 
 

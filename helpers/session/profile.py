@@ -1,8 +1,10 @@
-"""The profile: ``COURSE_PROFILE`` is ``full`` (default) or ``sample``.
+"""The profile: ``COURSE_PROFILE`` is ``full`` (default), ``sample`` or ``grading``.
 
 ``sample`` runs the same steps on shrunken data and few epochs (``make run``, ``make test``); its
-figures are smoke-run figures. The notebook reads the profile and passes sizes on; nothing below
-the session reads it.
+figures are smoke-run figures. ``grading`` is the sample profile cut further, to what the grader
+needs (every cell still runs, on the fewest pictures and one epoch per training run): the grader
+checks functions on its own inputs, not the run's figures. The notebook reads the profile and
+passes sizes on; nothing below the session reads it.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import os
 from typing import TypeVar
 
-PROFILES = ("full", "sample")
+PROFILES = ("full", "sample", "grading")
 DEFAULT_SEED = 42
 
 T = TypeVar("T")
@@ -35,17 +37,25 @@ def get_profile() -> str:
 
 
 def is_sample() -> bool:
-    """True when running the shrunken ``sample`` profile."""
-    return get_profile() == "sample"
+    """True in a smoke run: the ``sample`` profile, or ``grading`` (smaller still)."""
+    return get_profile() != "full"
 
 
-def by_profile(full: T, sample: T) -> T:
-    """Pick a size by profile: ``EPOCHS = by_profile(full=100, sample=2)``."""
-    return sample if is_sample() else full
+def by_profile(full: T, sample: T, grading: T | None = None) -> T:
+    """Pick a size by profile: ``EPOCHS = by_profile(full=100, sample=2)``.
+
+    ``grading`` (when given) is the size in the grading profile; else it takes ``sample``'s.
+    """
+    profile = get_profile()
+    if profile == "grading" and grading is not None:
+        return grading
+    return full if profile == "full" else sample
 
 
-def epochs(full: int, sample: int) -> int:
+def epochs(full: int, sample: int, grading: int = 1) -> int:
     """Epochs for a training run: by profile, capped by ``$COURSE_MAX_EPOCHS`` when it is set.
+
+    The grading profile trains one epoch unless ``grading`` says otherwise.
 
     The cap lets an instructor run the full data set with fewer epochs than the assignment's
     (e.g. on a CPU) without editing the notebook; the notebook prints the epochs it used.
@@ -59,7 +69,7 @@ def epochs(full: int, sample: int) -> int:
     5
     >>> os.environ.clear(); os.environ.update(saved)
     """
-    chosen = by_profile(full=full, sample=sample)
+    chosen = by_profile(full=full, sample=sample, grading=min(grading, sample))
     cap = os.environ.get("COURSE_MAX_EPOCHS")
     if cap:
         if not cap.isdigit() or int(cap) < 1:
@@ -70,4 +80,4 @@ def epochs(full: int, sample: int) -> int:
 
 def smoke_label() -> str:
     """A tag for printed figures: empty in ``full``, a warning in ``sample``."""
-    return " [sample profile: smoke-run figure, not a result]" if is_sample() else ""
+    return f" [{get_profile()} profile: smoke-run figure, not a result]" if is_sample() else ""

@@ -120,9 +120,12 @@ def setup_notebook(seed: int = DEFAULT_SEED, use_drive: bool = False) -> dict:
     print(
         f"Profile: {profile}"
         + (
-            " -- smaller data and fewer epochs; figures are smoke-run figures, not results"
-            if profile == "sample"
-            else ""
+            {
+                "sample": " -- smaller data and fewer epochs; figures are smoke-run figures, "
+                "not results",
+                "grading": " -- the grader's run: the fewest pictures and one epoch per "
+                "training run; figures mean nothing",
+            }.get(profile, "")
         )
     )
     print(f"Data cache: {data_dir()}")

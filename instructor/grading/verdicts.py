@@ -44,7 +44,7 @@ from typing import Any, Callable
 import nbformat
 import numpy as np
 
-from instructor.grading import sandbox
+from instructor.grading import DEFAULT_PROFILE, sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNNER = Path(__file__).with_name("runner.py")
@@ -335,7 +335,7 @@ class Setup:
 
     venv: Path
     course_site: Path  # the student wheel, unpacked (its ``helpers`` package)
-    profile: str = "sample"
+    profile: str = DEFAULT_PROFILE
     limits: sandbox.Limits = sandbox.Limits()
     cell_timeout: float = 1800.0
     threads: int = 1

@@ -14,7 +14,8 @@ A notebook without hidden cases yet is graded with none (execution only: what a 
 
     .venv/bin/python benchmarks/bench_grading.py [--quick] [--copies N] [--notebooks 03 05]
 
-``--quick``: a built-in two-question notebook, one copy each, jobs 1 (a smoke run in seconds).
+``--quick``: a built-in two-question notebook, its master and its untouched student version,
+jobs 1 (a smoke run in seconds).
 """
 
 from __future__ import annotations
@@ -141,7 +142,7 @@ def main() -> int:
             masters.mkdir()
             nbformat.write(tiny_master(), masters / "bench_tiny.ipynb")
             plan = [(masters / "bench_tiny.ipynb", TINY_HIDDEN, "tiny")]
-            copies, jobs_list = 1, [1]
+            copies, jobs_list, args.untouched = 2, [1], 1  # the master and the untouched
         else:
             plan = []
             for master in sorted((ROOT / "notebooks").glob("*.ipynb")):

@@ -340,6 +340,15 @@ def student_guide(students: Path, wheel: str, url: str | None) -> str:
             "tests and says which fail. Passing them does not guarantee full marks: there are "
             "hidden tests too. Written answers go in the cells that say _Type your answer here_.",
             "",
+            "## How it is graded",
+            "",
+            "The grader runs your notebook from top to bottom again, on a machine without "
+            "internet, in the *grading* profile: the same steps on a few pictures (the `grading=` "
+            "sizes in the notebook's settings cell) and one epoch per training run, so a cell "
+            "that only works on your own run's files or data fails there. Then hidden tests call "
+            "your functions on their own inputs. Your written answers and figures are read from "
+            "the outputs of your own run, the notebook you hand in.",
+            "",
             "## Hand in",
             "",
             assignment_config.HANDIN,

@@ -921,3 +921,41 @@ def test_data_preparation_runs_the_cells_up_to_the_last_data_loader_not_model_lo
         assert LOADS.search(loads), loads
     for other in ("model = keras.models.load_model(path)", "net.load_weights(p)", "download(x)"):
         assert not LOADS.search(other), other
+
+
+def test_bytes_written_counts_each_new_inode_once_and_not_the_given_files(tmp_path):
+    from instructor.grading import sandbox
+
+    cache = tmp_path / "cache.bin"
+    cache.write_bytes(b"c" * 5000)
+    work = tmp_path / "work"
+    (work / "data").mkdir(parents=True)
+    os.link(cache, work / "data" / "cache.bin")  # the prepared data cache: not its writing
+    given = sandbox.inodes_under(work)
+    assert sandbox.bytes_written(work, given) == 0
+    (work / "a").write_bytes(b"a" * 8192)  # whole blocks: its size is what it takes
+    os.link(work / "a", work / "data" / "a-again")  # its own hard link: counted once
+    with open(work / "sparse", "wb") as file:  # a sparse file counts at its full size
+        file.seek(10_000_000)
+        file.write(b"z")
+    assert sandbox.bytes_written(work, given) == 8192 + 10_000_001
+    # The same sum by a brute-force walk: every regular file but the cache's, once per inode,
+    # the larger of its size and the blocks it takes.
+    sizes = {}
+    for path in work.rglob("*"):
+        info = path.stat()
+        if path.is_file() and info.st_ino != cache.stat().st_ino:
+            sizes[info.st_ino] = max(info.st_size, info.st_blocks * 512)
+    assert sandbox.bytes_written(work, given) == sum(sizes.values())
+
+
+def test_a_full_tmp_or_a_too_large_file_is_the_disk_code_in_the_runner():
+    sys.path.insert(0, str(ROOT / "instructor" / "grading"))
+    try:
+        import runner
+    finally:
+        sys.path.pop(0)
+    assert runner.event_of("OSError", "[Errno 28] No space left on device") == "disk"
+    assert runner.event_of("OSError", "[Errno 27] File too large") == "disk"
+    assert runner.event_of("OSError", "[Errno 2] No such file or directory: 'x'") is None
+    assert runner.event_of("MemoryError", "") == "memory"

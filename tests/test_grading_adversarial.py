@@ -270,6 +270,36 @@ for _ in range(100):
     sys.stdout.write('x' * 2 ** 20)
     sys.stdout.flush()""",
     ),
+    # A full /tmp or HOME is an error in the cell that filled it (the run goes on); its folder
+    # past the limit stops the run.
+    "fill_tmp_and_home": dict(
+        answers=("q1", "q2"),
+        code="disk",
+        between="""
+import os
+for folder in ['/tmp', os.path.expanduser('~'), '/dev/shm']:
+    try:
+        with open(os.path.join(folder, 'filler'), 'wb') as file:
+            for _ in range(300):
+                file.write(b'x' * 2 ** 20)
+    except OSError:
+        pass
+with open('/tmp/filler-2', 'wb') as file:  # /tmp is full: this cell fails, and says why
+    for _ in range(100):
+        file.write(b'x' * 2 ** 20)""",
+    ),
+    "fill_the_disk": dict(
+        answers=("q1", "q2"),
+        code="disk",
+        score=0,
+        between="""
+import os, time
+for index in range(40):
+    with open(f'junk-{index}', 'wb') as file:
+        file.write(b'x' * 16 * 2 ** 20)
+    os.link(f'junk-{index}', f'link-{index}')  # its own hard links count once, not zero times
+time.sleep(30)""",
+    ),
     "kill_the_grader": dict(
         answers=("q1", "q2"),
         code="kernel-died",
@@ -282,7 +312,9 @@ os.kill(os.getppid(), signal.SIGKILL)""",
     ),
 }
 NO_ANSWER = "    ..."
-LIMITS = sandbox.Limits(seconds=60, memory=1 * 2**30, processes=64, output=2**20)
+LIMITS = sandbox.Limits(
+    seconds=60, memory=1 * 2**30, processes=64, output=2**20, disk=256 * 2**20, scratch=64 * 2**20
+)
 
 
 def tree_hash(folder: Path, skip=()) -> str:

@@ -15,7 +15,7 @@ PID/network namespaces cover the kernel and its executor together.
 Writes into OUT_DIR:
 
 - ``status.json`` (rewritten after every cell): cells run, errors (name, message), events
-  (``memory``, ``processes``, ``timeout``, ``kernel-died``), ``finished``;
+  (``memory``, ``processes``, ``timeout``, ``disk``, ``kernel-died``), ``finished``;
 - for every case ``<name>.json`` (``{"keys": [...], "error": null | "..."}``) and one
   ``<name>.<key>.npy`` per value of its ``result``.
 
@@ -121,6 +121,8 @@ def event_of(ename: str, evalue: str) -> str | None:
         return "processes"
     if ename == "KeyboardInterrupt":  # nbclient interrupted a cell past its timeout
         return "timeout"
+    if any(sign in evalue for sign in ("No space left", "Errno 28", "File too large")):
+        return "disk"  # a full /tmp or HOME (ENOSPC), a file past RLIMIT_FSIZE (EFBIG)
     return None
 
 

@@ -7,7 +7,7 @@ What the command sees (everything else of the machine is absent, not just unread
   venv itself (its editable-install ``.pth`` files masked: they point into the checkout), and the
   extra read-only folders the caller names (the unpacked course wheel, the grader's inputs);
 - writable: the submission's own working folder (``/submission``), a folder for its results,
-  a private ``/tmp`` and ``HOME`` (tmpfs);
+  a private ``/tmp`` and ``HOME`` (tmpfs of a fixed size);
 - no network (own network namespace with only loopback), own PID/IPC/UTS namespaces: it cannot
   see, signal or ptrace the grader or another submission.
 
@@ -23,7 +23,12 @@ Limits and the code each breach yields (:data:`CODES`):
   touches, so ``RLIMIT_AS`` would stop it starting; RLIMIT_DATA counts private writable memory,
   what an allocation really takes) -> ``memory`` when the runner reports a ``MemoryError`` or the
   output shows an allocation failure;
-- ``RLIMIT_FSIZE`` bounds any one file the submission writes; core dumps are off.
+- disk: ``RLIMIT_FSIZE`` bounds any one file the submission writes; the grader sums what it
+  wrote into its folder and its results folder every second (the data cache's hard links left
+  out) and stops it past ``Limits.disk``; ``/tmp``, ``HOME`` and ``/dev/shm`` are tmpfs of a fixed
+  size (``Limits.scratch``: held in memory, so capped too). A full tmpfs or a too-large file is an
+  error in the cell that wrote it (the runner reports ENOSPC/EFBIG), past the folder's limit the
+  run stops -> ``disk``; core dumps are off.
 
 Why bubblewrap and not a hand-written namespace setup: it is the well-kept tool for exactly this
 (Flatpak's sandbox). It runs as root here (privileged mode, no user namespace) because the
@@ -55,6 +60,8 @@ CODES = {
     "output": "The submission printed more output than the limit allows and was stopped.",
     "kernel-died": "The notebook's kernel or its runner died before grading finished "
     "(a crash, or the submission killed it).",
+    "disk": "The submission wrote more files than the limit allows (into its folder, /tmp or "
+    "its home folder).",
 }
 
 INSTALL_HINT = (
@@ -91,6 +98,10 @@ class Limits:
     processes : processes + threads of the sandbox's uid (RLIMIT_NPROC).
     output : bytes of stdout + stderr.
     file_size : bytes of any one file written (RLIMIT_FSIZE).
+    disk : bytes of the files it writes into its folder, all together (checked every second;
+        the prepared data cache's files do not count).
+    scratch : size of its private ``/tmp`` and of its HOME, each a tmpfs (held in memory, so it
+        is capped too); ``/dev/shm`` gets a quarter.
     """
 
     seconds: float = 3600.0
@@ -98,6 +109,8 @@ class Limits:
     processes: int = 512
     output: int = 20 * MiB
     file_size: int = 2 * GiB
+    disk: int = 8 * GiB
+    scratch: int = 1 * GiB
 
 
 @dataclasses.dataclass
@@ -271,10 +284,14 @@ def bwrap_command(
         "/dev",
         "--perms",
         "1777",
+        "--size",
+        str(limits.scratch // 4),
         "--tmpfs",
         "/dev/shm",  # POSIX semaphores: multiprocessing's locks (a data loader's pool) need it
         "--perms",
         "1777",
+        "--size",
+        str(limits.scratch),
         "--tmpfs",
         "/tmp",
         "--perms",
@@ -283,6 +300,8 @@ def bwrap_command(
         "/home",
         "--perms",
         "0777",
+        "--size",
+        str(limits.scratch),
         "--tmpfs",
         "/home/student",
     ]
@@ -359,6 +378,36 @@ def trusted_command(argv: list[str], limits: Limits) -> list[str]:
     ]
 
 
+def inodes_under(folder: Path) -> set[tuple[int, int]]:
+    """(device, inode) of every file under ``folder``."""
+    found = set()
+    for path, _, files in os.walk(folder):
+        for name in files:
+            try:
+                info = os.lstat(os.path.join(path, name))
+            except OSError:
+                continue
+            found.add((info.st_dev, info.st_ino))
+    return found
+
+
+def bytes_written(folder: Path, skip: set[tuple[int, int]]) -> int:
+    """Bytes on disk of the files under ``folder``, each inode once, those in ``skip`` left out
+    (the data cache's hard links: a submission's own hard links count once, not zero times)."""
+    seen, total = set(skip), 0
+    for path, _, files in os.walk(folder):
+        for name in files:
+            try:
+                info = os.lstat(os.path.join(path, name))
+            except OSError:
+                continue
+            key = (info.st_dev, info.st_ino)
+            if key not in seen:
+                seen.add(key)
+                total += max(info.st_size, info.st_blocks * 512)  # sparse files count whole
+    return total
+
+
 def tasks_of_uid(uid: int) -> list[int]:
     """The pids on this machine whose real uid is ``uid``, and their thread counts summed."""
     found = []
@@ -431,6 +480,9 @@ def run(
             env=popen_env,
             start_new_session=True,
         )
+        # Hand-written (no library watches a folder's total size): the files there before the
+        # run (the data cache's hard links) are not the submission's writing.
+        given = inodes_under(mounts.work)
         code, count, head, tail = "", 0, b"", b""
         at_limit_since = None
         selector = selectors.DefaultSelector()
@@ -463,6 +515,10 @@ def run(
                             break
                     else:
                         at_limit_since = None
+                    written = bytes_written(mounts.work, given) + bytes_written(mounts.out, set())
+                    if written > limits.disk:
+                        code = "disk"
+                        break
                 if process.poll() is not None and not selector.select(timeout=0.5):
                     break  # exited; its orphans (trusted mode only) may hold the pipe open
         finally:
@@ -481,7 +537,7 @@ def run(
         code = "memory"
     return Outcome(
         code,
-        None if code in ("timeout", "output", "processes") else returncode,
+        None if code in ("timeout", "output", "processes", "disk") else returncode,
         seconds,
         count,
         head,

@@ -24,8 +24,8 @@ Written into the folder:
 - ``grades-<notebook>.csv``: one row per submission of that notebook: ``submission, notebook``,
   one column per question (points, ``manual`` for written ones), ``total``, ``possible`` (auto-
   graded points), ``code`` (a limit the run broke: timeout, memory, processes, output,
-  disk, kernel-died), ``message`` (its sentence), ``flags`` (suspicious code, for a human to look at;
-  never a verdict), ``error`` (why it could not be graded).
+  disk, kernel-died), ``message`` (its sentence), ``flags`` (suspicious code, for a human to
+  look at; never a verdict), ``error`` (why it could not be graded).
 - ``grades.csv``: every submission: ``submission, notebook, total, possible, code, flags, error``.
 - ``feedback/<submission>.md``: per question its points, per case passed / failed and why (never
   a hidden case's code or expected values), the run's code and message; and

@@ -959,3 +959,73 @@ def test_a_full_tmp_or_a_too_large_file_is_the_disk_code_in_the_runner():
     assert runner.event_of("OSError", "[Errno 27] File too large") == "disk"
     assert runner.event_of("OSError", "[Errno 2] No such file or directory: 'x'") is None
     assert runner.event_of("MemoryError", "") == "memory"
+
+
+def test_oom_kills_reads_both_cgroup_versions_and_no_cgroup_means_none(tmp_path, monkeypatch):
+    from instructor.grading import sandbox
+
+    v1, v2 = tmp_path / "v1", tmp_path / "v2"
+    v1.mkdir()
+    v2.mkdir()
+    (v1 / "memory.oom_control").write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 3\n")
+    (v2 / "memory.events").write_text("low 0\nhigh 0\nmax 7\noom 2\noom_kill 2\n")
+    assert [sandbox.oom_kills(v1), sandbox.oom_kills(v2), sandbox.oom_kills(tmp_path)] == [3, 2, 0]
+    # A machine without cgroups mounted: no group, the run keeps its per-process limit only.
+    monkeypatch.setattr(sandbox, "CGROUP_ROOT", tmp_path / "nothing")
+    assert sandbox.own_memory_cgroup() is None
+    assert sandbox.memory_cgroup("grading-x", 2**30) is None
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown to the sandbox's uid needs root")
+def test_a_large_pure_data_tree_is_bound_read_only_in_place_not_linked(tmp_path, monkeypatch):
+    from instructor.grading import sandbox
+
+    monkeypatch.setattr(sandbox, "BIND_FILES", 3)
+    cache = tmp_path / "cache"
+    images = cache / "tiny" / "tree" / "train"
+    for label in ("a", "b"):
+        (images / label).mkdir(parents=True)
+        for index in range(2):
+            (images / label / f"{index}.jpg").write_text(f"{label}{index}")
+    (cache / "tiny" / ".lock").write_text("")
+    (cache / "tiny" / "tree" / ".decoded").mkdir()  # a decode cache: its folder is not pure
+    (cache / "tiny" / "tree" / ".decoded" / "k.npy").write_text("codes")
+    (cache / "tiny" / "tree" / "small").mkdir()  # pure, but too few files: linked
+    (cache / "tiny" / "tree" / "small" / "one.txt").write_text("1")
+    # By hand: train/ (4 files, no dot-name below) is the one tree; tree/ holds .decoded.
+    assert sandbox.data_trees(cache) == [images]
+    work = tmp_path / "work"
+    (work / "data").mkdir(parents=True)
+    binds = sandbox.link_data_cache(cache, work / "data", 62999)
+    assert binds == [(images, work / "data" / "tiny" / "tree" / "train")]
+    assert list(binds[0][1].iterdir()) == []  # an empty mount point, the submission's
+    assert binds[0][1].stat().st_uid == 62999
+    decoded = work / "data" / "tiny" / "tree" / ".decoded" / "k.npy"
+    assert decoded.stat().st_ino == (cache / "tiny" / "tree" / ".decoded" / "k.npy").stat().st_ino
+    assert (work / "data" / "tiny" / "tree" / "small" / "one.txt").read_text() == "1"
+    assert not (work / "data" / "tiny" / ".lock").exists()
+    if sandbox.sandbox_problem() is not None:
+        return
+    # In the sandbox: the tree's files are there, read-only; the rest stays writable.
+    for target in (work / "data",):
+        shutil.rmtree(target)
+    out = tmp_path / "out"
+    out.mkdir()
+    probe = (
+        "import os\n"
+        "root = '/submission/data/tiny/tree'\n"
+        "print(sorted(os.listdir(root + '/train/a')), open(root + '/train/b/1.jpg').read())\n"
+        "for path in (root + '/train/new.txt', root + '/.decoded/new.npy'):\n"
+        "    try:\n"
+        "        open(path, 'w').write('x'); print('wrote', path.split('/')[-1])\n"
+        "    except OSError as error:\n"
+        "        print('refused', path.split('/')[-1], error.errno)\n"
+    )
+    mounts = sandbox.Mounts(venv=Path(sys.prefix), work=work, out=out, data_cache=cache)
+    outcome = sandbox.run(
+        [f"{sys.prefix}/bin/python", "-c", probe], mounts, env={"PATH": "/usr/bin"}, uid=62998
+    )
+    text = outcome.text()
+    assert "['0.jpg', '1.jpg'] b1" in text, text
+    assert "refused new.txt 30" in text and "wrote new.npy" in text, text  # 30: EROFS
+    assert sorted(p.name for p in images.iterdir()) == ["a", "b"]  # the cache is untouched

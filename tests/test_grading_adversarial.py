@@ -8,6 +8,7 @@ the limit it broke, leave the machine as it was, and not stop the run.
 """
 
 import hashlib
+import os
 import secrets
 import shutil
 import sys
@@ -243,6 +244,25 @@ while True:
         between="""
 hog = bytearray(3 * 2 ** 30)""",
     ),
+    # Each process under the per-process limit, together over the total: the kernel's OOM
+    # killer stops the largest (a child), the run goes on.
+    "memory_bomb_in_processes": dict(
+        answers=("q1", "q2"),
+        code="memory",
+        needs_cgroup=True,
+        between="""
+import os, time
+children = []
+for _ in range(4):
+    pid = os.fork()
+    if pid == 0:
+        hog = b'x' * (400 * 2 ** 20)
+        time.sleep(5)
+        os._exit(0)
+    children.append(pid)
+for pid in children:
+    os.waitpid(pid, 0)""",
+    ),
     "endless_cell": dict(
         answers=("q1", "q2"),
         code="timeout",
@@ -313,8 +333,22 @@ os.kill(os.getppid(), signal.SIGKILL)""",
 }
 NO_ANSWER = "    ..."
 LIMITS = sandbox.Limits(
-    seconds=60, memory=1 * 2**30, processes=64, output=2**20, disk=256 * 2**20, scratch=64 * 2**20
+    seconds=60,
+    memory=1 * 2**30,
+    total_memory=1 * 2**30,
+    processes=64,
+    output=2**20,
+    disk=256 * 2**20,
+    scratch=64 * 2**20,
 )
+
+
+def cgroups_work() -> bool:
+    """Whether this machine lets the grader make a memory cgroup (else RLIMIT_DATA only)."""
+    group = sandbox.memory_cgroup(f"grading-probe-{os.getpid()}", 2**30)
+    if group is not None:
+        sandbox.remove_cgroup(group)
+    return group is not None
 
 
 def tree_hash(folder: Path, skip=()) -> str:
@@ -388,6 +422,8 @@ def expected_score(name):
 def test_a_hostile_submission_scores_what_its_answers_earn_and_carries_its_code(graded, name):
     results, _, _, _ = graded
     result = results[name]
+    if HOSTILE[name].get("needs_cgroup") and not cgroups_work():
+        pytest.skip("no memory cgroup here: memory is limited per process only")
     assert sum(result.scores.values()) == expected_score(name), (result.scores, result.cases)
     assert result.code == HOSTILE[name].get("code", ""), (result.code, result.log[-2000:])
     assert result.explanation == sandbox.CODES.get(result.code, "")

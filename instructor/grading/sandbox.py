@@ -22,7 +22,9 @@ Limits and the code each breach yields (:data:`CODES`):
 - memory: ``RLIMIT_DATA`` per process (TensorFlow reserves gigabytes of address space it never
   touches, so ``RLIMIT_AS`` would stop it starting; RLIMIT_DATA counts private writable memory,
   what an allocation really takes) -> ``memory`` when the runner reports a ``MemoryError`` or the
-  output shows an allocation failure;
+  output shows an allocation failure; and all its processes together, tmpfs files included, in a
+  memory cgroup of its own (v1 or v2, where the machine lets the grader make one) -> ``memory``
+  when the kernel's OOM killer stopped one of them;
 - disk: ``RLIMIT_FSIZE`` bounds any one file the submission writes; the grader sums what it
   wrote into its folder and its results folder every second (the data cache's hard links left
   out) and stops it past ``Limits.disk``; ``/tmp``, ``HOME`` and ``/dev/shm`` are tmpfs of a fixed
@@ -95,6 +97,8 @@ class Limits:
     ----------
     seconds : wall time of the whole run.
     memory : bytes of private writable memory per process (RLIMIT_DATA).
+    total_memory : bytes of memory of all its processes together, its tmpfs files included (a
+        memory cgroup, where this machine lets the grader make one: see :func:`memory_cgroup`).
     processes : processes + threads of the sandbox's uid (RLIMIT_NPROC).
     output : bytes of stdout + stderr.
     file_size : bytes of any one file written (RLIMIT_FSIZE).
@@ -106,6 +110,7 @@ class Limits:
 
     seconds: float = 3600.0
     memory: int = 8 * GiB  # 02's ResNet50 and 04's VGG16 need more than 4 GiB of RLIMIT_DATA
+    total_memory: int = 8 * GiB
     processes: int = 512
     output: int = 20 * MiB
     file_size: int = 2 * GiB
@@ -318,7 +323,10 @@ def bwrap_command(
     for inside, outside in mounts.read_only.items():
         cmd += ["--ro-bind", str(outside), inside]
     if mounts.data_cache is not None:
-        link_data_cache(Path(mounts.data_cache), Path(mounts.work) / "data", uid)
+        binds = link_data_cache(Path(mounts.data_cache), Path(mounts.work) / "data", uid)
+        for outside, target in binds:
+            inside = Path("/submission") / target.relative_to(mounts.work)
+            cmd += ["--ro-bind", str(outside), str(inside)]
     for key, value in env.items():
         cmd += ["--setenv", key, value]
     cmd += [
@@ -344,26 +352,68 @@ def bwrap_command(
     return cmd
 
 
-def link_data_cache(cache: Path, data: Path, uid: int) -> None:
+#: A folder of the data cache with at least this many files and no dot-name anywhere below it
+#: (no lock, marker or decode cache: only the data set's own files) is shown read-only in place
+#: instead of linked file by file: 01's Tiny ImageNet tree is 34k files, whose links cost ~2 s of
+#: every grading to make and remove.
+BIND_FILES = 1000
+
+
+def data_trees(cache: Path) -> list[Path]:
+    """The largest pure data folders of ``cache`` (see :data:`BIND_FILES`), below the data sets'
+    own folders (those take the loaders' lock files)."""
+    files, pure = {}, {}
+    for folder, dirs, names in os.walk(cache, topdown=False):
+        here = Path(folder)
+        files[here] = len(names) + sum(files[here / d] for d in dirs)
+        pure[here] = not any(n.startswith(".") for n in [*names, *dirs]) and all(
+            pure[here / d] for d in dirs
+        )
+    candidates = {
+        folder
+        for folder in files
+        if len(folder.relative_to(cache).parts) >= 2
+        and pure[folder]
+        and files[folder] >= BIND_FILES
+    }
+    return sorted(folder for folder in candidates if folder.parent not in candidates)
+
+
+def link_data_cache(cache: Path, data: Path, uid: int) -> list[tuple[Path, Path]]:
     """The prepared data cache as the submission's own ``data/`` folder: its folders new and the
     submission's (loaders take lock files and write where they like), its files hard links to the
     cache's (owned by root, mode 0644: readable, never writable by ``uid``; a copy when the cache
     is on another file system). Deleting or renaming in it changes only the submission's copy.
+
+    Returns the read-only binds ``(cache folder, folder under data)`` of the large pure data
+    folders (:func:`data_trees`): an empty folder is made for each, for bwrap to bind over.
     """
     data.mkdir(exist_ok=True)
-    for entry in sorted(cache.iterdir()):
+    trees = data_trees(cache)
+    binds = []
+    for folder, dirs, names in os.walk(cache):
+        here = Path(folder)
+        relative = here.relative_to(cache)
+        top = relative.parts[0] if relative.parts else ""
         # The submission's own outputs stay its own; lock files and stamps are the preparer's.
-        if entry.name in ("outputs", ".lock") or entry.name.startswith(".prepared-"):
+        if top == "outputs" or top.startswith(".prepared-"):
+            dirs[:] = []
             continue
-        done = subprocess.run(["cp", "-al", str(entry), str(data)], capture_output=True)
-        if done.returncode != 0:
-            shutil.rmtree(data / entry.name, ignore_errors=True)
-            subprocess.run(["cp", "-a", str(entry), str(data)], check=True, capture_output=True)
-    for folder, dirs, files in os.walk(data):
-        os.chown(folder, uid, uid)
-        for name in files:
-            if name == ".lock":
-                os.unlink(os.path.join(folder, name))
+        target = data / relative
+        target.mkdir(exist_ok=True)
+        os.chown(target, uid, uid)
+        if here in trees:
+            binds.append((here, target))
+            dirs[:] = []
+            continue
+        for name in names:
+            if name == ".lock" or (not relative.parts and name.startswith(".prepared-")):
+                continue
+            try:
+                os.link(here / name, target / name)
+            except OSError:  # another file system: a copy, still read-only to the uid
+                shutil.copy2(here / name, target / name)
+    return binds
 
 
 def trusted_command(argv: list[str], limits: Limits) -> list[str]:
@@ -378,33 +428,119 @@ def trusted_command(argv: list[str], limits: Limits) -> list[str]:
     ]
 
 
-def inodes_under(folder: Path) -> set[tuple[int, int]]:
-    """(device, inode) of every file under ``folder``."""
-    found = set()
-    for path, _, files in os.walk(folder):
-        for name in files:
-            try:
-                info = os.lstat(os.path.join(path, name))
-            except OSError:
-                continue
-            found.add((info.st_dev, info.st_ino))
-    return found
+# ---- a memory cgroup per run ----
+# Hand-written: the cgroup files are the kernel's interface and no well-kept Python library
+# wraps them (systemd-run --scope would, but needs a running systemd, absent in containers).
+CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
-def bytes_written(folder: Path, skip: set[tuple[int, int]]) -> int:
+def own_memory_cgroup() -> tuple[Path, int] | None:
+    """This process's memory cgroup folder and the cgroup version (1 or 2), or None."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        number, controllers, path = line.split(":", 2)
+        if "memory" in controllers.split(",") and (CGROUP_ROOT / "memory").is_dir():
+            return CGROUP_ROOT / "memory" / path.lstrip("/"), 1
+    if (CGROUP_ROOT / "cgroup.controllers").is_file():
+        for line in lines:
+            if line.startswith("0::"):
+                return CGROUP_ROOT / line[3:].lstrip("/"), 2
+    return None
+
+
+def memory_cgroup(name: str, limit: int) -> Path | None:
+    """A new memory cgroup ``name`` capped at ``limit`` bytes, under this process's own; None
+    where this machine does not let the grader make one (no cgroup mounted, read-only, no memory
+    controller delegated): then only the per-process ``RLIMIT_DATA`` holds."""
+    found = own_memory_cgroup()
+    if found is None:
+        return None
+    parent, version = found
+    group = parent / name
+    try:
+        group.mkdir()
+    except OSError:
+        return None
+    try:
+        if version == 1:
+            (group / "memory.limit_in_bytes").write_text(str(limit))
+            swap = group / "memory.memsw.limit_in_bytes"  # memory + swap: no escape into swap
+            if swap.exists():
+                swap.write_text(str(limit))
+        else:
+            (group / "memory.max").write_text(str(limit))
+            if (group / "memory.swap.max").exists():
+                (group / "memory.swap.max").write_text("0")
+    except OSError:
+        remove_cgroup(group)
+        return None
+    return group
+
+
+def oom_kills(group: Path) -> int:
+    """How many processes of ``group`` the kernel killed for want of memory."""
+    for name, key in (("memory.oom_control", "oom_kill"), ("memory.events", "oom_kill")):
+        try:
+            text = (group / name).read_text()
+        except OSError:
+            continue
+        for line in text.splitlines():
+            parts = line.split()
+            if len(parts) == 2 and parts[0] == key:
+                return int(parts[1])
+    return 0
+
+
+def remove_cgroup(group: Path) -> None:
+    """Remove ``group`` once its processes are gone (a few tries: exits take a moment)."""
+    for _ in range(40):
+        try:
+            group.rmdir()
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            time.sleep(0.05)
+
+
+def files_under(folder: Path):
+    """Every entry under ``folder`` that is not a folder (``os.scandir``: its file type and inode
+    come with the listing, so a file already known costs no ``stat``)."""
+    stack = [folder]
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+                    else:
+                        yield entry
+        except OSError:  # removed while we looked: not there any more
+            continue
+
+
+def inodes_under(folder: Path) -> set[int]:
+    """The inodes of every file under ``folder`` (one file system: a plain folder)."""
+    return {entry.inode() for entry in files_under(folder)}
+
+
+def bytes_written(folder: Path, skip: set[int]) -> int:
     """Bytes on disk of the files under ``folder``, each inode once, those in ``skip`` left out
     (the data cache's hard links: a submission's own hard links count once, not zero times)."""
     seen, total = set(skip), 0
-    for path, _, files in os.walk(folder):
-        for name in files:
-            try:
-                info = os.lstat(os.path.join(path, name))
-            except OSError:
-                continue
-            key = (info.st_dev, info.st_ino)
-            if key not in seen:
-                seen.add(key)
-                total += max(info.st_size, info.st_blocks * 512)  # sparse files count whole
+    for entry in files_under(folder):
+        inode = entry.inode()
+        if inode in seen:
+            continue
+        seen.add(inode)
+        try:
+            info = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        total += max(info.st_size, info.st_blocks * 512)  # sparse files count whole
     return total
 
 
@@ -465,12 +601,20 @@ def run(
     os.chown(mounts.out, uid, uid)
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="grading-meta-") as meta:
+        group = None
         if trusted:
             command = trusted_command(argv, limits)
             popen_env, cwd = env, mounts.work
         else:
             command = bwrap_command(argv, mounts, env, uid, limits, Path(meta))
             popen_env, cwd = {"PATH": "/usr/bin:/bin"}, None
+            group = memory_cgroup(f"grading-{uid}-{os.getpid()}", limits.total_memory)
+            if group is not None:  # the sandbox and everything it starts, in the cgroup
+                join = 'echo $$ > "$0" && exec "$@"'
+                command = ["sh", "-c", join, str(group / "cgroup.procs"), *command]
+        # Hand-written (no library watches a folder's total size): the files there before the
+        # run (the data cache's hard links) are not the submission's writing.
+        given = inodes_under(mounts.work)
         process = subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,
@@ -480,14 +624,11 @@ def run(
             env=popen_env,
             start_new_session=True,
         )
-        # Hand-written (no library watches a folder's total size): the files there before the
-        # run (the data cache's hard links) are not the submission's writing.
-        given = inodes_under(mounts.work)
         code, count, head, tail = "", 0, b"", b""
         at_limit_since = None
         selector = selectors.DefaultSelector()
         selector.register(process.stdout, selectors.EVENT_READ)
-        next_scan = start + 1.0
+        next_scan, next_disk = start + 1.0, start + 2.0
         try:
             while True:
                 if selector.select(timeout=0.25):
@@ -515,6 +656,8 @@ def run(
                             break
                     else:
                         at_limit_since = None
+                if not trusted and now >= next_disk:  # every 2 s: 40 ms for 01's 34k data files
+                    next_disk = now + 2.0
                     written = bytes_written(mounts.work, given) + bytes_written(mounts.out, set())
                     if written > limits.disk:
                         code = "disk"
@@ -531,6 +674,10 @@ def run(
                 kill_uid(uid)
             process.stdout.close()
             returncode = process.wait()
+            if group is not None:
+                if not code and oom_kills(group):
+                    code = "memory"
+                remove_cgroup(group)
     seconds = time.monotonic() - start
     last = (head + tail)[-4096:] if count <= keep else tail[-4096:]
     if code == "" and returncode != 0 and (b"std::bad_alloc" in last or b"MemoryError" in last):

@@ -123,8 +123,8 @@ def setup_notebook(seed: int = DEFAULT_SEED, use_drive: bool = False) -> dict:
             {
                 "sample": " -- smaller data and fewer epochs; figures are smoke-run figures, "
                 "not results",
-                "grading": " -- the grader's run: the fewest pictures and one epoch per "
-                "training run; figures mean nothing",
+                "grading": " -- the grader's run: a few pictures and one epoch per training "
+                "run; its figures are not results",
             }.get(profile, "")
         )
     )
